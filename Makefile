@@ -1,0 +1,39 @@
+# Two commands for a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+CORES  ?= 2
+SMK    := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
+
+.PHONY: demo test lint dryrun pytest figures report clean
+
+$(BIN)/cardiopheno: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+demo: $(BIN)/cardiopheno
+	$(SMK)
+	$(SMK) --report results/report.html
+
+test: lint dryrun pytest
+
+lint: $(BIN)/cardiopheno
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
+
+dryrun: $(BIN)/cardiopheno
+	$(SMK) --dry-run --quiet rules
+
+pytest: $(BIN)/cardiopheno
+	$(BIN)/python -m pytest -q
+
+figures: $(BIN)/cardiopheno
+	$(SMK) figures
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,94 @@
+"""Short-axis cine NIfTI: load with geometry and timing, save label maps on the image's grid."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from cardiopheno.io.atomic import atomic_path
+
+_TIME_UNIT_TO_MS = {"msec": 1.0, "sec": 1000.0, "usec": 1e-3}
+
+
+class ImageReadError(RuntimeError):
+    """An image could not be read; the message names the file and the cause."""
+
+
+@dataclass(frozen=True)
+class Cine:
+    """A short-axis cine: ``data`` is X x Y x slices x frames (a 3D image gets one frame)."""
+
+    data: np.ndarray
+    affine: np.ndarray
+    spacing: tuple[float, float, float]  # mm: in-plane x, in-plane y, slice spacing
+    frame_interval_ms: float | None  # None when the header does not say
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        return float(np.prod(self.spacing)) / 1000.0
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.data.shape[3])
+
+
+def frame_interval_ms(header: nib.Nifti1Header) -> float | None:
+    """pixdim[4] converted to ms using the header's time unit; None when absent or zero."""
+    if header["dim"][0] < 4:
+        return None
+    value = float(header["pixdim"][4])
+    if not np.isfinite(value) or value <= 0:
+        return None
+    unit = header.get_xyzt_units()[1]
+    return value * _TIME_UNIT_TO_MS.get(unit, 1.0)  # 'unknown': assume ms, as scanners write it
+
+
+def load_cine(path: str | os.PathLike, dtype=np.float32) -> Cine:
+    """Load a 3D or 4D short-axis NIfTI; raise ImageReadError naming the file and the cause."""
+    path = Path(path)
+    try:
+        img = nib.load(path)
+        data = np.asanyarray(img.dataobj).astype(dtype, copy=False)
+    except Exception as exc:  # nibabel raises many types (gzip, header, EOF)
+        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
+    if data.ndim == 3:
+        data = data[..., np.newaxis]
+    if data.ndim != 4:
+        raise ImageReadError(f"{path}: expected a 3D or 4D image, got {data.ndim}D {data.shape}")
+    zooms = img.header.get_zooms()
+    spacing = (float(zooms[0]), float(zooms[1]), float(zooms[2]))
+    return Cine(data, img.affine.copy(), spacing, frame_interval_ms(img.header))
+
+
+def save_nifti(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    affine: np.ndarray,
+    zooms: tuple[float, ...] | None = None,
+    time_unit: str = "msec",
+) -> None:
+    """Write ``data`` atomically as NIfTI-1 with the given affine and (optionally) pixdims."""
+    img = nib.Nifti1Image(data, affine)
+    if zooms is not None:
+        img.header.set_zooms(zooms[: data.ndim])
+    img.header.set_xyzt_units("mm", time_unit if data.ndim == 4 else None)
+    img.header.set_qform(affine, code=1)
+    img.header.set_sform(affine, code=1)
+    with atomic_path(path) as tmp:
+        nib.save(img, tmp)
+
+
+def save_labels_like(path: str | os.PathLike, labels: np.ndarray, reference: str | os.PathLike) -> None:
+    """Save a uint8 label map with exactly the reference image's shape, affine and pixdims."""
+    ref = nib.load(reference)
+    if tuple(labels.shape) != tuple(ref.shape):
+        raise ValueError(f"label shape {labels.shape} differs from {reference} shape {ref.shape}")
+    img = nib.Nifti1Image(labels.astype(np.uint8), ref.affine, header=ref.header.copy())
+    img.set_data_dtype(np.uint8)
+    img.header["scl_slope"], img.header["scl_inter"] = 1.0, 0.0
+    with atomic_path(path) as tmp:
+        nib.save(img, tmp)
