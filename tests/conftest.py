@@ -14,7 +14,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def shared_data() -> Path:
     """../shared/data beside the checkout; tests using it skip when a clone does not have it."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real cardiac MRI data not found at {SHARED_DATA} (only in the team's checkout)")
+        pytest.skip(
+            f"real cardiac MRI data not found at {SHARED_DATA} (only in the team's checkout)"
+        )
     return SHARED_DATA
 
 

@@ -13,9 +13,7 @@ import sys
 
 import cardiopheno
 
-COMMAND_MODULES = (
-    "cardiopheno.synth.cli",
-)
+COMMAND_MODULES = ("cardiopheno.synth.cli",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,7 +82,9 @@ def save_nifti(
         nib.save(img, tmp)
 
 
-def save_labels_like(path: str | os.PathLike, labels: np.ndarray, reference: str | os.PathLike) -> None:
+def save_labels_like(
+    path: str | os.PathLike, labels: np.ndarray, reference: str | os.PathLike
+) -> None:
     """Save a uint8 label map with exactly the reference image's shape, affine and pixdims."""
     ref = nib.load(reference)
     if tuple(labels.shape) != tuple(ref.shape):

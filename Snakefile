@@ -1,0 +1,27 @@
+# cardiopheno: cardiac cine MRI -> segmentations -> QC and imaging phenotypes -> population statistics.
+# The stages live in workflow/rules/; what a run produces is decided in final_outputs() (common.smk).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    batch=r"b\d{4}",
+
+
+include: "workflow/rules/cohort.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

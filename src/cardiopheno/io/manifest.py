@@ -1,0 +1,93 @@
+"""The cohort manifest: which scans belong to which subject (DESIGN.md, cohort input).
+
+``load_manifest`` checks everything it can before any job starts and reports every problem at
+once, so a user fixes a manifest in one pass rather than one error per run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from cardiopheno.io.tables import read_any
+
+REQUIRED_COLUMNS = ("eid", "sa")
+IMAGE_COLUMNS = ("sa", "la_2ch", "la_4ch", "ao")
+SEGMENTATION_COLUMNS = ("seg_sa", "seg_la_2ch", "seg_la_4ch", "seg_ao")
+KNOWN_COLUMNS = frozenset(("eid", *IMAGE_COLUMNS, *SEGMENTATION_COLUMNS))
+PATH_COLUMNS = (*IMAGE_COLUMNS, *SEGMENTATION_COLUMNS)
+
+
+class ManifestError(ValueError):
+    """A manifest with problems; ``problems`` lists each one as a readable line."""
+
+    def __init__(self, path: str | os.PathLike, problems: list[str]):
+        self.path = Path(path)
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"manifest {path} has {len(problems)} problem(s):\n{lines}")
+
+
+def _preview(items: list[str], limit: int = 10) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataFrame:
+    """Read and validate a manifest (CSV or Parquet); return it with absolute paths.
+
+    Raises ManifestError listing every problem: missing required or unknown columns, empty or
+    duplicate eids, empty ``sa`` entries and (with ``check_files``) files that do not exist.
+    Paths are relative to the manifest's folder unless absolute; empty optional paths stay "".
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(path, [f"file not found: {path}"])
+    try:
+        df = read_any(path)
+    except Exception as exc:
+        raise ManifestError(path, [f"cannot be read as a table: {exc}"]) from exc
+
+    problems: list[str] = []
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        problems.append(f"missing required column(s): {', '.join(missing)}")
+    unknown = sorted(set(df.columns) - KNOWN_COLUMNS)
+    if unknown:
+        problems.append(
+            f"unknown column(s): {', '.join(unknown)} "
+            f"(expected some of: {', '.join(sorted(KNOWN_COLUMNS))})"
+        )
+    if missing:
+        raise ManifestError(path, problems)
+
+    df = df.copy()
+    df["eid"] = df["eid"].fillna("").astype(str).str.strip()
+    empty_rows = [str(i + 2) for i in df.index[df["eid"] == ""]]  # +2: header, 1-based lines
+    if empty_rows:
+        problems.append(f"empty eid on line(s) {_preview(empty_rows)}")
+    dup = df.loc[df["eid"].duplicated(keep=False) & (df["eid"] != ""), "eid"].unique().tolist()
+    if dup:
+        problems.append(f"duplicate eid(s): {_preview(sorted(dup))}")
+
+    base = path.parent.resolve()
+    for col in (c for c in PATH_COLUMNS if c in df.columns):
+        values = df[col].fillna("").astype(str).str.strip()
+        df[col] = [str((base / v).resolve()) if v else "" for v in values]
+        if col == "sa":
+            no_sa = df.loc[values == "", "eid"].tolist()
+            if no_sa:
+                problems.append(f"empty sa path for eid(s): {_preview(no_sa)}")
+        if check_files:
+            absent = [
+                f"{eid} ({p})"
+                for eid, p in zip(df["eid"], df[col], strict=True)
+                if p and not Path(p).exists()
+            ]
+            if absent:
+                problems.append(f"{col}: file(s) not found for {_preview(absent, 5)}")
+    if problems:
+        raise ManifestError(path, problems)
+    return df.reset_index(drop=True)

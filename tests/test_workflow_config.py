@@ -1,0 +1,88 @@
+"""A bad config or manifest stops the workflow before any job, naming the key or the problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def dry_run(tmp_path, config: dict) -> subprocess.CompletedProcess:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "-n",
+            "--cores",
+            "1",
+            "--configfile",
+            str(cfg),
+            "-d",
+            str(tmp_path / "w"),
+            "-s",
+            str(ROOT / "Snakefile"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def test_demo_config_plans(tmp_path):
+    res = dry_run(tmp_path, yaml.safe_load((ROOT / "config/config.yaml").read_text()))
+    assert res.returncode == 0, res.stdout
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            {"cohort": {"source": "synthetic"}, "synthetic": {"n_subjects": "many"}},
+            ["'many' is not of type 'integer'", "['synthetic']['n_subjects']"],
+        ),
+        (
+            {"cohort": {"source": "synthetic"}, "synthetic": {"n_subject": 5}},
+            ["'n_subject' was unexpected", "['synthetic']"],
+        ),
+        ({"cohort": {"source": "synthetic"}, "segmentaton": {}}, ["'segmentaton' was unexpected"]),
+        (
+            {"cohort": {"source": "somewhere"}},
+            ["'somewhere' is not one of", "['cohort']['source']"],
+        ),
+        ({"cohort": {"source": "manifest"}}, ["'manifest' is a required property"]),
+        (
+            {"cohort": {"source": "synthetic"}, "batching": {"batch_size": 0}},
+            ["0 is less than the minimum of 1", "['batching']['batch_size']"],
+        ),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, config, expected):
+    res = dry_run(tmp_path, config)
+    assert res.returncode != 0
+    for text in expected:
+        assert text in res.stdout, res.stdout
+
+
+def test_bad_manifest_fails_before_any_job_listing_every_problem(tmp_path):
+    (tmp_path / "a.nii.gz").write_bytes(b"x")
+    pd.DataFrame({"eid": ["1", "1", "2"], "sa": ["a.nii.gz", "a.nii.gz", "b.nii.gz"]}).to_csv(
+        tmp_path / "manifest.csv", index=False
+    )
+    tables = {k: str(tmp_path / f"{k}.csv") for k in ("covariates", "diagnoses", "deaths")}
+    res = dry_run(
+        tmp_path,
+        {"cohort": {"source": "manifest", "manifest": str(tmp_path / "manifest.csv"), **tables}},
+    )
+    assert res.returncode != 0
+    assert "duplicate eid(s): 1" in res.stdout
+    assert "sa: file(s) not found for 2" in res.stdout

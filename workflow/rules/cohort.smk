@@ -1,0 +1,41 @@
+# The demo cohort: a synthetic cohort with full ground truth, written in the layout a user brings.
+
+
+rule synth_cohort:
+    output:
+        manifest=f"{COHORT_DIR}/manifest.csv",
+        covariates=f"{COHORT_DIR}/covariates.csv",
+        diagnoses=f"{COHORT_DIR}/diagnoses.csv",
+        deaths=f"{COHORT_DIR}/deaths.csv",
+        subjects=directory(f"{COHORT_DIR}/subjects"),
+        truth=directory(f"{COHORT_DIR}/truth"),
+    log:
+        "results/logs/synth_cohort.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    threads: 2
+    params:
+        n_subjects=config["synthetic"]["n_subjects"],
+        seed=config["synthetic"]["seed"],
+        fault_fraction=config["synthetic"]["fault_fraction"],
+    script:
+        "../../scripts/synth_cohort.py"
+
+
+rule synth_montage:
+    input:
+        manifest=f"{COHORT_DIR}/manifest.csv",
+        subjects=f"{COHORT_DIR}/subjects",
+        truth=f"{COHORT_DIR}/truth",
+    output:
+        report(
+            "results/figures/synth_montage.png",
+            caption="../report/synth_montage.rst",
+            category="Cohort",
+        ),
+    log:
+        "results/logs/synth_montage.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    script:
+        "../../scripts/synth_montage.py"
