@@ -1,0 +1,76 @@
+"""What happened to every subject: given, segmented, QC-passed, analysed, and why not.
+
+Nothing is silently dropped: each subject in the manifest gets one row saying how far it got and,
+where it stopped, the reason recorded by the stage that stopped it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+STAGES = ("given", "segmented", "qc_passed", "analysed")
+
+
+def subject_outcomes(
+    manifest: pd.DataFrame,
+    segment_status: pd.DataFrame,
+    qc: pd.DataFrame,
+    covariates: pd.DataFrame,
+    required_covariates: tuple[str, ...] = ("age", "sex"),
+) -> pd.DataFrame:
+    """One row per manifest subject: a flag per stage and the first reason it went no further."""
+    out = pd.DataFrame({"eid": manifest["eid"].astype(str)})
+    seg = segment_status.assign(eid=segment_status["eid"].astype(str)).set_index("eid")
+    q = qc.assign(eid=qc["eid"].astype(str)).set_index("eid")
+    cov = covariates.assign(eid=covariates["eid"].astype(str)).set_index("eid")
+
+    out["given"] = True
+    out["segmented"] = out["eid"].map(seg["ok"]).fillna(False).astype(bool)
+    out["qc_passed"] = out["eid"].map(q["qc_pass"]).fillna(False).astype(bool) & out["segmented"]
+    has_cov = cov[list(required_covariates)].notna().all(axis=1)
+    out["analysed"] = out["qc_passed"] & out["eid"].map(has_cov).fillna(False).astype(bool)
+
+    def reason(row) -> str:
+        eid = row.eid
+        if not row.segmented:
+            if eid not in seg.index:
+                return "segmentation: no status recorded (batch did not run)"
+            return f"segmentation: {seg.at[eid, 'reason'] or 'failed'}"
+        if not row.qc_passed:
+            if eid not in q.index:
+                return "qc: no QC row recorded"
+            return f"qc: {q.at[eid, 'qc_reasons']}"
+        if not row.analysed:
+            if eid not in cov.index:
+                return "covariates: subject absent from the covariates table"
+            missing = [c for c in required_covariates if pd.isna(cov.at[eid, c])]
+            return f"covariates: missing {', '.join(missing)}"
+        return ""
+
+    out["reason"] = [reason(r) for r in out.itertuples(index=False)]
+    return out
+
+
+def stage_counts(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Counts per stage with the number lost since the previous stage and the commonest reasons."""
+    rows = []
+    previous = None
+    for stage in STAGES:
+        n = int(outcomes[stage].sum())
+        lost = (
+            outcomes[~outcomes[stage]]
+            if previous is None
+            else outcomes[outcomes[previous] & ~outcomes[stage]]
+        )
+        # Group reasons by their first clause so "qc: a; b" and "qc: a" count together.
+        top = lost["reason"].str.split(";").str[0].value_counts().head(5)
+        rows.append(
+            {
+                "stage": stage,
+                "n": n,
+                "lost": 0 if previous is None else int(len(lost)),
+                "top_reasons": "; ".join(f"{r} ({c})" for r, c in top.items()),
+            }
+        )
+        previous = stage
+    return pd.DataFrame(rows)
