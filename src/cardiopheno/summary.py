@@ -25,10 +25,10 @@ def subject_outcomes(
     cov = covariates.assign(eid=covariates["eid"].astype(str)).set_index("eid")
 
     out["given"] = True
-    out["segmented"] = out["eid"].map(seg["ok"]).fillna(False).astype(bool)
-    out["qc_passed"] = out["eid"].map(q["qc_pass"]).fillna(False).astype(bool) & out["segmented"]
+    out["segmented"] = out["eid"].map(seg["ok"]).eq(True)
+    out["qc_passed"] = out["eid"].map(q["qc_pass"]).eq(True) & out["segmented"]
     has_cov = cov[list(required_covariates)].notna().all(axis=1)
-    out["analysed"] = out["qc_passed"] & out["eid"].map(has_cov).fillna(False).astype(bool)
+    out["analysed"] = out["qc_passed"] & out["eid"].map(has_cov).eq(True)
 
     def reason(row) -> str:
         eid = row.eid
