@@ -11,7 +11,9 @@ from cardiopheno.io.manifest import load_manifest
 # fill defaults through a $ref, so each section is validated again on its own to fill them in.
 validate(config, "../schemas/config.schema.yaml")
 for _section in list(config):
-    validate(config[_section], f"../schemas/config.{_section}.schema.yaml", set_default=True)
+    validate(
+        config[_section], f"../schemas/config.{_section}.schema.yaml", set_default=True
+    )
 
 SYNTHETIC = config["cohort"]["source"] == "synthetic"
 COHORT_DIR = "results/cohort"
@@ -36,6 +38,7 @@ def cohort_tables():
     }
 
 
+# --- batches: owned by the batching code (cardiopheno.batching); keep other helpers outside ---
 def n_subjects():
     if SYNTHETIC:
         return config["synthetic"]["n_subjects"]
@@ -58,6 +61,9 @@ BATCHES = [batch_name(i) for i in range(N_BATCHES)]
 
 def batch_index(wildcards):
     return int(wildcards.batch[1:])
+
+
+# --- end of batches ---
 
 
 def final_outputs():
