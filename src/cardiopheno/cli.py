@@ -13,7 +13,7 @@ import sys
 
 import cardiopheno
 
-COMMAND_MODULES = ("cardiopheno.synth.cli", "cardiopheno.phenotypes.cli")
+COMMAND_MODULES = ("cardiopheno.synth.cli", "cardiopheno.phenotypes.cli", "cardiopheno.io.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
