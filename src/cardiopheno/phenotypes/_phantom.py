@@ -94,3 +94,11 @@ def make_phantom(
     return Phantom(
         labels, spacing, frame_interval_ms, radius, wall_mm, septal_extra_mm, septum_angle
     )
+
+
+def phantom_image(labels: np.ndarray, seed: int = 0, noise: float = 0.05) -> np.ndarray:
+    """A cine-like float32 image of a label map: blood bright, myocardium dark, plus noise."""
+    rng = np.random.default_rng(seed)
+    lut = np.array([0.15, 0.9, 0.35, 0.85], dtype=np.float32)
+    img = lut[labels] + rng.normal(0.0, noise, labels.shape).astype(np.float32)
+    return np.clip(img, 0.0, None)

@@ -1,0 +1,217 @@
+"""QC of a batch of subjects (per-subject checks) and the cohort merge (robust outliers).
+
+Every subject of the segment stage's table gets a row: an unreadable image or a failed
+segmentation is a failed check with its reason, never a missing row or a crashed batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from cardiopheno.io.nifti import ImageReadError, load_cine
+from cardiopheno.io.tables import ColumnSpec, file_metadata, read_any, read_table, write_table
+from cardiopheno.qc.checks import (
+    ALL_CHECKS,
+    DESCRIPTIONS,
+    IMAGE_CHECKS,
+    SEGMENTATION_CHECKS,
+    CheckResult,
+    QCThresholds,
+)
+from cardiopheno.qc.image import check_image
+from cardiopheno.qc.montage import draw_montage
+from cardiopheno.qc.phenotype import check_phenotypes, robust_outliers
+from cardiopheno.qc.segmentation import check_segmentation, check_tta
+from cardiopheno.qc.summary import draw_summary
+
+log = logging.getLogger(__name__)
+BASIC = ("img_readable", "seg_readable")  # a subject passes only if these ran and passed
+COLUMNS = {
+    c: ColumnSpec("", f"QC check passed: {DESCRIPTIONS[c]} (null: not run)") for c in ALL_CHECKS
+}
+COLUMNS["qc_pass"] = ColumnSpec("", "subject passes every QC check")
+COLUMNS["qc_reasons"] = ColumnSpec("", "readable reasons of the failed checks, '; '-separated")
+
+
+def subject_checks(
+    eid: str,
+    image_path: str | None,
+    seg_path: str | None,
+    seg_ok: bool,
+    seg_reason: str,
+    seg_row,
+    pheno: Mapping | None,
+    th: QCThresholds,
+) -> tuple[list[CheckResult], np.ndarray | None, np.ndarray | None]:
+    """Run every per-subject check; return results plus the image and labels (for montages)."""
+    results: list[CheckResult] = []
+    image = labels = None
+    if not image_path:
+        results.append(CheckResult.fail("img_readable", "subject not in the manifest"))
+    else:
+        try:
+            cine = load_cine(image_path)
+            image = cine.data
+            results += check_image(cine, th)
+        except ImageReadError as exc:
+            results.append(CheckResult.fail("img_readable", str(exc)))
+    if image is None:
+        results += [CheckResult.skipped(n, "image unreadable") for n in IMAGE_CHECKS[1:]]
+
+    if not seg_ok:
+        results.append(CheckResult.fail("seg_readable", f"segmentation failed: {seg_reason}"))
+    elif not seg_path or not Path(seg_path).is_file():
+        results.append(CheckResult.fail("seg_readable", f"segmentation file missing: {seg_path}"))
+    else:
+        try:
+            seg = load_cine(seg_path, dtype=np.uint8)
+            if image is not None and seg.data.shape != image.shape:
+                results.append(
+                    CheckResult.fail(
+                        "seg_readable",
+                        f"segmentation shape {seg.data.shape} differs from image {image.shape}",
+                    )
+                )
+            else:
+                labels = seg.data
+                results += check_segmentation(labels, seg.spacing, th)
+        except ImageReadError as exc:
+            results.append(CheckResult.fail("seg_readable", str(exc)))
+    done = {r.name for r in results}
+    results += [
+        CheckResult.skipped(n, "segmentation unavailable")
+        for n in SEGMENTATION_CHECKS
+        if n not in done and n != "seg_tta_agreement"
+    ]
+    results.append(check_tta(seg_row, th))
+    if pheno is not None and bool(pheno.get("phenotypes_ok", False)):
+        results += check_phenotypes(pheno, th)
+    else:
+        why = (pheno or {}).get("phenotypes_reason", "") or "no phenotypes"
+        results += [CheckResult.skipped(n, why) for n in ("pheno_ranges", "pheno_sv_agreement")]
+    return results, image, labels
+
+
+def summarise(results: Sequence[CheckResult]) -> dict:
+    """One table row: a nullable boolean per check, qc_pass and the readable reasons."""
+    row: dict = {r.name: r.passed for r in results}
+    failed = [r for r in results if r.passed is False]
+    row["qc_pass"] = not failed and all(row.get(b) is True for b in BASIC)
+    row["qc_reasons"] = "; ".join(f"{r.name}: {r.reason}" for r in failed)
+    return row
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for c in ALL_CHECKS:
+        if c not in df.columns:
+            df[c] = pd.NA
+        df[c] = df[c].astype("boolean")
+    df["qc_pass"] = df["qc_pass"].astype(bool)
+    df["qc_reasons"] = df["qc_reasons"].fillna("").astype(str)
+    return df[["eid", *ALL_CHECKS, "qc_pass", "qc_reasons"]]
+
+
+def qc_batch(
+    segment_table: str | os.PathLike,
+    manifest: str | os.PathLike,
+    phenotypes_table: str | os.PathLike | None,
+    out: str | os.PathLike,
+    montage_dir: str | os.PathLike,
+    thresholds: QCThresholds,
+    config: Mapping | None = None,
+) -> pd.DataFrame:
+    """QC every subject of a segment batch table; montages of failed subjects into montage_dir."""
+    seg = read_table(segment_table)
+    man = read_any(manifest)
+    base = Path(manifest).resolve().parent
+    sa = {
+        str(e): str((base / p).resolve()) if p else ""
+        for e, p in zip(man["eid"], man["sa"].fillna(""), strict=True)
+    }
+    pheno = {}
+    if phenotypes_table:
+        pheno = read_table(phenotypes_table).set_index("eid").to_dict(orient="index")
+    Path(montage_dir).mkdir(parents=True, exist_ok=True)
+    rows = []
+    for rec in tqdm(seg.itertuples(index=False), total=len(seg), desc="qc"):
+        eid = str(rec.eid)
+        try:
+            results, image, labels = subject_checks(
+                eid,
+                sa.get(eid),
+                getattr(rec, "seg_sa", None),
+                bool(getattr(rec, "ok", True)),
+                str(getattr(rec, "reason", "") or ""),
+                rec,
+                pheno.get(eid),
+                thresholds,
+            )
+        except Exception as exc:  # one subject's surprise must not kill the batch
+            log.exception("%s: QC crashed", eid)
+            results = [CheckResult.fail("img_readable", f"QC error {type(exc).__name__}: {exc}")]
+            image = labels = None
+        row = {"eid": eid, **summarise(results)}
+        rows.append(row)
+        if not row["qc_pass"]:
+            draw_montage(Path(montage_dir) / f"{eid}.png", eid, image, labels, row["qc_reasons"])
+    df = _table(rows) if rows else _table([{"eid": "", "qc_pass": False, "qc_reasons": ""}])[:0]
+    write_table(
+        df,
+        out,
+        columns=COLUMNS,
+        config=config,
+        model_sha256=file_metadata(segment_table).get("model_sha256", ""),
+    )
+    log.info("%s: %d subjects, %d fail QC", out, len(df), int((~df["qc_pass"]).sum()))
+    return df
+
+
+def merge_qc(
+    batch_tables: Sequence[str | os.PathLike],
+    phenotypes: str | os.PathLike,
+    out: str | os.PathLike,
+    summary_png: str | os.PathLike,
+    thresholds: QCThresholds,
+    config: Mapping | None = None,
+) -> pd.DataFrame:
+    """Merge batch QC tables, add the cohort outlier check, write qc.parquet and the summary.
+
+    Median and MAD of each outlier IDP come from the subjects that passed every per-subject
+    check, so the failures do not widen the spread that judges them.
+    """
+    qc = pd.concat([read_table(p) for p in batch_tables], ignore_index=True)
+    qc = qc.sort_values("eid", kind="stable").reset_index(drop=True)
+    ph = read_table(phenotypes)
+    ph_aligned = qc[["eid"]].merge(ph, on="eid", how="left")
+    passed, reasons = robust_outliers(ph_aligned, qc["qc_pass"], thresholds)
+    has_values = ph_aligned.get("phenotypes_ok", pd.Series(False, index=qc.index)).fillna(False)
+    qc["pheno_outlier"] = pd.array(
+        np.where(has_values.astype(bool), passed, pd.NA), dtype="boolean"
+    )
+    newly = ~passed & qc["qc_pass"]
+    qc.loc[~passed, "qc_reasons"] = [
+        f"{r}; pheno_outlier: {o}" if r else f"pheno_outlier: {o}"
+        for r, o in zip(qc.loc[~passed, "qc_reasons"], reasons[~passed], strict=True)
+    ]
+    qc["qc_pass"] = qc["qc_pass"] & passed
+    log.info("cohort outlier check failed %d further subjects", int(newly.sum()))
+    qc = _table(qc.to_dict(orient="records"))
+    shas = {file_metadata(p).get("model_sha256", "") for p in batch_tables}
+    write_table(
+        qc,
+        out,
+        columns=COLUMNS,
+        config=config,
+        model_sha256=",".join(sorted(s for s in shas if s)),
+        extra={"n_batches": len(batch_tables), "outlier_z": thresholds.outlier_z},
+    )
+    draw_summary(qc, ph, summary_png)
+    return qc

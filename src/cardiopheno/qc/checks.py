@@ -1,0 +1,139 @@
+"""The record every QC check returns, the thresholds they read, and the list of checks.
+
+A check returns :class:`CheckResult` (passed, reason). ``passed`` is None when the check could
+not run (for example segmentation checks on an unreadable image); a subject passes QC only when
+no check failed and the basic ones (image and segmentation readable) ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool | None  # None: not run (an earlier failure made it meaningless)
+    reason: str = ""
+
+    @classmethod
+    def ok(cls, name: str) -> CheckResult:
+        return cls(name, True, "")
+
+    @classmethod
+    def fail(cls, name: str, reason: str) -> CheckResult:
+        return cls(name, False, reason)
+
+    @classmethod
+    def skipped(cls, name: str, reason: str = "not run") -> CheckResult:
+        return cls(name, None, reason)
+
+
+@dataclass(frozen=True)
+class QCThresholds:
+    """Thresholds of every check; config ``qc:`` (workflow/schemas/config.qc.schema.yaml)."""
+
+    # image
+    min_in_plane: int = 48
+    max_in_plane: int = 1024
+    slices: tuple[int, int] = (4, 40)
+    frames: tuple[int, int] = (8, 120)
+    in_plane_spacing_mm: tuple[float, float] = (0.4, 4.0)
+    slice_spacing_mm: tuple[float, float] = (2.0, 20.0)
+    min_relative_contrast: float = 0.05
+    max_saturated_fraction: float = 0.05
+    # segmentation
+    min_slices_per_class: int = 2
+    min_lv_slices: int = 3
+    max_fragment_fraction: float = 0.05
+    max_rv_fragment_fraction: float = 0.2
+    min_myo_enclosure: float = 0.8
+    max_open_slices: int = 1
+    apex_max_area_fraction: float = 0.6
+    base_min_area_fraction: float = 0.3
+    max_lv_spike: float = 0.15
+    max_myo_cv: float = 0.15
+    # phenotype
+    ranges: dict[str, tuple[float, float]] = field(
+        default_factory=lambda: {
+            "LVEDV": (30.0, 450.0),
+            "LVESV": (5.0, 350.0),
+            "LVEF": (10.0, 85.0),
+            "LVM": (30.0, 350.0),
+            "RVEDV": (30.0, 450.0),
+            "RVESV": (5.0, 350.0),
+            "RVEF": (10.0, 85.0),
+        }
+    )
+    sv_max_abs_diff_ml: float = 40.0
+    sv_max_rel_diff: float = 0.4
+    outlier_idps: tuple[str, ...] = ("LVEDV", "LVESV", "LVEF", "LVM", "RVEDV", "RVESV", "RVEF")
+    outlier_z: float = 6.0
+    # model uncertainty
+    min_tta_dice: float = 0.8
+
+    @classmethod
+    def from_config(cls, cfg: Mapping | None) -> QCThresholds:
+        """Build from the ``qc:`` config section (nested image/segmentation/... or flat)."""
+        flat: dict = {}
+        for key, value in (cfg or {}).items():
+            if isinstance(value, Mapping) and key != "ranges":
+                flat.update(value)
+            else:
+                flat[key] = value
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(flat) - names)
+        if unknown:
+            raise ValueError(f"unknown qc config key(s): {unknown}; known: {sorted(names)}")
+        conv = {}
+        for key, value in flat.items():
+            if key == "ranges":
+                conv[key] = {k: (float(v[0]), float(v[1])) for k, v in value.items()}
+            elif isinstance(value, list):
+                conv[key] = tuple(value)
+            else:
+                conv[key] = value
+        return cls(**conv)
+
+
+IMAGE_CHECKS = (
+    "img_readable",
+    "img_dims",
+    "img_spacing",
+    "img_finite",
+    "img_intensity",
+    "img_frames",
+)
+SEGMENTATION_CHECKS = (
+    "seg_readable",
+    "seg_classes",
+    "seg_lv_coverage",
+    "seg_components",
+    "seg_myo_encloses_lv",
+    "seg_base_apex",
+    "seg_frame_consistency",
+    "seg_tta_agreement",
+)
+PHENOTYPE_CHECKS = ("pheno_ranges", "pheno_sv_agreement")
+COHORT_CHECKS = ("pheno_outlier",)
+ALL_CHECKS = (*IMAGE_CHECKS, *SEGMENTATION_CHECKS, *PHENOTYPE_CHECKS, *COHORT_CHECKS)
+DESCRIPTIONS = {
+    "img_readable": "image file reads as a 3D/4D NIfTI",
+    "img_dims": "image matrix and slice count plausible",
+    "img_spacing": "in-plane and slice spacing plausible",
+    "img_finite": "no NaN or infinite voxels",
+    "img_intensity": "intensity range not degenerate, no blank frame, little saturation",
+    "img_frames": "frame count plausible for a cine",
+    "seg_readable": "segmentation exists, reads, matches the image grid, segment stage ok",
+    "seg_classes": "LV cavity, myocardium and RV present on enough slices at ED and ES",
+    "seg_lv_coverage": "LV cavity on enough slices, contiguous from base to apex",
+    "seg_components": "each class one connected region per slice (few fragments)",
+    "seg_myo_encloses_lv": "myocardium surrounds the LV cavity on each slice",
+    "seg_base_apex": "stack covers the apex and the segmentation reaches the base",
+    "seg_frame_consistency": "LV volume curve without spikes, myocardial volume stable over frames",
+    "seg_tta_agreement": "segmentation stable under test-time augmentation (Dice)",
+    "pheno_ranges": "phenotypes within physiological ranges",
+    "pheno_sv_agreement": "LV and RV stroke volumes agree",
+    "pheno_outlier": "no robust cohort outlier (median/MAD z over QC-passed subjects)",
+}

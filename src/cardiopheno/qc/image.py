@@ -1,0 +1,67 @@
+"""Image checks: readable, dimensions, spacing, finite values, intensity range, frame count."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cardiopheno.io.nifti import Cine
+from cardiopheno.qc.checks import CheckResult, QCThresholds
+
+
+def check_image(cine: Cine, th: QCThresholds) -> list[CheckResult]:
+    """All image checks on a loaded cine (readability is decided by whoever loaded it)."""
+    out = [CheckResult.ok("img_readable")]
+    nx, ny, nz, nt = cine.data.shape
+    problems = []
+    if not (th.min_in_plane <= min(nx, ny) and max(nx, ny) <= th.max_in_plane):
+        problems.append(f"in-plane matrix {nx}x{ny} outside [{th.min_in_plane}, {th.max_in_plane}]")
+    if not th.slices[0] <= nz <= th.slices[1]:
+        problems.append(f"{nz} slices outside [{th.slices[0]}, {th.slices[1]}]")
+    out.append(CheckResult("img_dims", not problems, "; ".join(problems)))
+
+    sx, sy, sz = cine.spacing
+    problems = []
+    lo, hi = th.in_plane_spacing_mm
+    if not (lo <= sx <= hi and lo <= sy <= hi):
+        problems.append(f"in-plane spacing {sx:.3g}x{sy:.3g} mm outside [{lo}, {hi}]")
+    lo, hi = th.slice_spacing_mm
+    if not lo <= sz <= hi:
+        problems.append(f"slice spacing {sz:.3g} mm outside [{lo}, {hi}]")
+    out.append(CheckResult("img_spacing", not problems, "; ".join(problems)))
+
+    finite = np.isfinite(cine.data)
+    n_bad = int(finite.size - np.count_nonzero(finite))
+    out.append(
+        CheckResult("img_finite", n_bad == 0, f"{n_bad} NaN/infinite voxels" if n_bad else "")
+    )
+
+    data = cine.data if n_bad == 0 else np.where(finite, cine.data, 0)
+    out.append(_intensity(data, th))
+    lo, hi = th.frames
+    out.append(
+        CheckResult(
+            "img_frames",
+            lo <= nt <= hi,
+            "" if lo <= nt <= hi else f"{nt} frames outside [{lo}, {hi}]",
+        )
+    )
+    return out
+
+
+def _intensity(data: np.ndarray, th: QCThresholds) -> CheckResult:
+    sample = data[::2, ::2]  # a quarter of the voxels is plenty for percentiles
+    p01, p99 = np.percentile(sample, [1, 99])
+    vmax = float(sample.max())
+    problems = []
+    if vmax <= 0 or (p99 - p01) < th.min_relative_contrast * max(abs(vmax), 1e-12):
+        problems.append(f"degenerate intensity range (p1 {p01:.3g}, p99 {p99:.3g}, max {vmax:.3g})")
+    order = "F" if data.flags.f_contiguous else "C"  # either groups voxels per frame; no copy
+    frame_std = data.reshape(-1, data.shape[3], order=order).std(axis=0)
+    blank = np.nonzero(frame_std <= 1e-6 * max(float(frame_std.max()), 1e-12))[0]
+    if blank.size:
+        problems.append(f"blank frame(s) {blank.tolist()[:5]}")
+    if vmax > 0:
+        saturated = float(np.count_nonzero(sample >= vmax)) / sample.size
+        if saturated > th.max_saturated_fraction:
+            problems.append(f"{100 * saturated:.1f}% of voxels at the maximum (saturation)")
+    return CheckResult("img_intensity", not problems, "; ".join(problems))
