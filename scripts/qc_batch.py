@@ -1,0 +1,17 @@
+"""Snakemake entry: one batch's per-subject QC table and montages (cardiopheno.qc.batch)."""
+
+from cardiopheno.qc.batch import qc_batch
+from cardiopheno.qc.checks import QCThresholds
+from cardiopheno.workflow_log import setup
+
+smk = snakemake  # noqa: F821
+setup(smk)
+qc_batch(
+    smk.input.segment,
+    smk.input.manifest,
+    smk.input.phenotypes,
+    smk.output.table,
+    smk.output.montages,
+    QCThresholds.from_config(smk.params.thresholds),
+    config=smk.config,
+)
