@@ -1,29 +1,198 @@
-"""Stable batches of subjects: a subject's batch depends on its eid alone.
+"""Stable batches of subjects: a persisted plan that grows and never reshuffles.
 
-A hash of the eid picks one of ``n_batches`` buckets, so adding subjects to a cohort changes only
-the batches they land in, and planning the DAG never needs to read per-subject data.
+Jobs work on batches of subjects (DESIGN.md, Scale). The plan (``plan.csv``: eid -> batch) is kept
+beside the per-batch manifests (``{batch}.csv``) and only ever extended: a subject keeps the batch it
+was first given, and subjects new to the cohort fill new batches of ``batch_size``. A per-batch
+manifest is rewritten only when its content changes, so Snakemake (which compares modification times)
+re-runs exactly the batches whose subjects changed plus the cohort-level steps that gather them.
+
+Why not a hash of the eid modulo the number of batches (the first design)? With a derived number of
+batches every batch changes when the cohort grows; with a fixed number, 100 new subjects land in up
+to 100 different batches (about 40% of a 5,000-subject run at 25 per batch), while the plan puts them
+in 4 new batches and leaves every finished batch untouched.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import zlib
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from cardiopheno.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+PLAN_NAME = "plan.csv"
+INDEX_NAME = "index.csv"
 
 
-def batch_of(eid: str, n_batches: int) -> int:
-    """The batch (0-based) that ``eid`` belongs to; crc32 is stable across runs and platforms."""
-    return zlib.crc32(str(eid).encode()) % n_batches
-
-
-def n_batches_for(n_subjects: int, batch_size: int) -> int:
-    """Enough batches for ``n_subjects`` at about ``batch_size`` each (at least one)."""
-    return max(1, math.ceil(n_subjects / batch_size))
+class BatchPlanError(ValueError):
+    """A batch plan on disk that cannot be used (unreadable, duplicate eids, bad batch names)."""
 
 
 def batch_name(index: int) -> str:
+    """Batch wildcard value: ``b0000``, ``b0001``, ... (sorted by name = sorted by index)."""
     return f"b{index:04d}"
 
 
-def eids_in_batch(eids: Iterable[str], index: int, n_batches: int) -> list[str]:
-    return [e for e in eids if batch_of(e, n_batches) == index]
+def batch_number(name: str) -> int:
+    """Inverse of :func:`batch_name`; raises ``BatchPlanError`` naming a malformed value."""
+    if len(name) < 5 or name[0] != "b" or not name[1:].isdigit():
+        raise BatchPlanError(f"not a batch name (expected b0000, b0001, ...): {name!r}")
+    return int(name[1:])
+
+
+def n_batches_for(n_subjects: int, batch_size: int) -> int:
+    """Batches a fresh plan makes for ``n_subjects`` at ``batch_size`` each (at least one)."""
+    return max(1, math.ceil(n_subjects / batch_size))
+
+
+def extend_plan(plan: pd.DataFrame | None, eids: Iterable[str], batch_size: int) -> pd.DataFrame:
+    """The plan with every eid in ``eids`` given a batch; existing assignments never change.
+
+    Eids already in ``plan`` keep their batch (even if absent from ``eids``: a subject that leaves and
+    comes back returns to its batch). New eids, sorted so the result does not depend on the
+    manifest's row order, fill new batches of ``batch_size`` numbered after the highest existing one.
+    Returns columns ``eid``, ``batch``, new rows appended after the old ones.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    plan = (
+        pd.DataFrame({"eid": pd.Series(dtype=str), "batch": pd.Series(dtype=str)})
+        if plan is None
+        else plan[["eid", "batch"]].astype(str)
+    )
+    known = set(plan["eid"])
+    new = sorted({str(e) for e in eids} - known)
+    if not new:
+        return plan.reset_index(drop=True)
+    start = max((batch_number(b) for b in plan["batch"]), default=-1) + 1
+    added = pd.DataFrame(
+        {"eid": new, "batch": [batch_name(start + i // batch_size) for i in range(len(new))]}
+    )
+    log.info(
+        "batch plan: %d new subject(s) in %d new batch(es) from %s",
+        len(new),
+        added["batch"].nunique(),
+        added["batch"].iloc[0],
+    )
+    return pd.concat([plan, added], ignore_index=True)
+
+
+def read_plan(path: str | os.PathLike) -> pd.DataFrame | None:
+    """The plan at ``path`` (``eid``, ``batch`` as strings), or None if there is none yet."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        plan = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise BatchPlanError(f"batch plan {path} cannot be read: {exc}") from exc
+    missing = {"eid", "batch"} - set(plan.columns)
+    if missing:
+        raise BatchPlanError(f"batch plan {path} lacks column(s) {', '.join(sorted(missing))}")
+    dup = plan.loc[plan["eid"].duplicated(), "eid"].tolist()
+    if dup:
+        raise BatchPlanError(f"batch plan {path} lists eid(s) twice: {', '.join(dup[:10])}")
+    for name in plan["batch"].unique():
+        try:
+            batch_number(name)
+        except BatchPlanError as exc:
+            raise BatchPlanError(f"batch plan {path}: {exc}") from exc
+    return plan
+
+
+def write_if_changed(text: str, path: str | os.PathLike) -> bool:
+    """Write ``text`` to ``path`` atomically unless it already holds exactly that; True if written.
+
+    Leaving an unchanged file alone keeps its modification time, which is what tells Snakemake that
+    the jobs reading it need not run again.
+    """
+    path = Path(path)
+    if path.is_file() and path.read_text() == text:
+        return False
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return True
+
+
+def materialise(
+    manifest: pd.DataFrame, out_dir: str | os.PathLike, batch_size: int, extend: bool = True
+) -> list[str]:
+    """Bring ``out_dir`` in line with ``manifest``: plan, per-batch manifests and an index.
+
+    ``manifest`` is a validated manifest (``cardiopheno.io.manifest.load_manifest``: absolute paths).
+    With ``extend`` the plan already in ``out_dir`` is extended; without, a fresh plan is made.
+    Writes ``plan.csv`` (every eid ever planned), ``{batch}.csv`` (the manifest rows of the batch's
+    current subjects, in plan order) and ``index.csv`` (batch, n_subjects), each only if its content
+    changed, and deletes the manifests of batches left without subjects. Returns the batch names
+    that hold at least one current subject, sorted.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    old = read_plan(out_dir / PLAN_NAME) if extend else None
+    plan = extend_plan(old, manifest["eid"], batch_size)
+    write_if_changed(plan.to_csv(index=False), out_dir / PLAN_NAME)
+
+    rows = manifest.assign(eid=manifest["eid"].astype(str)).set_index("eid", drop=False)
+    current = plan[plan["eid"].isin(rows.index)]
+    batches = sorted(current["batch"].unique())
+    written = 0
+    for batch, members in current.groupby("batch", sort=True):
+        text = rows.loc[members["eid"]].to_csv(index=False)
+        written += write_if_changed(text, out_dir / f"{batch}.csv")
+    for stale in set(plan["batch"]) - set(batches):
+        (out_dir / f"{stale}.csv").unlink(missing_ok=True)
+    index = current.groupby("batch", sort=True).size().rename("n_subjects").reset_index()
+    write_if_changed(index.to_csv(index=False), out_dir / INDEX_NAME)
+    log.info(
+        "%d subject(s) in %d batch(es); %d batch manifest(s) (re)written",
+        len(current),
+        len(batches),
+        written,
+    )
+    return batches
+
+
+def read_index(out_dir: str | os.PathLike) -> list[str]:
+    """Batch names listed in ``out_dir/index.csv`` (written by :func:`materialise`)."""
+    path = Path(out_dir) / INDEX_NAME
+    if not path.is_file():
+        raise BatchPlanError(f"batch index {path} not found (the main Snakemake process writes it)")
+    return sorted(pd.read_csv(path, dtype=str)["batch"])
+
+
+def planned_batches(n_subjects: int, batch_size: int) -> list[str]:
+    """The batch names a fresh plan gives ``n_subjects`` subjects (known before the manifest is)."""
+    return [batch_name(i) for i in range(n_batches_for(n_subjects, batch_size))]
+
+
+def split_manifest(
+    manifest_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    batch_size: int,
+    expected: Sequence[str] | None = None,
+) -> list[str]:
+    """Validate the manifest at ``manifest_path`` and materialise a fresh plan into ``out_dir``.
+
+    ``expected``: the batch names the workflow planned before the manifest existed; a manifest that
+    yields others (a cohort of another size than configured) is an error naming both.
+    """
+    from cardiopheno.io.manifest import load_manifest
+
+    batches = materialise(load_manifest(manifest_path), out_dir, batch_size, extend=False)
+    if expected is not None and sorted(expected) != batches:
+        raise BatchPlanError(
+            f"manifest {manifest_path} makes {len(batches)} batch(es) of {batch_size}, but the "
+            f"workflow planned {len(expected)} from the configured cohort size"
+        )
+    return batches
+
+
+def batch_eids(batch_manifest: str | os.PathLike) -> Sequence[str]:
+    """The eids of one batch manifest, as strings, in order."""
+    return pd.read_csv(batch_manifest, dtype={"eid": str}, usecols=["eid"])["eid"].tolist()

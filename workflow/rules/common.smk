@@ -3,7 +3,12 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from cardiopheno.batching import batch_name, n_batches_for
+from cardiopheno.batching import (
+    batch_number,
+    materialise,
+    planned_batches,
+    read_index,
+)
 from cardiopheno.io.manifest import load_manifest
 
 # The whole config against config.schema.yaml, whose sections $ref one schema file each (errors
@@ -39,28 +44,40 @@ def cohort_tables():
 
 
 # --- batches: owned by the batching code (cardiopheno.batching); keep other helpers outside ---
-def n_subjects():
+# A persisted plan (results/batches/plan.csv, eid -> batch) that only grows: subjects keep their
+# batch, new subjects fill new batches, and a per-batch manifest results/batches/{batch}.csv is
+# rewritten only when its rows change, so only those batches' jobs run again (mtime). Per-batch
+# rules take batch_manifest as input, never the whole cohort manifest.
+BATCH_DIR = "results/batches"
+
+
+def _plan_batches():
+    size = config["batching"]["batch_size"]
     if SYNTHETIC:
-        return config["synthetic"]["n_subjects"]
-    # Validates the user's manifest before anything runs: one error lists every problem.
-    return len(load_manifest(config["cohort"]["manifest"]))
+        # The demo manifest is written by synth_cohort; split_batches (batches.smk) splits it into
+        # these batches, whose number is known from the configured cohort size.
+        return planned_batches(config["synthetic"]["n_subjects"], size)
+    if not workflow.is_main_process:
+        # A job re-reading the workflow (cluster executors): the main process already validated
+        # the manifest and wrote the plan; do not check 100,000 files again in every job.
+        return read_index(BATCH_DIR)
+    # Validates the user's manifest before anything runs (one error lists every problem), then
+    # extends the plan and rewrites only the batch manifests whose rows changed.
+    return materialise(load_manifest(config["cohort"]["manifest"]), BATCH_DIR, size)
 
 
-def n_batches():
-    fixed = config["batching"]["n_batches"]
-    return (
-        fixed
-        if fixed
-        else n_batches_for(n_subjects(), config["batching"]["batch_size"])
-    )
+BATCHES = _plan_batches()
+N_BATCHES = len(BATCHES)
 
 
-N_BATCHES = n_batches()
-BATCHES = [batch_name(i) for i in range(N_BATCHES)]
+def batch_manifest(wildcards):
+    """The manifest of one batch (validated, absolute paths): the input of every per-batch job."""
+    return f"{BATCH_DIR}/{wildcards.batch}.csv"
 
 
 def batch_index(wildcards):
-    return int(wildcards.batch[1:])
+    """The batch number (b0007 -> 7); numbers can have gaps where a batch lost all its subjects."""
+    return batch_number(wildcards.batch)
 
 
 # --- end of batches ---
