@@ -14,9 +14,9 @@ if SYNTHETIC:
             manifests=expand(f"{BATCH_DIR}/{{batch}}.csv", batch=BATCHES),
         log:
             "results/logs/split_batches.log",
-        params:
-            batch_size=config["batching"]["batch_size"],
         conda:
             "../../envs/cardiopheno.yaml"
+        params:
+            batch_size=config["batching"]["batch_size"],
         script:
             "../../scripts/split_batches.py"
