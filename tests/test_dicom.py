@@ -455,3 +455,22 @@ def test_no_identifying_value_reaches_outputs_or_logs(tmp_path, rng, caplog, cap
         assert value.lower() not in text.lower(), value
     hdr = nib.load(out / "1000001" / "sa.nii.gz").header
     assert hdr["descrip"].item() == b"" and hdr["aux_file"].item() == b""
+
+
+def test_batch_status_table_is_written_for_the_workflow(tmp_path, rng):
+    from cardiopheno.io.dicom import CONVERT_COLUMNS, convert_batch_files
+    from cardiopheno.io.tables import file_metadata, read_table
+
+    write_series(tmp_path / "in" / "a", rng)
+    manifest = tmp_path / "b0000.csv"
+    pd.DataFrame({"eid": ["0042"], "sa": [str(tmp_path / "in" / "a")]}).to_csv(
+        manifest, index=False
+    )
+    convert_batch_files(
+        manifest, tmp_path / "b0000", tmp_path / "b0000.parquet", {}, config={"x": 1}
+    )
+    table = read_table(tmp_path / "b0000.parquet")
+    assert table.columns.tolist() == list(CONVERT_COLUMNS)
+    assert table.loc[0, "eid"] == "0042" and bool(table.loc[0, "ok"])  # eid stays a string
+    assert load_cine(table.loc[0, "sa"]).data.shape == (COLS, ROWS, N_SLICES, N_FRAMES)
+    assert file_metadata(tmp_path / "b0000.parquet")["config_hash"]

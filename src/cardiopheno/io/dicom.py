@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
 import os
 import re
@@ -722,3 +723,35 @@ def convert_batch(
     return pd.DataFrame(
         rows, columns=["eid", "sa", "seg_sa", "source", "ok", "reason", "frame_interval_source"]
     )
+
+
+CONVERT_COLUMNS = {  # every column of results/convert/{batch}.parquet (none is a float)
+    "eid": "subject key",
+    "sa": "absolute path of the 4D short-axis NIfTI (converted, or the manifest's own); '' on failure",
+    "seg_sa": "provided segmentation from the manifest, passed through ('' when none)",
+    "source": "nifti | dicom_folder | dicom_zip: what the manifest's sa pointed at",
+    "ok": "True when sa is a usable NIfTI path",
+    "reason": "why conversion failed ('' when ok); never contains identifying header values",
+    "frame_interval_source": "trigger_time | nominal_interval | unknown ('' when not converted)",
+}
+
+
+def convert_batch_files(
+    manifest_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    table_path: str | os.PathLike,
+    dicom_config: Mapping | None = None,
+    config: Mapping | None = None,
+) -> pd.DataFrame:
+    """Workflow entry: convert one batch manifest's DICOM inputs and write its status table."""
+    from cardiopheno.io.tables import read_any, write_table
+
+    manifest = read_any(manifest_path)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    table = convert_batch(manifest, out_dir, DicomOptions.from_config(dicom_config))
+    write_table(table, table_path, config=config, extra={"columns": json.dumps(CONVERT_COLUMNS)})
+    n_dicom = int((table["source"] != "nifti").sum())
+    log.info(
+        "%d subjects, %d from DICOM, %d failed", len(table), n_dicom, int((~table["ok"]).sum())
+    )
+    return table
