@@ -11,4 +11,5 @@ split_manifest(
     Path(snakemake.output.plan).parent,  # noqa: F821
     snakemake.params.batch_size,  # noqa: F821
     expected=[Path(p).stem for p in snakemake.output.manifests],  # noqa: F821
+    tables={"covariates": snakemake.input.covariates},  # noqa: F821
 )

@@ -154,3 +154,17 @@ def test_split_manifest_checks_the_planned_batches(tmp_path):
     assert pd.read_csv(out / "b0002.csv")["sa"].tolist() == [str(tmp_path / "4.nii.gz")]
     with pytest.raises(BatchPlanError, match="makes 3 batch"):
         split_manifest(tmp_path / "manifest.csv", out, 2, expected=planned_batches(4, 2))
+
+
+def test_cohort_tables_are_sliced_per_batch_and_rewritten_only_where_rows_change(tmp_path):
+    cov = pd.DataFrame(
+        {"eid": [str(e) for e in range(1000, 1006)], "age": [50, 51, 52, 53, 54, 55]}
+    )
+    materialise(manifest(range(1000, 1006)), tmp_path, batch_size=3, tables={"covariates": cov})
+    parts = [pd.read_csv(tmp_path / f"b000{i}.covariates.csv", dtype={"eid": str}) for i in (0, 1)]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), cov)
+    before = mtimes(tmp_path)
+    cov.loc[cov["eid"] == "1004", "age"] = 99  # in b0001
+    materialise(manifest(range(1000, 1006)), tmp_path, batch_size=3, tables={"covariates": cov})
+    after = mtimes(tmp_path)
+    assert {n for n in before if after[n] != before[n]} == {"b0001.covariates.csv"}

@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from cardiopheno.io.atomic import atomic_path
+from cardiopheno.io.manifest import load_manifest
+from cardiopheno.io.tables import read_any
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,11 @@ def write_if_changed(text: str, path: str | os.PathLike) -> bool:
 
 
 def materialise(
-    manifest: pd.DataFrame, out_dir: str | os.PathLike, batch_size: int, extend: bool = True
+    manifest: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    batch_size: int,
+    extend: bool = True,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> list[str]:
     """Bring ``out_dir`` in line with ``manifest``: plan, per-batch manifests and an index.
 
@@ -129,8 +135,11 @@ def materialise(
     With ``extend`` the plan already in ``out_dir`` is extended; without, a fresh plan is made.
     Writes ``plan.csv`` (every eid ever planned), ``{batch}.csv`` (the manifest rows of the batch's
     current subjects, in plan order) and ``index.csv`` (batch, n_subjects), each only if its content
-    changed, and deletes the manifests of batches left without subjects. Returns the batch names
-    that hold at least one current subject, sorted.
+    changed, and deletes the manifests of batches left without subjects. ``tables`` (name -> a
+    cohort table with an ``eid`` column, e.g. the covariates) are sliced the same way into
+    ``{batch}.{name}.csv`` (the batch's rows; a subject absent from a table has no row there), so a
+    per-batch job reading them re-runs only when its own subjects' rows change. Returns the batch
+    names that hold at least one current subject, sorted.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -142,11 +151,19 @@ def materialise(
     current = plan[plan["eid"].isin(rows.index)]
     batches = sorted(current["batch"].unique())
     written = 0
+    sliced = {
+        name: table.assign(eid=table["eid"].astype(str)) for name, table in (tables or {}).items()
+    }
     for batch, members in current.groupby("batch", sort=True):
         text = rows.loc[members["eid"]].to_csv(index=False)
         written += write_if_changed(text, out_dir / f"{batch}.csv")
+        for name, table in sliced.items():
+            part = table[table["eid"].isin(set(members["eid"]))]
+            write_if_changed(part.to_csv(index=False), out_dir / f"{batch}.{name}.csv")
     for stale in set(plan["batch"]) - set(batches):
         (out_dir / f"{stale}.csv").unlink(missing_ok=True)
+        for name in sliced:
+            (out_dir / f"{stale}.{name}.csv").unlink(missing_ok=True)
     index = current.groupby("batch", sort=True).size().rename("n_subjects").reset_index()
     write_if_changed(index.to_csv(index=False), out_dir / INDEX_NAME)
     log.info(
@@ -176,21 +193,39 @@ def split_manifest(
     out_dir: str | os.PathLike,
     batch_size: int,
     expected: Sequence[str] | None = None,
+    tables: dict[str, str | os.PathLike] | None = None,
 ) -> list[str]:
     """Validate the manifest at ``manifest_path`` and materialise a fresh plan into ``out_dir``.
 
     ``expected``: the batch names the workflow planned before the manifest existed; a manifest that
-    yields others (a cohort of another size than configured) is an error naming both.
+    yields others (a cohort of another size than configured) is an error naming both. ``tables``:
+    name -> path of cohort tables to slice per batch (see :func:`materialise`).
     """
-    from cardiopheno.io.manifest import load_manifest
-
-    batches = materialise(load_manifest(manifest_path), out_dir, batch_size, extend=False)
+    batches = materialise(
+        load_manifest(manifest_path),
+        out_dir,
+        batch_size,
+        extend=False,
+        tables=read_tables(tables or {}),
+    )
     if expected is not None and sorted(expected) != batches:
         raise BatchPlanError(
             f"manifest {manifest_path} makes {len(batches)} batch(es) of {batch_size}, but the "
             f"workflow planned {len(expected)} from the configured cohort size"
         )
     return batches
+
+
+def read_tables(paths: dict[str, str | os.PathLike]) -> dict[str, pd.DataFrame]:
+    """Cohort tables by name (CSV or Parquet, ``eid`` as string); an error names a missing one."""
+    out = {}
+    for name, path in paths.items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{name} table not found: {path}")
+        out[name] = read_any(path)
+        if "eid" not in out[name].columns:
+            raise BatchPlanError(f"{name} table {path} has no eid column")
+    return out
 
 
 def batch_eids(batch_manifest: str | os.PathLike) -> Sequence[str]:

@@ -8,10 +8,12 @@ if SYNTHETIC:
     rule split_batches:
         input:
             manifest=f"{COHORT_DIR}/manifest.csv",
+            covariates=cohort_tables()["covariates"],
         output:
             plan=f"{BATCH_DIR}/plan.csv",
             index=f"{BATCH_DIR}/index.csv",
             manifests=expand(f"{BATCH_DIR}/{{batch}}.csv", batch=BATCHES),
+            covariates=expand(f"{BATCH_DIR}/{{batch}}.covariates.csv", batch=BATCHES),
         log:
             "results/logs/split_batches.log",
         conda:

@@ -8,6 +8,7 @@ from cardiopheno.batching import (
     materialise,
     planned_batches,
     read_index,
+    read_tables,
 )
 from cardiopheno.io.manifest import load_manifest
 
@@ -63,7 +64,12 @@ def _plan_batches():
         return read_index(BATCH_DIR)
     # Validates the user's manifest before anything runs (one error lists every problem), then
     # extends the plan and rewrites only the batch manifests whose rows changed.
-    return materialise(load_manifest(config["cohort"]["manifest"]), BATCH_DIR, size)
+    return materialise(
+        load_manifest(config["cohort"]["manifest"]),
+        BATCH_DIR,
+        size,
+        tables=read_tables({"covariates": config["cohort"]["covariates"]}),
+    )
 
 
 BATCHES = _plan_batches()
@@ -73,6 +79,11 @@ N_BATCHES = len(BATCHES)
 def batch_manifest(wildcards):
     """The manifest of one batch (validated, absolute paths): the input of every per-batch job."""
     return f"{BATCH_DIR}/{wildcards.batch}.csv"
+
+
+def batch_covariates(wildcards):
+    """The covariates rows of one batch's subjects (a job reading them re-runs only when they change)."""
+    return f"{BATCH_DIR}/{wildcards.batch}.covariates.csv"
 
 
 def batch_index(wildcards):
