@@ -373,6 +373,7 @@ def test_ukb_manifest_with_unquoted_date_comma_is_parsed():
 def test_two_series_in_a_folder_choose_the_configured_description(tmp_path, rng):
     write_series(tmp_path / "dcm", rng, description="cine_sax")
     write_series(tmp_path / "dcm", rng, n_slices=2, description="localizer", offset=3)
+    (tmp_path / "dcm" / "README.txt").write_text("exported by a PACS\n")  # not DICOM: skipped
     assert read_dicom_cine(tmp_path / "dcm").data.shape[2] == N_SLICES
     options = DicomOptions(series_include=("^nothing$",))
     with pytest.raises(DicomConversionError, match="no short-axis cine.*cine_sax.*localizer"):
@@ -474,3 +475,19 @@ def test_batch_status_table_is_written_for_the_workflow(tmp_path, rng):
     assert table.loc[0, "eid"] == "0042" and bool(table.loc[0, "ok"])  # eid stays a string
     assert load_cine(table.loc[0, "sa"]).data.shape == (COLS, ROWS, N_SLICES, N_FRAMES)
     assert file_metadata(tmp_path / "b0000.parquet")["config_hash"]
+
+
+def test_eid_equal_to_patient_id_is_kept_in_reasons(tmp_path, rng):
+    # Some cohorts (Sunnybrook) use the PatientID as the subject key: the eid is never scrubbed.
+    paths = write_series(tmp_path / "dcm", rng)
+    ds = pydicom.dcmread(paths[0])
+    del ds.ImagePositionPatient
+    ds.save_as(paths[0])
+    eid = FAKE_IDENTITY["PatientID"]
+    table = convert_batch(
+        pd.DataFrame({"eid": [eid], "sa": [str(tmp_path / "dcm")]}), tmp_path / "o"
+    )
+    assert (
+        table.loc[0, "reason"].startswith(f"{eid}: ")
+        and "missing ImagePositionPatient" in table.loc[0, "reason"]
+    )

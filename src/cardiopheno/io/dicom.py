@@ -182,8 +182,9 @@ class _Scrubber:
         if len(value) >= 3 and value.lower() not in {"nan", "none", "anonymous", "anon"}:
             self.values.add(value)
 
-    def __call__(self, text: str) -> str:
-        for value in sorted(self.values, key=len, reverse=True):
+    def __call__(self, text: str, keep: str = "") -> str:
+        """``text`` without identifying values; ``keep`` (the eid, the cohort's own key) stays."""
+        for value in sorted(self.values - {keep}, key=len, reverse=True):
             text = re.sub(re.escape(value), "<redacted>", text, flags=re.IGNORECASE)
         return text
 
@@ -641,10 +642,10 @@ def read_dicom_cine(
             chosen = [img for img in images if img.series_key in keys]
             cine = _stack(chosen, options, label)
     except DicomConversionError as exc:
-        raise DicomConversionError(scrub(str(exc))) from None
+        raise DicomConversionError(scrub(str(exc), keep=label)) from None
     except Exception as exc:  # anything a malformed file throws, scrubbed of identifying values
         raise DicomConversionError(
-            scrub(f"{label}: {path.name}: {type(exc).__name__}: {exc}")
+            scrub(f"{label}: {path.name}: {type(exc).__name__}: {exc}", keep=label)
         ) from None
     log.info(
         "%s: %d slices x %d frames of %dx%d px from %d series; spacing %.4f x %.4f x %.3f mm; "
