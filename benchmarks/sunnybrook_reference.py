@@ -16,12 +16,13 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import cardiopheno
-from cardiopheno.io.nifti import save_labels_like, save_nifti
+from cardiopheno.io.nifti import load_cine, save_labels_like, save_nifti
 from cardiopheno.io.provided import check_provided_segmentation
-from cardiopheno.io.sunnybrook import expert_lv_volumes, load_sunnybrook_case
+from cardiopheno.io.sunnybrook import expert_lv_volumes, load_sunnybrook_case, model_vs_expert
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sunnybrook"
@@ -31,11 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
+    parser.add_argument(
+        "--model-seg",
+        default=None,
+        help="segmentations by the model, '{eid}' standing for the case, e.g. "
+        "results/segment/b0000/{eid}/seg_sa.nii.gz (run the workflow on the written manifest "
+        "without seg_sa); adds model-vs-expert LV volumes on the contoured slices",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     links = pd.read_csv(args.data / "link.csv", dtype=str)
     cohort = args.out / "sunnybrook"
-    cases, manifest = {}, []
+    cases, manifest, comparisons = {}, [], {}
     for case_id, contour_id in zip(links["patient_id"], links["original_id"], strict=True):
         t0 = time.perf_counter()
         case = load_sunnybrook_case(
@@ -60,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             ],
             seconds=round(time.perf_counter() - t0, 2),
         )
+        if args.model_seg:
+            model = load_cine(args.model_seg.format(eid=case_id), dtype=np.uint8).data
+            comparisons[case_id] = model_vs_expert(case, model)
         cases[case_id] = ref
         manifest.append(
             {"eid": case_id, "sa": f"{case_id}/sa.nii.gz", "seg_sa": f"{case_id}/seg_sa.nii.gz"}
@@ -83,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "cardiopheno_version": cardiopheno.__version__,
         "machine": platform.platform(),
         "cases": cases,
-        "model_vs_expert": None,
+        "model_vs_expert": comparisons or None,
     }
     path = args.out / "sunnybrook_reference.json"
     path.parent.mkdir(parents=True, exist_ok=True)

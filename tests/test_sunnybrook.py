@@ -127,3 +127,22 @@ def test_expert_label_map_is_a_valid_provided_segmentation(case, tmp_path):
     save_labels_like(seg, labels, sa)
     assert check_provided_segmentation(sa, seg) == ""
     assert load_cine(sa).frame_interval_ms == pytest.approx(image.frame_interval_ms, rel=1e-5)
+
+
+def test_model_vs_expert_on_the_expert_labels_and_an_eroded_copy(case):
+    from scipy.ndimage import binary_erosion
+
+    from cardiopheno.io.sunnybrook import model_vs_expert
+
+    _, _, _, sb = case
+    same = model_vs_expert(sb, sb.labels)
+    assert same["LVEDV_diff_ml"] == 0 and same["dice_lv_cavity_ED"] == 1.0
+    assert same["model_ED_frame"] == expert_lv_volumes(sb)["ED_frame"]
+    cavity = sb.labels == LV_CAVITY
+    eroded = np.where(binary_erosion(cavity, structure=np.ones((3, 3, 1, 1), bool)), LV_CAVITY, 0)
+    smaller = model_vs_expert(sb, eroded.astype(np.uint8))
+    lost = (cavity & (eroded == 0))[
+        ..., expert_lv_volumes(sb)["ED_frame"]
+    ].sum() * sb.image.voxel_volume_ml
+    assert smaller["LVEDV_diff_ml"] == pytest.approx(-lost)
+    assert 0.5 < smaller["dice_lv_cavity_ED"] < 1.0

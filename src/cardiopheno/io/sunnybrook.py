@@ -151,3 +151,40 @@ def expert_lv_volumes(case: SunnybrookCase) -> dict:
         "frame_cavity_ml": {str(t): v for t, v in cavity.items()},
         "voxel_volume_ml": voxel_ml,
     }
+
+
+def model_vs_expert(case: SunnybrookCase, model_labels: np.ndarray) -> dict:
+    """A model's LV cavity volumes against the expert's, on the expert's slices and frames.
+
+    Only the slices contoured in both expert frames count (the expert left basal and apical
+    slices out); the model's own ED/ES (frames of its largest/smallest cavity volume on those
+    slices, over all frames) are reported beside the expert's.
+    """
+    if model_labels.shape != case.labels.shape:
+        raise ValueError(f"model labels {model_labels.shape} != expert grid {case.labels.shape}")
+    ref = expert_lv_volumes(case)
+    slices = ref["contoured_slices"]
+    voxel_ml = case.image.voxel_volume_ml
+    curve = (model_labels[:, :, slices, :] == LV_CAVITY).sum(axis=(0, 1, 2)) * voxel_ml
+    edv, esv = float(curve[ref["ED_frame"]]), float(curve[ref["ES_frame"]])
+    cavity = {
+        t: case.labels[:, :, slices, t] == LV_CAVITY for t in (ref["ED_frame"], ref["ES_frame"])
+    }
+    dice = {}
+    for name, t in (("ED", ref["ED_frame"]), ("ES", ref["ES_frame"])):
+        m = model_labels[:, :, slices, t] == LV_CAVITY
+        dice[name] = float(2 * (m & cavity[t]).sum() / max(1, m.sum() + cavity[t].sum()))
+    return {
+        "model_ED_frame": int(np.argmax(curve)),
+        "model_ES_frame": int(np.argmin(curve)),
+        "model_LVEDV": edv,
+        "model_LVESV": esv,
+        "model_LVEF": 100.0 * (edv - esv) / edv if edv > 0 else float("nan"),
+        "expert_LVEDV": ref["LVEDV"],
+        "expert_LVESV": ref["LVESV"],
+        "expert_LVEF": ref["LVEF"],
+        "LVEDV_diff_ml": edv - ref["LVEDV"],
+        "LVESV_diff_ml": esv - ref["LVESV"],
+        "dice_lv_cavity_ED": dice["ED"],
+        "dice_lv_cavity_ES": dice["ES"],
+    }
