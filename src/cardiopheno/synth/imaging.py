@@ -1,0 +1,433 @@
+"""Render one synthetic subject: a 4D short-axis bSSFP-like cine, its label map and its truth.
+
+Partial volume: each voxel's tissue fractions are the mean over 3 positions through the 8 mm slab
+of an anti-aliased in-plane coverage (signed distance to the boundary / pixel size, clipped), so
+edges are fractional in-plane and through-plane. Labels are the majority class of the same
+fractions. The image is then blurred slightly (point-spread), multiplied by a smooth coil bias
+field and a per-subject intensity scale, and given Rician noise.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from cardiopheno.synth.anatomy import (
+    SLICE_SPACING_MM,
+    SLICE_THICKNESS_MM,
+    Heart,
+    build_heart,
+    cycle_shape,
+    wall_thickness,
+)
+from cardiopheno.synth.population import MYOCARDIAL_DENSITY_G_PER_ML
+
+log = logging.getLogger(__name__)
+
+MIN_SLICES, MAX_SLICES = 9, 13
+MIN_FRAMES, MAX_FRAMES = 25, 50
+SHIFTED_FRACTION = 0.2  # subjects whose cine does not start at ED
+_SUBSAMPLES = np.array([-1.0, 0.0, 1.0]) * SLICE_THICKNESS_MM / 3.0  # through the slab
+RV_WALL_MM = 3.0
+ATRIAL_WALL_MM = 2.5
+
+
+@dataclass
+class Subject:
+    """A rendered subject: image (int16 X x Y x Z x T), labels (uint8, same grid) and truth."""
+
+    image: np.ndarray
+    labels: np.ndarray
+    affine: np.ndarray
+    zooms: tuple[float, float, float, float]
+    truth: dict
+    curves: pd.DataFrame
+    slice_z: np.ndarray = field(repr=False)
+
+
+def _cov_disc(rho: np.ndarray, r: np.ndarray, px: float) -> np.ndarray:
+    return np.clip((r - rho) * np.float32(1.0 / px) + np.float32(0.5), 0.0, 1.0) * (r > 0)
+
+
+def _ellipse_distance(x, y, rx, ry):
+    """First-order signed distance (mm) to the ellipse (x/rx)^2 + (y/ry)^2 = 1; +inf where rx = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xn, yn = x / rx, y / ry
+        q = np.sqrt(xn**2 + yn**2)
+        grad = np.sqrt((xn / rx) ** 2 + (yn / ry) ** 2) / np.maximum(q, 1e-6)
+        sd = (q - 1.0) / np.maximum(grad, 1e-6)
+    return np.where(rx > 0, sd, np.inf)
+
+
+def _cov_distance(sd, px: float, offset: float = 0.0):
+    """Anti-aliased coverage of {signed distance <= offset} on pixels of size px."""
+    return np.clip(np.float32(0.5) - (sd - np.float32(offset)) * np.float32(1.0 / px), 0.0, 1.0)
+
+
+def _cov_ellipse(x, y, rx, ry, px):
+    """Anti-aliased coverage of the ellipse (x/rx)^2 + (y/ry)^2 <= 1."""
+    return _cov_distance(_ellipse_distance(x, y, rx, ry), px)
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+    f = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
+    return f / max(float(f.std()), 1e-6)
+
+
+def _ellipse_cov_scene(sx, sy, centre, axes, angle, px):
+    c, s = np.cos(angle), np.sin(angle)
+    x, y = sx - centre[0], sy - centre[1]
+    return _cov_ellipse(c * x + s * y, -s * x + c * y, axes[0], axes[1], px)
+
+
+def _background(sx, sy, depth: float, px: float, tissue: dict, tex: np.ndarray, p: dict):
+    """Static thorax around the heart for one slice (scene mm coordinates, LV at the origin;
+    +x patient left, +y posterior). depth: 0 at the base plane, 1 at the apex."""
+    img = np.zeros(sx.shape, np.float32)
+
+    def paint(cov, value):
+        nonlocal img
+        img = img * (1.0 - cov) + value * cov
+
+    bc, ba, ang = p["body_centre"], p["body_axes"], p["body_angle"]
+    paint(_ellipse_cov_scene(sx, sy, bc, ba, ang, px), tissue["fat"])
+    fat_w = p["fat_mm"]
+    paint(_ellipse_cov_scene(sx, sy, bc, (ba[0] - fat_w, ba[1] - fat_w), ang, px), tissue["muscle"])
+    inner = (ba[0] - fat_w - 12.0, ba[1] - fat_w - 12.0)
+    paint(_ellipse_cov_scene(sx, sy, bc, inner, ang, px), tissue["soft"])
+    shrink = 1.0 - 0.35 * depth  # lungs smaller towards the diaphragm
+    for centre, axes in p["lungs"]:
+        paint(
+            _ellipse_cov_scene(sx, sy, centre, (axes[0] * shrink, axes[1] * shrink), 0.3, px),
+            tissue["lung"],
+        )
+    grow = np.clip(0.25 + 0.9 * depth, 0.0, 1.1)  # liver and stomach appear towards the apex
+    lc, la = p["liver_centre"], p["liver_axes"]
+    paint(_ellipse_cov_scene(sx, sy, lc, (la[0] * grow, la[1] * grow), 0.4, px), tissue["liver"])
+    sc, sa = p["stomach_centre"], p["stomach_axes"]
+    paint(_ellipse_cov_scene(sx, sy, sc, (sa[0] * grow, sa[1] * grow), -0.3, px), tissue["stomach"])
+    paint(_ellipse_cov_scene(sx, sy, p["spine"], (17.0, 17.0), 0.0, px), tissue["bone"])
+    paint(_ellipse_cov_scene(sx, sy, p["spine"], (11.0, 11.0), 0.0, px), tissue["marrow"])
+    paint(_ellipse_cov_scene(sx, sy, p["aorta"], (11.0, 11.0), 0.0, px), tissue["blood"] * 0.85)
+    patchy = np.clip(0.2 + 0.6 * tex[1], 0.0, 1.0)
+    paint(
+        _ellipse_cov_scene(sx, sy, p["peri_centre"], p["peri_axes"], 0.2, px) * patchy,
+        tissue["fat"],
+    )
+    lung_like = np.isclose(img, tissue["lung"], atol=0.02)
+    img *= 1.0 + 0.10 * tex[0]
+    img = np.where(lung_like, img + 0.05 * np.clip(tex[2], 0, None), img)  # vessels in the lungs
+    return img
+
+
+def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
+    """Render subject ``index`` of the cohort from its population row, deterministically."""
+    rng = np.random.default_rng([seed, index, 0x1A6E])
+    n_frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
+    hr = float(row["heart_rate"])
+    rr_ms = 60000.0 / hr
+    dt = rr_ms / n_frames
+    shape, es0 = cycle_shape(hr, n_frames)
+    filled = shape.filled(np.arange(n_frames) / n_frames)
+    lv_curve = row["LVESV"] + row["LVSV"] * filled
+    rv_curve = row["RVESV"] + row["RVSV"] * filled
+    sphericity = float(rng.uniform(1.8, 2.1)) if row["pathology"] == "dilated" else None
+    heart = build_heart(lv_curve, float(row["LVM"]), rv_curve, rng, sphericity)
+
+    # Slices: 1-2 above the ED base plane, then enough 10 mm slabs to pass the epicardial apex.
+    depth = (1.0 + heart.tau) * heart.c[0] + 0.6 * heart.t[0]
+    n_above = int(rng.choice([1, 1, 2]))
+    n_lv = int(np.ceil(depth / SLICE_SPACING_MM))
+    n_slices = n_above + n_lv + int(rng.integers(0, 2))
+    if n_slices > MAX_SLICES:
+        n_above = max(1, n_above - (n_slices - MAX_SLICES))
+        n_slices = min(n_above + n_lv, MAX_SLICES)
+    n_slices = max(n_slices, MIN_SLICES)
+    slice_z = SLICE_SPACING_MM * (n_above - np.arange(n_slices)) - SLICE_SPACING_MM / 2.0
+
+    # In-plane grid and pose.
+    n_xy = int(rng.integers(64, 81)) * 2
+    px = float(rng.uniform(1.7, 1.9))
+    cx = (n_xy - 1) / 2.0 + rng.uniform(-12.0, 12.0) / px
+    cy = (n_xy - 1) / 2.0 + rng.uniform(-12.0, 12.0) / px
+    phi = np.deg2rad(rng.uniform(-25.0, 25.0))  # scene rotation relative to the pixel axes
+    rv_angle = np.arctan2(0.3, -0.95) + np.deg2rad(rng.uniform(-15.0, 15.0))
+    ii, jj = np.meshgrid(np.arange(n_xy), np.arange(n_xy), indexing="ij")
+    px_x, px_y = (ii - cx) * px, (jj - cy) * px
+    sx = (np.cos(phi) * px_x + np.sin(phi) * px_y).astype(np.float32)
+    sy = (-np.sin(phi) * px_x + np.cos(phi) * px_y).astype(np.float32)
+    rvx, rvy = np.cos(rv_angle), np.sin(rv_angle)
+    hu = (-(sx * rvx + sy * rvy)).astype(np.float32)  # heart frame: RV towards -u
+    hv = (-sx * rvy + sy * rvx).astype(np.float32)
+
+    # Tissue contrast (bSSFP-like, blood = 1) varying per subject.
+    jitter = lambda m, s: float(m * np.exp(rng.normal(0.0, s)))  # noqa: E731
+    tissue = {
+        "blood": 1.0,
+        "myo": jitter(0.27, 0.12),
+        "fat": jitter(0.85, 0.08),
+        "muscle": jitter(0.25, 0.1),
+        "soft": jitter(0.33, 0.1),
+        "lung": jitter(0.04, 0.2),
+        "liver": jitter(0.36, 0.1),
+        "stomach": jitter(0.55, 0.15),
+        "bone": jitter(0.22, 0.1),
+        "marrow": jitter(0.55, 0.1),
+    }
+    scene = {
+        "body_centre": (rng.uniform(-45, -25), rng.uniform(10, 30)),
+        "body_axes": (rng.uniform(150, 175), rng.uniform(110, 130)),
+        "body_angle": rng.uniform(-0.15, 0.15),
+        "fat_mm": rng.uniform(10, 22),
+        "lungs": [
+            (
+                (rng.uniform(70, 85), rng.uniform(10, 30)),
+                (rng.uniform(35, 45), rng.uniform(60, 80)),
+            ),
+            (
+                (rng.uniform(-135, -115), rng.uniform(0, 20)),
+                (rng.uniform(40, 50), rng.uniform(65, 85)),
+            ),
+        ],
+        "liver_centre": (rng.uniform(-85, -65), rng.uniform(55, 75)),
+        "liver_axes": (rng.uniform(75, 95), rng.uniform(45, 60)),
+        "stomach_centre": (rng.uniform(55, 75), rng.uniform(60, 80)),
+        "stomach_axes": (rng.uniform(25, 40), rng.uniform(18, 28)),
+        "spine": (rng.uniform(-35, -15), rng.uniform(100, 115)),
+        "aorta": (rng.uniform(0, 20), rng.uniform(78, 90)),
+        "peri_centre": (rng.uniform(-30, -15), rng.uniform(-10, 5)),
+        "peri_axes": (rng.uniform(80, 95), rng.uniform(60, 75)),
+    }
+    tex = _smooth_field(rng, (3, n_xy, n_xy), 3.0)
+    tex_fine = _smooth_field(rng, (n_xy, n_xy), 1.0)
+    lv_length = (1.0 + heart.tau) * heart.c[0]
+
+    n_t = n_frames
+    image = np.empty((n_xy, n_xy, n_slices, n_t), np.float32)
+    labels = np.zeros((n_xy, n_xy, n_slices, n_t), np.uint8)
+    r_base = heart.radii(np.array(-1.0))["r_out"][0]
+    atria = (  # (u, v, radius) in the heart frame: LA, RA, aortic root
+        (0.35 * r_base, 0.55 * r_base, 0.75 * r_base),
+        (-1.35 * r_base, 0.45 * r_base, 0.7 * r_base),
+        (-0.35 * r_base, -0.45 * r_base, 13.0),
+    )
+    fat_theta = rng.uniform(0, 2 * np.pi)
+    pap_theta = np.deg2rad(rng.uniform(35, 55, size=2)) * np.array([1, -1])
+    for k in range(n_slices):
+        z_k = slice_z[k]
+        depth_k = float(np.clip(-z_k / lv_length, 0.0, 1.0))
+        tex_k = np.roll(tex, shift=(2 * k, -k), axis=(1, 2))
+        bg = _background(sx, sy, depth_k, px, tissue, tex_k, scene)
+        # Bounding box of the heart in this slice (all frames, all sub-samples).
+        reach = 0.0
+        for dz in _SUBSAMPLES:
+            r = heart.radii(z_k + dz)
+            reach = max(
+                reach,
+                float(np.max(r["r_out"] + 6.0)),
+                float(np.max(r["rv_d"] + r["rv_x"] + RV_WALL_MM)),
+                float(np.max(r["rv_y"] + RV_WALL_MM)),
+            )
+            if np.any(z_k + dz > heart.z_base):
+                reach = max(reach, max(np.hypot(u, v) + rad for u, v, rad in atria) + 4.0)
+        reach += 2.0 * px
+        i0, i1 = (
+            int(max(0, np.floor(cx - reach / px))),
+            int(min(n_xy, np.ceil(cx + reach / px) + 1)),
+        )
+        j0, j1 = (
+            int(max(0, np.floor(cy - reach / px))),
+            int(min(n_xy, np.ceil(cy + reach / px) + 1)),
+        )
+        sl = (slice(i0, i1), slice(j0, j1))
+        u, v = hu[sl][None], hv[sl][None]
+        rho = np.hypot(u, v)
+        ang = np.arctan2(v, u)
+        fat_w = np.float32(1.0) + np.float32(3.5) * np.clip(np.cos(ang - fat_theta), 0.0, None) ** 2
+        atr_cov = [_cov_disc(np.hypot(u - au, v - av), ar, px) for au, av, ar in atria]
+        atr_covw = [
+            _cov_disc(np.hypot(u - au, v - av), ar + ATRIAL_WALL_MM, px) for au, av, ar in atria
+        ]
+        c_atr = np.maximum.reduce(atr_cov)
+        c_atrw = np.maximum.reduce(atr_covw)
+        acc = {key: 0.0 for key in ("blood", "myo", "fat", "bg", "cav", "lvm", "rv")}
+        for dz in _SUBSAMPLES:
+            z = z_k + dz
+            r = {key: val[:, None, None].astype(np.float32) for key, val in heart.radii(z).items()}
+            c_cav = _cov_disc(rho, r["r_in"], px)
+            c_out = _cov_disc(rho, r["r_out"], px)
+            if np.any(r["rv_x"] > 0):
+                sd_rv = _ellipse_distance(u + r["rv_d"], v, r["rv_x"], r["rv_y"])
+                c_rv = _cov_distance(sd_rv, px)
+                c_rvw = _cov_distance(sd_rv, px, RV_WALL_MM)
+            else:
+                c_rv = c_rvw = np.float32(0.0)
+            mid = (z < heart.z_base[:, None, None] - 0.2 * lv_length) & (
+                z > heart.z_apex + 0.3 * lv_length
+            )
+            c_pap = 0.0
+            for th in pap_theta:
+                pr = 0.62 * r["r_in"]
+                dist = np.hypot(u - pr * np.cos(th), v - pr * np.sin(th))
+                c_pap = np.maximum(c_pap, _cov_disc(dist, 0.2 * r["r_in"] * mid, px))
+            above = (z > heart.z_base)[:, None, None]
+            pap = c_pap * c_cav
+            myo = c_out - c_cav
+            rest = 1.0 - c_out
+            rvb = c_rv * rest
+            rvw = np.clip(c_rvw - c_rv, 0.0, 1.0) * rest
+            rest2 = rest - rvb - rvw
+            atb = c_atr * above * rest2
+            atw = np.clip(c_atrw - c_atr, 0.0, 1.0) * above * rest2
+            rest3 = rest2 - atb - atw
+            fat = _cov_disc(rho, (r["r_out"] + fat_w) * (r["r_out"] > 0), px) * rest3
+            acc["blood"] = acc["blood"] + (c_cav - pap + rvb + atb)
+            acc["myo"] = acc["myo"] + (myo + pap + rvw + atw)
+            acc["fat"] = acc["fat"] + fat
+            acc["bg"] = acc["bg"] + (rest3 - fat)
+            acc["cav"] = acc["cav"] + c_cav
+            acc["lvm"] = acc["lvm"] + myo
+            acc["rv"] = acc["rv"] + rvb
+        m = 1.0 / len(_SUBSAMPLES)
+        blood_tex = tissue["blood"] * (1.0 + 0.04 * tex_fine[sl])
+        image[..., k, :] = bg[..., None]
+        image[i0:i1, j0:j1, k, :] = np.moveaxis(
+            m * (acc["blood"] * blood_tex + acc["myo"] * tissue["myo"] + acc["fat"] * tissue["fat"])
+            + m * acc["bg"] * bg[sl],
+            0,
+            -1,
+        )
+        lab_bg = len(_SUBSAMPLES) - acc["cav"] - acc["lvm"] - acc["rv"]
+        stack = np.stack([lab_bg, acc["cav"], acc["lvm"], acc["rv"]])
+        labels[i0:i1, j0:j1, k, :] = np.moveaxis(np.argmax(stack, axis=0), 0, -1).astype(np.uint8)
+
+    # Acquisition: point spread, coil bias, intensity scale, Rician noise.
+    image = ndimage.gaussian_filter(image, sigma=(0.5, 0.5, 0, 0))
+    xn = (ii - n_xy / 2) / n_xy
+    yn = (jj - n_xy / 2) / n_xy
+    coef = rng.normal(0.0, 0.35, 5)
+    bias2d = np.exp(
+        coef[0] * xn + coef[1] * yn + coef[2] * xn**2 + coef[3] * xn * yn + coef[4] * yn**2
+    )
+    zn = (np.arange(n_slices) - n_slices / 2) / n_slices
+    bias = bias2d[:, :, None] * np.exp(rng.normal(0.0, 0.1) * zn)[None, None, :]
+    scale = float(rng.uniform(250.0, 1200.0))
+    sigma = float(rng.uniform(0.025, 0.05)) * scale
+    image *= (scale * bias).astype(np.float32)[..., None]
+    n1 = rng.standard_normal(image.shape, dtype=np.float32)
+    n2 = rng.standard_normal(image.shape, dtype=np.float32)
+    image = np.sqrt((image + sigma * n1) ** 2 + (sigma * n2) ** 2)
+    image = np.clip(np.rint(image), 0, 32767).astype(np.int16)
+
+    # Frame order: ~20 % of cines start elsewhere in the cycle (ED is not frame 0).
+    shift = int(rng.integers(1, n_frames)) if rng.random() < SHIFTED_FRACTION else 0
+    image = np.roll(image, shift, axis=3)
+    labels = np.roll(labels, shift, axis=3)
+    ed_frame, es_frame = shift, (es0 + shift) % n_frames
+
+    affine = _affine(rng, px, phi, cx, cy, slice_z[0])
+    zooms = (px, px, SLICE_SPACING_MM, dt)
+    truth, curves = _truth(row, heart, labels, px, dt, ed_frame, es_frame, shape, rr_ms, slice_z)
+    truth.update(
+        n_frames=n_frames,
+        n_slices=n_slices,
+        matrix=n_xy,
+        pixel_mm=px,
+        frame_interval_ms=dt,
+        intensity_scale=scale,
+        noise_sigma=sigma,
+    )
+    return Subject(image, labels, affine, zooms, truth, curves, slice_z)
+
+
+def _affine(rng, px, phi, cx, cy, z0) -> np.ndarray:
+    """Oblique short-axis orientation in RAS+: slices from base to apex along the LV long axis."""
+    n = np.array([0.55, -0.45, 0.70]) + rng.normal(0.0, 0.08, 3)  # apex -> base
+    n /= np.linalg.norm(n)
+    left = np.array([-1.0, 0.0, 0.0])
+    el = left - left.dot(n) * n
+    el /= np.linalg.norm(el)
+    ep = np.cross(n, el)
+    if ep[1] > 0:  # make the scene's +y posterior (RAS: -y)
+        ep = -ep
+    rot = np.array([[np.cos(phi), -np.sin(phi)], [np.sin(phi), np.cos(phi)]]).T
+    basis = np.stack([el, ep], axis=1) @ rot  # columns: world direction of pixel axes i, j
+    e_i, e_j = basis[:, 0] * px, basis[:, 1] * px
+    e_k = -n * SLICE_SPACING_MM
+    centre = np.array([10.0, 20.0, 30.0]) + rng.normal(0.0, 10.0, 3)
+    origin = centre + z0 * n - cx * e_i - cy * e_j
+    affine = np.eye(4)
+    affine[:3, 0], affine[:3, 1], affine[:3, 2], affine[:3, 3] = e_i, e_j, e_k, origin
+    return affine
+
+
+def _truth(row, heart: Heart, labels, px, dt, ed, es, shape, rr_ms, slice_z):
+    """Analytic and voxelised IDPs and per-frame volume curves (image frame order)."""
+    n = labels.shape[3]
+    vox_ml = px * px * SLICE_SPACING_MM / 1000.0
+    counts = np.stack([(labels == lab).sum(axis=(0, 1, 2)) for lab in (1, 2, 3)]) * vox_ml
+    order = (np.arange(n) - ed) % n  # image frame f shows cycle frame order[f]
+    lv_an = heart.lv_volume[order]
+    rv_an = heart.rv_volume[order]
+    lv_vox, myo_vox, rv_vox = counts
+    bsa = float(row["bsa_m2"])
+    hr = float(row["heart_rate"])
+    t = {"eid": str(row["eid"]), "pathology": row["pathology"], "ED_frame": ed, "ES_frame": es}
+
+    def put(name, vox, analytic):
+        t[name], t[f"{name}_analytic"] = float(vox), float(analytic)
+
+    put("LVEDV", lv_vox[ed], lv_an[ed])
+    put("LVESV", lv_vox[es], lv_an[es])
+    put("LVSV", lv_vox[ed] - lv_vox[es], lv_an[ed] - lv_an[es])
+    put("LVEF", 100 * (1 - lv_vox[es] / lv_vox[ed]), 100 * (1 - lv_an[es] / lv_an[ed]))
+    put("LVCO", t["LVSV"] * hr / 1000, t["LVSV_analytic"] * hr / 1000)
+    put(
+        "LVM",
+        MYOCARDIAL_DENSITY_G_PER_ML * myo_vox[ed],
+        MYOCARDIAL_DENSITY_G_PER_ML * heart.myo_volume,
+    )
+    put("RVEDV", rv_vox[ed], rv_an[ed])
+    put("RVESV", rv_vox[es], rv_an[es])
+    put("RVSV", rv_vox[ed] - rv_vox[es], rv_an[ed] - rv_an[es])
+    put("RVEF", 100 * (1 - rv_vox[es] / rv_vox[ed]), 100 * (1 - rv_an[es] / rv_an[ed]))
+    for name in ("LVEDV", "LVESV", "LVSV", "LVM", "RVEDV", "RVESV", "RVSV"):
+        put(f"{name}i", t[name] / bsa, t[f"{name}_analytic"] / bsa)
+    t["HR"] = hr
+    # Peak rates: analytic from the continuous curve; voxelised by central differences of the
+    # cyclic voxel volume curve.
+    per, pfr_e, pfr_a = shape.rates(float(heart.lv_volume.max() - heart.lv_volume.min()), rr_ms)
+    dv = (np.roll(lv_vox, -1) - np.roll(lv_vox, 1)) / (2 * dt / 1000.0)
+    cyc = np.roll(dv, -ed)  # cycle order, ED first
+    es0 = (es - ed) % n
+    phase = np.arange(n) / n
+    split = (
+        shape.t_es
+        + shape.ivr
+        + shape.d_e
+        + 0.5 * (1 - shape.d_a - shape.t_es - shape.ivr - shape.d_e)
+    )
+    put("LV_PER", -cyc[: es0 + 1].min(), per)
+    put("LV_PFR_E", cyc[(phase > shape.t_es) & (phase < split)].max(), pfr_e)
+    put("LV_PFR_A", cyc[phase >= split].max(), pfr_a)
+    wt = wall_thickness(heart, slice_z, frame=0)
+    t["WT_global"] = float(wt.mean()) if wt.size else float("nan")
+    t["WT_max"] = float(wt.max()) if wt.size else float("nan")
+    curves = pd.DataFrame(
+        {
+            "eid": str(row["eid"]),
+            "frame": np.arange(n),
+            "time_ms": np.arange(n) * dt,
+            "LV_cavity_ml": lv_vox,
+            "LV_cavity_ml_analytic": lv_an,
+            "LV_myocardium_ml": myo_vox,
+            "LV_myocardium_ml_analytic": np.full(n, heart.myo_volume),
+            "RV_cavity_ml": rv_vox,
+            "RV_cavity_ml_analytic": rv_an,
+        }
+    )
+    return t, curves
