@@ -49,6 +49,7 @@ def test_clean_image_passes_every_image_check(phantom):
         ("img_intensity", lambda d, s: (np.concatenate([d[..., :5], 0 * d[..., 5:6], d[..., 6:]], 3), s)),
         ("img_intensity", lambda d, s: (np.minimum(d, 0.3), s)),
         ("img_frames", lambda d, s: (d[..., :3], s)),
+        ("img_noise", lambda d, s: (np.hypot(d + np.random.default_rng(1).normal(0, 0.6, d.shape), np.random.default_rng(2).normal(0, 0.6, d.shape)), s)),
     ],
 )  # fmt: skip
 def test_image_fault_is_flagged_with_a_reason(phantom, check, fault):
@@ -92,13 +93,23 @@ def _truncate_apex(labels):
 
 def _lose_base(labels):
     out = labels.copy()
-    for z in range(0, 3):  # basal slices: shrink the cavity to a few pixels
+    for z in range(1, 4):  # basal LV slices (slice 0 is above the base): shrink the cavity
         sl = out[:, :, z]
         cav = sl == LV_CAVITY
         sl[cav] = LV_MYOCARDIUM
         idx = np.argwhere(cav)
         centre = idx.mean(axis=0).astype(int)
         sl[centre[0] - 1 : centre[0] + 2, centre[1] - 1 : centre[1] + 2] = LV_CAVITY
+    return out
+
+
+def _cut_base(labels):
+    return labels[:, :, 3:].copy()  # the stack starts inside the ventricle
+
+
+def _shift_slice(labels):
+    out = labels.copy()
+    out[:, :, 4] = np.roll(labels[:, :, 4], (5, 2), axis=(0, 1))  # 9.7 mm breath-hold shift
     return out
 
 
@@ -131,6 +142,8 @@ def _no_rv(labels):
         ("seg_myo_encloses_lv", _open_myo),
         ("seg_base_apex", _truncate_apex),
         ("seg_base_apex", _lose_base),
+        ("seg_base_apex", _cut_base),
+        ("seg_slice_alignment", _shift_slice),
         ("seg_frame_consistency", _spike),
         ("seg_frame_consistency", _myo_varies),
     ],

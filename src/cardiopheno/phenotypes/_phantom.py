@@ -62,8 +62,13 @@ def make_phantom(
     septum_angle: float = math.pi,
     apex_taper: bool = True,
     rv: bool = True,
+    empty_basal_slices: int = 1,
 ) -> Phantom:
-    """Build a phantom (see the module docstring); slice 0 is basal, the last slice apical."""
+    """Build a phantom (see the module docstring); slice 0 is basal, the last slice apical.
+
+    The first ``empty_basal_slices`` slices lie above the base (atria: left unlabelled), as a
+    well-planned stack starts above the mitral valve.
+    """
     nx, ny = shape_xy
     sx, sy, _ = spacing
     x = (np.arange(nx) - (nx - 1) / 2) * sx
@@ -75,12 +80,14 @@ def make_phantom(
     frac = lv_volume_fraction(n_frames)
     r_t = r_es_mm + (r_ed_mm - r_es_mm) * frac
     # taper towards the apex: a half-ellipsoid profile over the slices (not to zero)
-    z = np.arange(n_slices)
-    profile = np.sqrt(1 - (z / n_slices) ** 2) if apex_taper else np.ones(n_slices)
+    n_heart = n_slices - empty_basal_slices
+    z = np.arange(n_heart)
+    profile = np.sqrt(1 - (z / n_heart) ** 2) if apex_taper else np.ones(n_heart)
+    profile = np.concatenate([np.zeros(empty_basal_slices), profile])
     radius = profile[:, None] * r_t[None, :]  # (Z, T)
     labels = np.zeros((nx, ny, n_slices, n_frames), dtype=np.uint8, order="F")
     for t in range(n_frames):
-        for k in range(n_slices):
+        for k in range(empty_basal_slices, n_slices):
             r = radius[k, t]
             outer = r + wall_mm + np.where(septal, septal_extra_mm, 0.0)
             sl = np.zeros((nx, ny), np.uint8)

@@ -43,6 +43,7 @@ class QCThresholds:
     slice_spacing_mm: tuple[float, float] = (2.0, 20.0)
     min_relative_contrast: float = 0.05
     max_saturated_fraction: float = 0.05
+    min_cnr: float = 6.0
     # segmentation
     min_slices_per_class: int = 2
     min_lv_slices: int = 3
@@ -51,9 +52,11 @@ class QCThresholds:
     min_myo_enclosure: float = 0.8
     max_open_slices: int = 1
     apex_max_area_fraction: float = 0.6
+    base_edge_max_area_fraction: float = 0.5
     base_min_area_fraction: float = 0.3
     max_lv_spike: float = 0.15
     max_myo_cv: float = 0.15
+    max_centroid_shift_mm: float = 5.0
     # phenotype
     ranges: dict[str, tuple[float, float]] = field(
         default_factory=lambda: {
@@ -113,6 +116,7 @@ SEGMENTATION_CHECKS = (
     "seg_myo_encloses_lv",
     "seg_base_apex",
     "seg_frame_consistency",
+    "seg_slice_alignment",
     "seg_tta_agreement",
 )
 PHENOTYPE_CHECKS = ("pheno_ranges", "pheno_sv_agreement")
@@ -124,6 +128,7 @@ DESCRIPTIONS = {
     "img_spacing": "in-plane and slice spacing plausible",
     "img_finite": "no NaN or infinite voxels",
     "img_intensity": "intensity range not degenerate, no blank frame, little saturation",
+    "img_noise": "contrast-to-noise plausible ((p99 - median) over Immerkaer noise SD)",
     "img_frames": "frame count plausible for a cine",
     "seg_readable": "segmentation exists, reads, matches the image grid, segment stage ok",
     "seg_classes": "LV cavity, myocardium and RV present on enough slices at ED and ES",
@@ -132,6 +137,7 @@ DESCRIPTIONS = {
     "seg_myo_encloses_lv": "myocardium surrounds the LV cavity on each slice",
     "seg_base_apex": "stack covers the apex and the segmentation reaches the base",
     "seg_frame_consistency": "LV volume curve without spikes, myocardial volume stable over frames",
+    "seg_slice_alignment": "LV cavity centres line up from slice to slice (no breath-hold shift)",
     "seg_tta_agreement": "segmentation stable under test-time augmentation (Dice)",
     "pheno_ranges": "phenotypes within physiological ranges",
     "pheno_sv_agreement": "LV and RV stroke volumes agree",

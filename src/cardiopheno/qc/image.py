@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from cardiopheno.io.nifti import Cine
 from cardiopheno.qc.checks import CheckResult, QCThresholds
@@ -37,6 +38,7 @@ def check_image(cine: Cine, th: QCThresholds) -> list[CheckResult]:
 
     data = cine.data if n_bad == 0 else np.where(finite, cine.data, 0)
     out.append(_intensity(data, th))
+    out.append(_noise(data, th))
     lo, hi = th.frames
     out.append(
         CheckResult(
@@ -65,3 +67,33 @@ def _intensity(data: np.ndarray, th: QCThresholds) -> CheckResult:
         if saturated > th.max_saturated_fraction:
             problems.append(f"{100 * saturated:.1f}% of voxels at the maximum (saturation)")
     return CheckResult("img_intensity", not problems, "; ".join(problems))
+
+
+# Immerkaer's operator (difference of two Laplacians): zero on locally linear intensity, so its
+# response is noise. Written out because skimage.restoration.estimate_sigma needs PyWavelets,
+# which is not a dependency; this is 3 lines of scipy.ndimage.
+_IMMERKAER = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+
+
+def noise_sigma(image2d: np.ndarray) -> float:
+    """Gaussian noise SD of a 2D image (Immerkaer, CVIU 1996)."""
+    resp = ndimage.convolve(image2d.astype(np.float64), _IMMERKAER, mode="reflect")[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2.0) * np.mean(np.abs(resp)) / 6.0)
+
+
+def contrast_to_noise(data: np.ndarray) -> float:
+    """(p99 - median) of the mid slices of frame 0 over their noise SD (median over slices)."""
+    nz = data.shape[2]
+    zs = list(range(max(0, nz // 2 - 1), min(nz, nz // 2 + 2)))
+    sigma = float(np.median([noise_sigma(data[:, :, z, 0]) for z in zs]))
+    p50, p99 = np.percentile(data[:, :, zs, 0], [50, 99])
+    return float((p99 - p50) / sigma) if sigma > 0 else float("inf")
+
+
+def _noise(data: np.ndarray, th: QCThresholds) -> CheckResult:
+    cnr = contrast_to_noise(data)
+    if cnr >= th.min_cnr:
+        return CheckResult.ok("img_noise")
+    return CheckResult.fail(
+        "img_noise", f"contrast-to-noise {cnr:.1f} ((p99 - median) / noise SD) below {th.min_cnr:g}"
+    )

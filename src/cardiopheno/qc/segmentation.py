@@ -43,6 +43,7 @@ def check_segmentation(labels: np.ndarray, spacing, th: QCThresholds) -> list[Ch
                 "seg_myo_encloses_lv",
                 "seg_base_apex",
                 "seg_frame_consistency",
+                "seg_slice_alignment",
             )
         ]
     ed, es = ed_es_frames(areas)
@@ -55,6 +56,7 @@ def check_segmentation(labels: np.ndarray, spacing, th: QCThresholds) -> list[Ch
         _enclosure(labels, frames, th),
         _base_apex(areas[:, :, ed], th),
         _frame_consistency(areas, th),
+        _slice_alignment(labels[..., ed], spacing, th),
     ]
 
 
@@ -149,7 +151,9 @@ def _base_apex(areas_ed: np.ndarray, th: QCThresholds) -> CheckResult:
 
     The LV's two ends are told apart by cavity area (the base is the larger). Apex: if the LV
     runs to the edge of the stack on the apical side, its cavity there must already be small
-    (< apex_max_area_fraction of the largest), else the stack stops before the apex. Base: the
+    (< apex_max_area_fraction of the largest), else the stack stops before the apex. Likewise a
+    large LV on the stack's basal edge slice (> base_edge_max_area_fraction) means the stack
+    starts inside the ventricle and misses the base. Base reached: the
     basal-most LV slice must be large (>= base_min_area_fraction of the largest); a cavity that
     tapers towards the base means basal slices are missing from the segmentation.
     """
@@ -158,9 +162,9 @@ def _base_apex(areas_ed: np.ndarray, th: QCThresholds) -> CheckResult:
     first, last = _lv_run(lv)
     biggest = lv.max()
     if lv[first] >= lv[last]:
-        base, apex, apex_edge = first, last, n - 1
+        base, apex, base_edge, apex_edge = first, last, 0, n - 1
     else:
-        base, apex, apex_edge = last, first, 0
+        base, apex, base_edge, apex_edge = last, first, n - 1, 0
     problems = []
     if first == last:
         problems.append(f"LV on a single slice ({first})")
@@ -169,6 +173,11 @@ def _base_apex(areas_ed: np.ndarray, th: QCThresholds) -> CheckResult:
             problems.append(
                 f"apex not covered: LV at the stack's last slice ({apex}) is "
                 f"{100 * lv[apex] / biggest:.0f}% of its largest area"
+            )
+        if base == base_edge and lv[base] > th.base_edge_max_area_fraction * biggest:
+            problems.append(
+                f"base not covered: LV at the stack's first slice ({base}) is "
+                f"{100 * lv[base] / biggest:.0f}% of its largest area"
             )
         if lv[base] < th.base_min_area_fraction * biggest:
             problems.append(
@@ -207,6 +216,29 @@ def _frame_consistency(areas: np.ndarray, th: QCThresholds) -> CheckResult:
             f"(limit {100 * th.max_myo_cv:.0f}%)"
         )
     return CheckResult("seg_frame_consistency", not problems, "; ".join(problems))
+
+
+def _slice_alignment(seg_ed: np.ndarray, spacing, th: QCThresholds) -> CheckResult:
+    """In-plane jump of the LV cavity centroid between adjacent slices at ED, in mm.
+
+    A short-axis stack is planned along the LV long axis, so the cavity centres drift slowly; a
+    slice acquired in a different breath-hold jumps. (Centroid via scipy.ndimage.center_of_mass.)
+    """
+    cav = seg_ed == LV_CAVITY
+    zs = [z for z in range(cav.shape[2]) if cav[:, :, z].any()]
+    if len(zs) < 2:
+        return CheckResult.ok("seg_slice_alignment")
+    c = np.array([ndimage.center_of_mass(cav[:, :, z]) for z in zs]) * np.asarray(spacing[:2])
+    jumps = np.hypot(*np.diff(c, axis=0).T)
+    worst = int(np.argmax(jumps))
+    if jumps[worst] <= th.max_centroid_shift_mm:
+        return CheckResult.ok("seg_slice_alignment")
+    n_bad = int((jumps > th.max_centroid_shift_mm).sum())
+    return CheckResult.fail(
+        "seg_slice_alignment",
+        f"LV centre jumps {jumps[worst]:.1f} mm between slices {zs[worst]} and {zs[worst + 1]} "
+        f"({n_bad} jump(s) over {th.max_centroid_shift_mm:g} mm)",
+    )
 
 
 def check_tta(row, th: QCThresholds) -> CheckResult:
