@@ -130,7 +130,7 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
     n_frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
     hr = float(row["heart_rate"])
     rr_ms = 60000.0 / hr
-    dt = rr_ms / n_frames
+    dt = float(np.float32(rr_ms / n_frames))  # as stored in pixdim[4]
     shape, es0 = cycle_shape(hr, n_frames)
     filled = shape.filled(np.arange(n_frames) / n_frames)
     lv_curve = row["LVESV"] + row["LVSV"] * filled
@@ -151,7 +151,7 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
 
     # In-plane grid and pose.
     n_xy = int(rng.integers(64, 81)) * 2
-    px = float(rng.uniform(1.7, 1.9))
+    px = float(np.float32(rng.uniform(1.7, 1.9)))  # as stored in the header (float32)
     cx = (n_xy - 1) / 2.0 + rng.uniform(-12.0, 12.0) / px
     cy = (n_xy - 1) / 2.0 + rng.uniform(-12.0, 12.0) / px
     phi = np.deg2rad(rng.uniform(-25.0, 25.0))  # scene rotation relative to the pixel axes

@@ -184,7 +184,9 @@ def _event_dates(
     """One date per case: before imaging (up to 15 years) or uniform in (imaging, stop]."""
     n = len(imaging)
     prevalent = rng.random(n) < p_prevalent
-    before = imaging - _to_days(rng.random(n) * PREVALENT_WINDOW_YEARS)
+    before = imaging - np.maximum(
+        _to_days(rng.random(n) * PREVALENT_WINDOW_YEARS), np.timedelta64(1, "D")
+    )
     span = (stop - imaging).astype("int64")
     after = imaging + np.maximum(1, np.ceil(rng.random(n) * span)).astype("int64").astype(
         "timedelta64[D]"
@@ -205,7 +207,9 @@ def sample_outcomes(pop: pd.DataFrame, seed: int) -> Outcomes:
     imaging = pd.to_datetime(pop["imaging_date"]).to_numpy().astype("datetime64[D]")
     end = np.full(n, END_OF_FOLLOW_UP)
     z = {idp: _zscore(pop[idp].to_numpy(dtype=float)) for idp in ("LVEF", "LVM", "LVEDV")}
-    sds = {idp: float(np.std(pop[idp].to_numpy(dtype=float), ddof=1)) for idp in z}
+    sds = {
+        idp: float(np.std(pop[idp].to_numpy(dtype=float), ddof=1)) if n > 1 else 1.0 for idp in z
+    }
 
     def hazard(o: SurvivalOutcome) -> np.ndarray:
         return o.baseline_hazard_per_year * np.exp(
@@ -214,7 +218,7 @@ def sample_outcomes(pop: pd.DataFrame, seed: int) -> Outcomes:
 
     # Deaths: all-cause exponential times; cause split independent of covariates.
     t_death = rng.exponential(1.0, n) / hazard(ALL_CAUSE_DEATH)
-    death_date = imaging + _to_days(t_death)
+    death_date = imaging + np.maximum(_to_days(t_death), np.timedelta64(1, "D"))
     died = death_date <= end
     stop = np.where(died, death_date, end)
     cv = rng.random(n) < CV_DEATH_FRACTION
