@@ -13,7 +13,12 @@ import sys
 
 import cardiopheno
 
-COMMAND_MODULES = ("cardiopheno.synth.cli", "cardiopheno.phenotypes.cli", "cardiopheno.io.cli")
+COMMAND_MODULES = (
+    "cardiopheno.synth.cli",
+    "cardiopheno.phenotypes.cli",
+    "cardiopheno.io.cli",
+    "cardiopheno.segment.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,15 @@
+"""Snakemake entry: segment one batch of subjects (cardiopheno.segment.infer.run_batch)."""
+
+from cardiopheno.segment.infer import run_batch
+from cardiopheno.workflow_log import setup
+
+smk = snakemake  # noqa: F821
+setup(smk)
+run_batch(
+    smk.input.manifest,
+    smk.output.segmentations,
+    smk.output.table,
+    smk.params.settings,
+    threads=smk.threads,
+    config=smk.config,
+)

@@ -1,0 +1,7 @@
+"""Short-axis cine segmentation: a MONAI 2D network applied per slice to every frame.
+
+Pre/post-processing lives in :mod:`cardiopheno.segment.transforms` (used identically by training
+and inference), the network in :mod:`~cardiopheno.segment.network`, datasets in
+:mod:`~cardiopheno.segment.data`, training in :mod:`~cardiopheno.segment.train` and batched
+inference in :mod:`~cardiopheno.segment.infer`.
+"""

@@ -1,0 +1,125 @@
+"""``cardiopheno segment`` (one scan) and ``cardiopheno train-segmentation``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    seg = subparsers.add_parser(
+        "segment",
+        help="segment a short-axis cine (3D or 4D NIfTI) into LV cavity, myocardium and RV",
+        description="Write a uint8 label map (1 LV cavity, 2 LV myocardium, 3 RV cavity) with the "
+        "input's shape and affine.",
+    )
+    seg.add_argument("--input", required=True, help="short-axis NIfTI (X x Y x slices [x frames])")
+    seg.add_argument("--output", required=True, help="label map to write (.nii.gz)")
+    seg.add_argument("--checkpoint", default=None, help="model checkpoint (default: shipped model)")
+    seg.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    seg.add_argument("--slice-batch", type=int, default=64, help="slices per network call")
+    seg.add_argument("--no-tta", action="store_true", help="skip test-time augmentation")
+    seg.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    seg.set_defaults(func=run_segment)
+
+    tr = subparsers.add_parser(
+        "train-segmentation",
+        help="train the segmentation network (ACDC HDF5, NIfTI pairs, synthetic cohort)",
+    )
+    tr.add_argument("--out", required=True, help="output folder (checkpoints, history, caches)")
+    tr.add_argument("--acdc", default=None, help="ACDC folder (volumes/*.h5, reference.csv)")
+    tr.add_argument("--acdc-train", default="1-12,21-32,41-52,61-72,81-92")
+    tr.add_argument("--acdc-val", default="13-16,33-36,53-56,73-76,93-96")
+    tr.add_argument("--nifti-manifest", default=None, help="CSV: eid,image,label (NIfTI pairs)")
+    tr.add_argument("--synthetic", default=None, help="synthetic cohort folder (cardiopheno.synth)")
+    tr.add_argument("--synthetic-frames", type=int, default=6)
+    tr.add_argument("--cache", action="append", default=[], help="prebuilt training cache .npz")
+    tr.add_argument("--val-cache", action="append", default=[], help="prebuilt validation cache")
+    tr.add_argument("--epochs", type=int, default=100)
+    tr.add_argument("--batch-size", type=int, default=32)
+    tr.add_argument("--lr", type=float, default=2e-3)
+    tr.add_argument("--workers", type=int, default=0)
+    tr.add_argument("--max-minutes", type=float, default=None)
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--network", default=None, help='JSON, e.g. {"channels": [16,32,64,128,256]}')
+    tr.add_argument("--no-resume", action="store_true", help="start afresh even if last.pt exists")
+    tr.set_defaults(func=run_train)
+
+
+def run_segment(args) -> int:
+    from cardiopheno.io.nifti import ImageReadError
+    from cardiopheno.segment.infer import Segmenter
+    from cardiopheno.segment.network import CheckpointError
+
+    try:
+        segmenter = Segmenter(
+            args.checkpoint,
+            args.device,
+            args.slice_batch,
+            tta=not args.no_tta,
+            threads=args.threads,
+        )
+        seg = segmenter.segment_file(args.input, args.output)
+    except (ImageReadError, CheckpointError, RuntimeError, ValueError) as exc:
+        print(f"cardiopheno segment: error: {exc}", file=sys.stderr)
+        return 2
+    log.info(
+        "wrote %s %s; TTA Dice %s",
+        args.output,
+        seg.labels.shape,
+        {k: round(v, 3) for k, v in seg.tta.items()},
+    )
+    return 0
+
+
+def run_train(args) -> int:
+    from cardiopheno.segment.network import NetworkConfig
+    from cardiopheno.segment.train import TrainConfig, TrainingData, train_from_sources
+
+    network = NetworkConfig().to_dict()
+    if args.network:
+        network.update(json.loads(args.network))
+    data = TrainingData(
+        acdc_root=args.acdc,
+        acdc_train=args.acdc_train,
+        acdc_val=args.acdc_val,
+        nifti_manifest=args.nifti_manifest,
+        synthetic_cohort=args.synthetic,
+        synthetic_frames=args.synthetic_frames,
+        caches=args.cache,
+        val_caches=args.val_cache,
+    )
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        num_workers=args.workers,
+        seed=args.seed,
+        max_minutes=args.max_minutes,
+        device=args.device,
+        network=network,
+    )
+    result = train_from_sources(data, args.out, cfg, resume=not args.no_resume)
+    log.info("best mean validation Dice %.4f (%s)", result["best_mean_dice"], result["best"])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run these subcommands alone (``python -m cardiopheno.segment.cli``), without importing the
+    other stages' command modules (used on machines with only the segmentation dependencies)."""
+    parser = argparse.ArgumentParser(prog="cardiopheno-segment")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

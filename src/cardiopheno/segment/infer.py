@@ -1,0 +1,358 @@
+"""Segment short-axis cines: one scan (:meth:`Segmenter.segment_file`) or a batch of subjects from
+a manifest (:func:`segment_batch`, a data loader reading the next scans while the network runs).
+
+Per cine: every slice of every frame is preprocessed in one call (see
+:mod:`cardiopheno.segment.transforms`), the first frame is segmented on the ``roi`` grid to find
+the heart, then all frames are segmented in slice batches on a ``crop`` window around it; labels
+are mapped back onto the input grid (MONAI inverse, nearest neighbour) and post-processed.
+Test-time augmentation (flips) at the ED and ES frames measures how stable the prediction is:
+``tta_dice_*`` is the mean Dice between the prediction and its flipped-input counterparts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from cardiopheno.io.nifti import ImageReadError, load_cine, save_labels_like
+from cardiopheno.io.tables import ColumnSpec, file_sha256, write_table
+from cardiopheno.segment.network import DEFAULT_CHECKPOINT, load_checkpoint, resolve_device
+from cardiopheno.segment.transforms import (
+    CLASSES,
+    SlicePipeline,
+    heart_center,
+    postprocess_frame,
+)
+
+log = logging.getLogger(__name__)
+TTA_KEYS = ("lv", "myo", "rv")
+
+STATUS_COLUMNS = {
+    "seconds": ColumnSpec("s", "wall time spent on this subject (read, segment, write)"),
+    **{
+        f"tta_dice_{k}": ColumnSpec(
+            "",
+            f"mean Dice of the {name} between the prediction and predictions on flipped input "
+            "at the ED and ES frames (test-time augmentation); NaN when TTA is off or not run",
+        )
+        for k, name in zip(TTA_KEYS, ("LV cavity", "LV myocardium", "RV cavity"), strict=True)
+    },
+}
+
+
+@dataclass
+class Prepared:
+    """A cine preprocessed for the network (made in a data-loader worker)."""
+
+    eid: str
+    shape: tuple[int, int, int, int]  # X, Y, Z, T of the input
+    stack: object  # MetaTensor (Z*T) x roi x roi, frame-major
+    error: str = ""
+    source: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Segmentation:
+    labels: np.ndarray  # X x Y x Z x T uint8
+    tta: dict[str, float] = field(default_factory=dict)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two boolean masks; 1 when both are empty."""
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
+
+
+class Segmenter:
+    """A loaded network plus the pipeline that goes with it."""
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | None = None,
+        device: str | None = "auto",
+        slice_batch: int = 64,
+        heart_crop: bool = True,
+        tta: bool = True,
+        largest_component: bool = True,
+        fill_holes: bool = True,
+        threads: int | None = None,
+    ):
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.device = resolve_device(device)
+        self.checkpoint = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+        self.model, self.net_cfg, self.pre_cfg, _ = load_checkpoint(self.checkpoint, self.device)
+        self.sha256 = file_sha256(self.checkpoint)
+        self.pipe = SlicePipeline(self.pre_cfg)
+        self.slice_batch = int(slice_batch)
+        self.heart_crop = heart_crop and self.pre_cfg.crop < self.pre_cfg.roi
+        self.tta = tta
+        self.largest_component = largest_component
+        self.fill_holes = fill_holes
+        if self.device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    # ------------------------------------------------------------------ network on slice stacks
+    @torch.inference_mode()
+    def predict_labels(self, stack: torch.Tensor) -> torch.Tensor:
+        """Argmax labels (``N x H x W`` uint8) for ``N x H x W`` preprocessed slices."""
+        out = []
+        x_all = torch.as_tensor(stack).as_subclass(torch.Tensor)
+        for start in range(0, x_all.shape[0], self.slice_batch):
+            x = x_all[start : start + self.slice_batch, None].to(self.device, non_blocking=True)
+            if self.device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda"):
+                logits = self.model(x)
+            out.append(logits.argmax(1).to(torch.uint8).cpu())
+        return torch.cat(out) if out else torch.empty((0, *x_all.shape[1:]), dtype=torch.uint8)
+
+    # ----------------------------------------------------------------------------- one cine
+    def prepare(self, data: np.ndarray, spacing: Sequence[float], eid: str = "") -> Prepared:
+        if data.ndim == 3:
+            data = data[..., None]
+        x, y, z, t = data.shape
+        slices = np.ascontiguousarray(np.asarray(data, dtype=np.float32).transpose(3, 2, 0, 1))
+        stack = self.pipe.preprocess(slices.reshape(t * z, x, y), (spacing[0], spacing[1]))
+        return Prepared(eid, (x, y, z, t), stack)
+
+    def segment_prepared(self, prep: Prepared) -> Segmentation:
+        x, y, z, t = prep.shape
+        stack = prep.stack
+        crop_tf = None
+        if self.heart_crop:
+            first = self.predict_labels(stack[:z])  # frame 0, all slices, on the roi grid
+            center = heart_center(first.numpy(), self.pre_cfg.roi)
+            stack, crop_tf = self.pipe.crop_to_heart(stack, center)
+        net_labels = self.predict_labels(stack)  # (T*Z) x h x w
+        labels = self.pipe.invert(net_labels.float(), stack, crop_tf, mode="nearest")
+        labels = labels.round().to(torch.uint8).numpy().reshape(t, z, x, y).transpose(2, 3, 1, 0)
+        labels = np.ascontiguousarray(labels)
+        for f in range(t):
+            labels[..., f] = postprocess_frame(
+                labels[..., f], self.largest_component, self.fill_holes
+            )
+        tta = self._tta(stack, net_labels, z, t) if self.tta else {}
+        return Segmentation(labels, tta)
+
+    def _tta(self, stack, net_labels: torch.Tensor, z: int, t: int) -> dict[str, float]:
+        """Flip the input (each in-plane axis) at the ED and ES frames (largest and smallest LV
+        cavity), predict, flip back, and compare with the prediction (mean Dice per class)."""
+        lv = (net_labels == CLASSES[0]).reshape(t, z, -1).sum(dim=(1, 2))
+        frames = sorted({int(lv.argmax()), int(lv.argmin())})
+        idx = torch.cat([torch.arange(f * z, (f + 1) * z) for f in frames])
+        base = net_labels[idx].numpy()
+        x = torch.as_tensor(stack[idx]).as_subclass(torch.Tensor)
+        scores: dict[str, list[float]] = {k: [] for k in TTA_KEYS}
+        for axis in (1, 2):
+            pred = self.predict_labels(torch.flip(x, dims=(axis,)))
+            pred = torch.flip(pred, dims=(axis,)).numpy()
+            for key, cls in zip(TTA_KEYS, CLASSES, strict=True):
+                scores[key].append(dice(base == cls, pred == cls))
+        return {k: float(np.mean(v)) for k, v in scores.items()}
+
+    def segment_array(self, data: np.ndarray, spacing: Sequence[float]) -> Segmentation:
+        """Segment an ``X x Y x Z [x T]`` array with in-plane ``spacing`` (mm)."""
+        squeeze = data.ndim == 3
+        seg = self.segment_prepared(self.prepare(data, spacing))
+        if squeeze:
+            seg.labels = seg.labels[..., 0]
+        return seg
+
+    def segment_file(self, image: str | os.PathLike, output: str | os.PathLike) -> Segmentation:
+        """Segment a 3D or 4D NIfTI; write the label map with the input's shape and affine."""
+        cine = load_cine(image)
+        ndim = len(_nifti_shape(image))
+        seg = self.segment_array(cine.data if ndim == 4 else cine.data[..., 0], cine.spacing)
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        save_labels_like(output, seg.labels, image)
+        return seg
+
+
+def _nifti_shape(path) -> tuple[int, ...]:
+    import nibabel as nib
+
+    return tuple(nib.load(path).shape)
+
+
+# ------------------------------------------------------------------------------- batches
+class _CineDataset(torch.utils.data.Dataset):
+    """Reads and preprocesses one subject per item; failures come back as an error string."""
+
+    def __init__(self, rows: list[dict], segmenter: Segmenter):
+        self.rows = rows
+        self.pipe = segmenter.pipe
+        self.prepare = segmenter.prepare
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> Prepared:
+        row = self.rows[i]
+        t0 = time.perf_counter()
+        try:
+            if row.get("seg_sa"):
+                return Prepared(row["eid"], (0, 0, 0, 0), None, source="provided")
+            cine = load_cine(row["sa"])
+            if cine.data.size == 0:
+                raise ImageReadError(f"{row['sa']}: empty image {cine.data.shape}")
+            prep = self.prepare(cine.data, cine.spacing, row["eid"])
+        except Exception as exc:  # one bad subject must not stop the batch
+            return Prepared(row["eid"], (0, 0, 0, 0), None, error=_reason(exc), source="model")
+        prep.source = "model"
+        prep.seconds = time.perf_counter() - t0
+        return prep
+
+
+def _as_is(item):
+    return item
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}".replace("\n", " ")
+
+
+def _check_provided(sa: str, seg: str) -> None:
+    """A provided segmentation must be readable, on the image's grid, and hold labels 0..3."""
+    import nibabel as nib
+
+    img, lab = nib.load(sa), nib.load(seg)
+    if tuple(img.shape) != tuple(lab.shape):
+        raise ValueError(f"{seg}: shape {lab.shape} differs from image {img.shape}")
+    if not np.allclose(img.affine, lab.affine, atol=1e-3):
+        raise ValueError(f"{seg}: affine differs from the image's")
+    values = np.unique(np.asarray(lab.dataobj))
+    if values.size and (values.min() < 0 or values.max() > 3):
+        raise ValueError(f"{seg}: labels must be 0..3, found {values.min()}..{values.max()}")
+
+
+def segment_batch(
+    manifest: pd.DataFrame,
+    eids: Sequence[str],
+    out_dir: str | os.PathLike,
+    table_path: str | os.PathLike,
+    segmenter: Segmenter,
+    num_workers: int = 1,
+    progress: bool = True,
+    config: dict | None = None,
+) -> pd.DataFrame:
+    """Segment ``eids`` of ``manifest`` (absolute ``sa``, optional ``seg_sa``) into
+    ``out_dir/<eid>/seg_sa.nii.gz`` and write the status table to ``table_path``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_eid = {str(r["eid"]): r for r in manifest.to_dict("records")}
+    rows = []
+    for eid in eids:
+        r = by_eid.get(str(eid), {"eid": str(eid), "sa": ""})
+        seg = r.get("seg_sa", "")
+        rows.append({"eid": str(eid), "sa": r.get("sa", ""), "seg_sa": "" if pd.isna(seg) else seg})
+    loader = torch.utils.data.DataLoader(
+        _CineDataset(rows, segmenter),
+        batch_size=None,
+        collate_fn=_as_is,
+        num_workers=num_workers,
+        prefetch_factor=2 if num_workers else None,
+    )
+    records = []
+    nan = float("nan")
+    for row, prep in tqdm(
+        zip(rows, loader, strict=True), total=len(rows), disable=not progress, desc="segment"
+    ):
+        t0 = time.perf_counter()
+        rec = {
+            "eid": prep.eid,
+            "seg_sa": "",
+            "source": prep.source or "model",
+            "ok": False,
+            "reason": prep.error,
+            **{f"tta_dice_{k}": nan for k in TTA_KEYS},
+        }
+        try:
+            if prep.source == "provided":
+                _check_provided(row["sa"], row["seg_sa"])
+                rec.update(seg_sa=str(Path(row["seg_sa"]).resolve()), ok=True)
+            elif not prep.error:
+                seg = segmenter.segment_prepared(prep)
+                dest = out_dir / prep.eid / "seg_sa.nii.gz"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                save_labels_like(dest, seg.labels, row["sa"])
+                rec.update(seg_sa=str(dest.resolve()), ok=True)
+                rec.update({f"tta_dice_{k}": v for k, v in seg.tta.items()})
+        except Exception as exc:  # recorded, and the batch goes on
+            rec.update(ok=False, reason=_reason(exc))
+        if not rec["ok"]:
+            log.warning("subject %s failed: %s", prep.eid, rec["reason"])
+        rec["seconds"] = prep.seconds + time.perf_counter() - t0
+        records.append(rec)
+    columns = [
+        "eid",
+        "seg_sa",
+        "source",
+        "ok",
+        "reason",
+        "seconds",
+        *(f"tta_dice_{k}" for k in TTA_KEYS),
+    ]
+    table = pd.DataFrame(records, columns=columns)
+    table["ok"] = table["ok"].astype(bool)
+    table["seconds"] = table["seconds"].astype(float)
+    write_table(
+        table,
+        table_path,
+        STATUS_COLUMNS,
+        config=config,
+        model_sha256=segmenter.sha256,
+        extra={"checkpoint": str(segmenter.checkpoint)},
+    )
+    log.info("segmented %d of %d subjects (%s)", int(table["ok"].sum()), len(table), table_path)
+    return table
+
+
+def run_batch(
+    manifest_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    table_path: str | os.PathLike,
+    settings: dict,
+    threads: int | None = None,
+    config: dict | None = None,
+) -> pd.DataFrame:
+    """Segment every subject of a (batch) manifest with the ``segmentation`` config section.
+
+    ``threads`` (the rule's) are split between the network (torch threads) and one data-loader
+    worker reading and preprocessing the next scans; with one thread the reading is done inline.
+    """
+    from cardiopheno.io.manifest import load_manifest
+
+    threads = max(1, int(threads or 1))
+    manifest = load_manifest(manifest_path, check_files=False)
+    segmenter = Segmenter(
+        checkpoint=settings.get("checkpoint") or None,
+        device=settings.get("device", "auto"),
+        slice_batch=int(settings.get("slice_batch", 64)),
+        heart_crop=bool(settings.get("heart_crop", True)),
+        tta=bool(settings.get("tta", True)),
+        largest_component=bool(settings.get("largest_component", True)),
+        fill_holes=bool(settings.get("fill_holes", True)),
+        threads=threads,
+    )
+    workers = min(int(settings.get("loader_workers", 1)), threads - 1) if threads > 1 else 0
+    return segment_batch(
+        manifest,
+        manifest["eid"].astype(str).tolist(),
+        out_dir,
+        table_path,
+        segmenter,
+        num_workers=max(0, workers),
+        progress=bool(settings.get("progress", True)),
+        config=config,
+    )

@@ -1,0 +1,117 @@
+"""The segmentation network (a lean MONAI 2D UNet) and its checkpoint format.
+
+A checkpoint is a ``torch.save`` dict holding the weights, the network and preprocessing settings
+(so inference always matches training), and training metadata. Training checkpoints also hold the
+optimiser state for resuming; the shipped model does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+from monai.networks.nets import UNet
+
+from cardiopheno.segment.transforms import N_CLASSES, PreprocessConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHECKPOINT = Path(str(files("cardiopheno") / "models" / "segment_sa_unet.pt"))
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing or unreadable; the message names the file and the cause."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """MONAI ``UNet`` settings. The default (16..256 channels, one residual unit per level, batch
+    norm, 0.84 M parameters) costs about a third of the standard two-residual-unit UNet per
+    pixel; batch norm folds into a fixed affine at inference, where instance norm would not."""
+
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    strides: tuple[int, ...] = (2, 2, 2, 2)
+    num_res_units: int = 1
+    norm: str = "batch"
+    dropout: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"], d["strides"] = list(self.channels), list(self.strides)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetworkConfig:
+        d = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        for key in ("channels", "strides"):
+            if key in d:
+                d[key] = tuple(int(v) for v in d[key])
+        return cls(**d)
+
+
+def build_network(cfg: NetworkConfig | None = None) -> UNet:
+    cfg = cfg or NetworkConfig()
+    return UNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=N_CLASSES,
+        channels=cfg.channels,
+        strides=cfg.strides,
+        num_res_units=cfg.num_res_units,
+        norm=cfg.norm,
+        dropout=cfg.dropout,
+    )
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    net_cfg: NetworkConfig,
+    pre_cfg: PreprocessConfig,
+    **extra,
+) -> None:
+    """Write a checkpoint atomically (a crash mid-write never leaves a truncated file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    blob = {"state_dict": state, "network": net_cfg.to_dict(), "preprocess": pre_cfg.to_dict()}
+    blob.update(extra)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(
+    path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, NetworkConfig, PreprocessConfig, dict]:
+    """Load a checkpoint (default: the shipped model) as an eval-mode network on ``device``."""
+    path = Path(path) if path else DEFAULT_CHECKPOINT
+    if not path.is_file():
+        raise CheckpointError(f"{path}: segmentation checkpoint not found")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        net_cfg = NetworkConfig.from_dict(blob["network"])
+        pre_cfg = PreprocessConfig.from_dict(blob["preprocess"])
+        model = build_network(net_cfg)
+        model.load_state_dict(blob["state_dict"])
+    except Exception as exc:  # torch/pickle raise many types for a corrupt or foreign file
+        raise CheckpointError(
+            f"{path}: cannot load checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
+    model.to(device).eval()
+    return model, net_cfg, pre_cfg, blob
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``cuda`` when asked for or (with ``auto``/None) when present; a clear error when asked for
+    a GPU that is not there."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but torch sees no CUDA GPU")
+    return torch.device(device)

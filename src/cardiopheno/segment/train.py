@@ -1,0 +1,388 @@
+"""Train the segmentation network on cached slices (see :mod:`cardiopheno.segment.data`).
+
+MONAI augmentation (flips, rotation, scaling, translation, intensity scale/shift, gamma, noise,
+bias field, blur), DiceCE loss, validation Dice per class (MONAI ``DiceMetric``, per volume) after
+every epoch, best checkpoint kept, resumable from ``last.pt``. Uses CUDA when present (bf16
+autocast) and the CPU otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.data import DataLoader, Dataset
+from monai.losses import DiceCELoss
+from monai.metrics import DiceMetric
+from monai.networks.utils import one_hot
+from monai.transforms import (
+    Compose,
+    RandAdjustContrastd,
+    RandAffined,
+    RandBiasFieldd,
+    RandFlipd,
+    RandGaussianNoised,
+    RandGaussianSmoothd,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+    ToTensord,
+)
+from monai.utils import set_determinism
+
+from cardiopheno.segment.data import SliceCache
+from cardiopheno.segment.network import (
+    NetworkConfig,
+    build_network,
+    resolve_device,
+    save_checkpoint,
+)
+from cardiopheno.segment.transforms import N_CLASSES, PreprocessConfig
+
+log = logging.getLogger(__name__)
+CLASS_KEYS = ("lv", "myo", "rv")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.2  # of subjects, when no explicit validation cache is given
+    num_workers: int = 0
+    seed: int = 0
+    max_minutes: float | None = None  # stop (after a full epoch) when this budget is spent
+    device: str = "auto"
+    augment: bool = True
+    network: dict = field(default_factory=lambda: NetworkConfig().to_dict())
+
+
+def train_transforms(augment: bool = True) -> Compose:
+    """Augmentation of ``{"image": 1xHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI)."""
+    keys = ["image", "label"]
+    if not augment:
+        return Compose([ToTensord(keys=keys)])
+    return Compose(
+        [
+            RandFlipd(keys=keys, prob=0.5, spatial_axis=0),
+            RandFlipd(keys=keys, prob=0.5, spatial_axis=1),
+            RandAffined(
+                keys=keys,
+                prob=0.9,
+                rotate_range=(math.pi,),
+                scale_range=(0.3, 0.3),
+                translate_range=(20, 20),
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
+            ),
+            RandBiasFieldd(keys="image", prob=0.3, coeff_range=(0.0, 0.3)),
+            RandAdjustContrastd(keys="image", prob=0.3, gamma=(0.6, 1.6)),
+            RandScaleIntensityd(keys="image", prob=0.3, factors=0.2),
+            RandShiftIntensityd(keys="image", prob=0.3, offsets=0.1),
+            RandGaussianSmoothd(keys="image", prob=0.2, sigma_x=(0.3, 1.0), sigma_y=(0.3, 1.0)),
+            RandGaussianNoised(keys="image", prob=0.3, std=0.05),
+            ToTensord(keys=keys),
+        ]
+    )
+
+
+def _items(cache: SliceCache) -> list[dict]:
+    return [
+        {"image": cache.image[i][None].astype(np.float32) / 255.0, "label": cache.label[i][None]}
+        for i in range(len(cache))
+    ]
+
+
+def split_by_subject(cache: SliceCache, val_fraction: float, seed: int):
+    """Patient-level split: all slices of a subject fall on one side."""
+    subjects = np.unique(cache.subject)
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(len(subjects) * val_fraction))) if len(subjects) > 1 else 0
+    val_subjects = set(rng.choice(subjects, size=n_val, replace=False)) if n_val else set()
+    is_val = np.isin(cache.subject, list(val_subjects))
+    return cache.subset(~is_val), cache.subset(is_val)
+
+
+@torch.inference_mode()
+def validate(model, cache: SliceCache, device, batch_size: int = 64) -> dict[str, float]:
+    """Mean Dice per class over validation volumes (each frame a 3D volume of its slices)."""
+    metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
+    model.eval()
+    for vol in np.unique(cache.volume):
+        idx = np.flatnonzero(cache.volume == vol)
+        x = torch.from_numpy(cache.image[idx][:, None].astype(np.float32) / 255.0)
+        preds = []
+        for start in range(0, len(idx), batch_size):
+            with _autocast(device):
+                preds.append(model(x[start : start + batch_size].to(device)).argmax(1).cpu())
+        pred = torch.cat(preds)  # Z x H x W
+        truth = torch.from_numpy(cache.label[idx].astype(np.int64))
+        metric(
+            one_hot(pred.permute(1, 2, 0)[None, None], N_CLASSES),
+            one_hot(truth.permute(1, 2, 0)[None, None], N_CLASSES),
+        )
+    dice = metric.aggregate().cpu().numpy()
+    return {k: float(v) for k, v in zip(CLASS_KEYS, dice, strict=True)}
+
+
+def _worker_init(worker_id: int) -> None:
+    """MONAI's per-worker seeding, and one torch thread per worker (many workers each running
+    a full thread pool would oversubscribe the CPU)."""
+    from monai.data.utils import worker_init_fn
+
+    torch.set_num_threads(1)
+    worker_init_fn(worker_id)
+
+
+def _autocast(device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def cosine_lr(cfg: TrainConfig, epoch: int, minutes: float) -> float:
+    """Cosine decay over training progress: the fraction of epochs done or, with a time budget,
+    of the budget spent, whichever is further (so a time-limited run still anneals)."""
+    progress = epoch / max(1, cfg.epochs)
+    if cfg.max_minutes:
+        progress = max(progress, minutes / cfg.max_minutes)
+    progress = min(1.0, progress)
+    return cfg.learning_rate * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def train(
+    train_cache: SliceCache,
+    out_dir: str | os.PathLike,
+    cfg: TrainConfig,
+    val_cache: SliceCache | None = None,
+    pre_cfg: PreprocessConfig | None = None,
+    resume: bool = True,
+    metadata: dict | None = None,
+) -> dict:
+    """Train; write ``last.pt`` every epoch, ``best.pt`` on a new best mean validation Dice and
+    ``history.json``. With ``resume`` and an existing ``last.pt`` training continues from it."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pre_cfg = pre_cfg or PreprocessConfig()
+    if val_cache is None:
+        train_cache, val_cache = split_by_subject(train_cache, cfg.val_fraction, cfg.seed)
+    if len(train_cache) == 0:
+        raise ValueError("no training slices")
+    set_determinism(seed=cfg.seed)
+    device = resolve_device(cfg.device)
+    net_cfg = NetworkConfig.from_dict(cfg.network)
+    model = build_network(net_cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    history: list[dict] = []
+    start_epoch, best, spent = 0, -1.0, 0.0
+    last = out_dir / "last.pt"
+    if resume and last.is_file():
+        blob = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(blob["state_dict"])
+        opt.load_state_dict(blob["optimizer"])
+        start_epoch, best, history = blob["epoch"] + 1, blob["best_dice"], blob["history"]
+        spent = float(blob.get("minutes", 0.0))
+        log.info("resuming from %s at epoch %d (best mean Dice %.4f)", last, start_epoch, best)
+
+    loader = DataLoader(
+        Dataset(_items(train_cache), transform=train_transforms(cfg.augment)),
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(train_cache) > cfg.batch_size,
+        num_workers=cfg.num_workers,
+        persistent_workers=cfg.num_workers > 0,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=_worker_init,
+    )
+    t0 = time.perf_counter()
+    log.info(
+        "training on %d slices (%d subjects), validating on %d slices (%d volumes), device %s",
+        len(train_cache),
+        len(np.unique(train_cache.subject)),
+        len(val_cache),
+        len(np.unique(val_cache.volume)),
+        device,
+    )
+    extra = {"train_config": asdict(cfg), "metadata": metadata or {}}
+    for epoch in range(start_epoch, cfg.epochs):
+        minutes = spent + (time.perf_counter() - t0) / 60
+        if cfg.max_minutes and minutes > cfg.max_minutes:
+            log.info("time budget of %.1f min spent before epoch %d", cfg.max_minutes, epoch)
+            break
+        lr = cosine_lr(cfg, epoch, minutes)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        model.train()
+        losses = []
+        for batch in loader:
+            x = batch["image"].to(device, non_blocking=True).float()
+            y = batch["label"].to(device, non_blocking=True).long()
+            opt.zero_grad(set_to_none=True)
+            with _autocast(device):
+                loss = loss_fn(model(x).float(), y)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        dice = validate(model, val_cache, device) if len(val_cache) else {}
+        mean = float(np.mean(list(dice.values()))) if dice else -float(np.mean(losses))
+        record = {
+            "epoch": epoch,
+            "loss": float(np.mean(losses)),
+            **{f"val_dice_{k}": v for k, v in dice.items()},
+            "lr": lr,
+            "minutes": spent + (time.perf_counter() - t0) / 60,
+        }
+        history.append(record)
+        if mean > best:
+            best = mean
+            save_checkpoint(
+                out_dir / "best.pt",
+                model,
+                net_cfg,
+                pre_cfg,
+                epoch=epoch,
+                best_dice=best,
+                val_dice=dice,
+                history=history,
+                **extra,
+            )
+        save_checkpoint(
+            last,
+            model,
+            net_cfg,
+            pre_cfg,
+            epoch=epoch,
+            best_dice=best,
+            history=history,
+            optimizer=opt.state_dict(),
+            minutes=record["minutes"],
+            **extra,
+        )
+        log.info(
+            "epoch %d loss %.4f val Dice %s",
+            epoch,
+            record["loss"],
+            {k: round(v, 4) for k, v in dice.items()},
+        )
+        (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    return {"best_mean_dice": best, "history": history, "best": str(out_dir / "best.pt")}
+
+
+@dataclass
+class TrainingData:
+    """Where training data comes from; any combination may be given."""
+
+    acdc_root: str | None = None
+    acdc_train: str = "1-12,21-32,41-52,61-72,81-92"
+    acdc_val: str = "13-16,33-36,53-56,73-76,93-96"
+    nifti_manifest: str | None = None
+    synthetic_cohort: str | None = None
+    synthetic_frames: int = 6
+    caches: list[str] = field(default_factory=list)  # prebuilt .npz caches (training side)
+    val_caches: list[str] = field(default_factory=list)
+
+
+def build_caches(
+    data: TrainingData, work_dir: str | os.PathLike, pre_cfg: PreprocessConfig | None = None
+) -> tuple[list[Path], list[Path]]:
+    """Preprocess each source into ``work_dir``/*.npz (reused when present); (train, val) caches.
+    ACDC's validation patients form the validation set; other sources are split by subject."""
+    from cardiopheno.segment.data import (
+        acdc_patient_ids,
+        acdc_volumes,
+        build_slice_cache,
+        nifti_pair_volumes,
+        synthetic_volumes,
+    )
+
+    work_dir = Path(work_dir)
+    pre_cfg = pre_cfg or PreprocessConfig()
+    train_paths = [Path(p) for p in data.caches]
+    val_paths = [Path(p) for p in data.val_caches]
+
+    def cached(name, volumes):
+        path = work_dir / f"{name}.npz"
+        if not path.is_file():
+            build_slice_cache(volumes(), path, pre_cfg)
+        return path
+
+    if data.acdc_root:
+        root = data.acdc_root
+        train_paths.append(
+            cached("acdc_train", lambda: acdc_volumes(root, acdc_patient_ids(data.acdc_train)))
+        )
+        if data.acdc_val:
+            val_paths.append(
+                cached("acdc_val", lambda: acdc_volumes(root, acdc_patient_ids(data.acdc_val)))
+            )
+    if data.nifti_manifest:
+        train_paths.append(cached("nifti", lambda: nifti_pair_volumes(data.nifti_manifest)))
+    if data.synthetic_cohort:
+        train_paths.append(
+            cached(
+                "synthetic",
+                lambda: synthetic_volumes(data.synthetic_cohort, data.synthetic_frames),
+            )
+        )
+    if not train_paths:
+        raise ValueError(
+            "no training data: give acdc_root, nifti_manifest, synthetic_cohort or caches"
+        )
+    return train_paths, val_paths
+
+
+def train_from_sources(
+    data: TrainingData,
+    out_dir: str | os.PathLike,
+    cfg: TrainConfig,
+    pre_cfg: PreprocessConfig | None = None,
+    resume: bool = True,
+) -> dict:
+    """Build (or reuse) the slice caches under ``out_dir/cache`` and train into ``out_dir``."""
+    out_dir = Path(out_dir)
+    train_paths, val_paths = build_caches(data, out_dir / "cache", pre_cfg)
+    train_cache = SliceCache.load(train_paths)
+    val_cache = SliceCache.load(val_paths) if val_paths else None
+    meta = {"sources": asdict(data), "train_slices": len(train_cache)}
+    return train(train_cache, out_dir, cfg, val_cache, pre_cfg, resume=resume, metadata=meta)
+
+
+def train_from_settings(
+    settings: dict, checkpoint: str | os.PathLike, threads: int | None = None
+) -> dict:
+    """Train from the ``segmentation.train`` config section and copy the best checkpoint to
+    ``checkpoint`` (the Snakemake rule's output)."""
+    import shutil
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    data = TrainingData(
+        acdc_root=settings.get("acdc") or None,
+        acdc_train=settings.get("acdc_train", TrainingData.acdc_train),
+        acdc_val=settings.get("acdc_val", TrainingData.acdc_val),
+        nifti_manifest=settings.get("nifti_manifest") or None,
+        synthetic_cohort=settings.get("synthetic_cohort") or None,
+        synthetic_frames=int(settings.get("synthetic_frames", 4)),
+    )
+    cfg = TrainConfig(
+        epochs=int(settings.get("epochs", 100)),
+        batch_size=int(settings.get("batch_size", 32)),
+        learning_rate=float(settings.get("learning_rate", 2e-3)),
+        val_fraction=float(settings.get("val_fraction", 0.2)),
+        num_workers=int(settings.get("workers", 0)),
+        seed=int(settings.get("seed", 0)),
+        max_minutes=settings.get("max_minutes") or None,
+        device=settings.get("device", "auto"),
+    )
+    out_dir = Path(checkpoint).parent / "training"
+    result = train_from_sources(data, out_dir, cfg)
+    shutil.copyfile(result["best"], checkpoint)
+    return result

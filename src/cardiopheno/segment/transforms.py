@@ -1,0 +1,263 @@
+"""All segmentation pre- and post-processing, composed from MONAI transforms, in one place.
+
+A stack of 2D slices (every slice of every frame of a cine, ``N x X x Y``) is treated as one 2D
+image with N channels, so one MONAI call resamples the whole cine:
+
+1. ``Spacing``: in-plane resampling to a fixed pixel size (``pixel_mm``, default 1.8 mm, the
+   UK Biobank pixel), so the network sees hearts of the same size in pixels on any scanner;
+2. ``ScaleIntensityRange`` at the 1st..99th intensity percentiles of the whole cine, mapped to
+   0..1 and clipped, which removes scanner gain and the odd bright voxel (applied first, on the
+   input grid);
+3. ``ResizeWithPadOrCrop``: centre crop or zero pad to ``roi`` x ``roi`` (288 mm at the defaults).
+
+Optionally a second, heart-centred crop (``SpatialCrop`` + ``ResizeWithPadOrCrop`` to ``crop``)
+cuts the work per slice by (roi/crop)^2 once a first pass has found the heart.
+Every step is invertible: :func:`invert_to_input` maps class probabilities back onto the input grid
+with MONAI's own inverse (bilinear for probabilities), so the label map has exactly the input's
+shape; the caller writes it with the input's affine.
+
+Post-processing (:func:`postprocess_frame`): MONAI ``KeepLargestConnectedComponent`` per class in 3D
+per frame, then ``FillHoles`` per class in each 2D slice.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import (
+    Compose,
+    FillHoles,
+    KeepLargestConnectedComponent,
+    ResizeWithPadOrCrop,
+    ScaleIntensityRange,
+    Spacing,
+    SpatialCrop,
+)
+from monai.utils import TraceKeys
+
+from cardiopheno import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY
+
+CLASSES = (LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY)
+N_CLASSES = 4  # background + 3
+
+# ACDC (and the WSL4MIS HDF5 export of it) labels 1 RV, 2 myocardium, 3 LV cavity.
+ACDC_TO_OURS = np.array([0, RV_CAVITY, LV_MYOCARDIUM, LV_CAVITY], dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Geometry and intensity settings; stored in every checkpoint so inference matches training."""
+
+    pixel_mm: float = 1.8
+    roi: int = 160
+    crop: int = 128
+    pixel_tolerance: float = 0.1
+    lower_percentile: float = 1.0
+    upper_percentile: float = 99.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PreprocessConfig:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def map_acdc_labels(label: np.ndarray) -> np.ndarray:
+    """ACDC order (1 RV, 2 myo, 3 LV) to ours (1 LV cavity, 2 myo, 3 RV)."""
+    label = np.asarray(label)
+    if label.size and (label.min() < 0 or label.max() > 3):
+        raise ValueError(f"ACDC labels must be 0..3, got {label.min()}..{label.max()}")
+    return ACDC_TO_OURS[label.astype(np.intp)]
+
+
+def target_pixel(cfg: PreprocessConfig, spacing_xy: tuple[float, float]) -> tuple[float, float]:
+    """The pixel size to resample to: ``pixel_mm``, unless the input is already within
+    ``pixel_tolerance`` of it (UK Biobank's 1.8 mm, say), when the input grid is kept and MONAI's
+    ``Spacing`` is an identity that costs nothing. Training scales hearts by +-30%, so a 10%
+    mismatch is well inside what the network has seen."""
+    return tuple(
+        float(s)
+        if abs(float(s) - cfg.pixel_mm) <= cfg.pixel_tolerance * cfg.pixel_mm
+        else cfg.pixel_mm
+        for s in spacing_xy
+    )
+
+
+def base_transform(cfg: PreprocessConfig, pixdim: tuple[float, float] | None = None) -> Compose:
+    """Resample, normalise and crop/pad a slice stack (channels = slices) to ``roi`` x ``roi``."""
+    pixdim = pixdim or (cfg.pixel_mm, cfg.pixel_mm)
+    return Compose(
+        [
+            Spacing(
+                pixdim=pixdim,
+                mode="bilinear",
+                padding_mode="zeros",
+                dtype=torch.float32,
+            ),
+            ResizeWithPadOrCrop((cfg.roi, cfg.roi)),
+        ]
+    )
+
+
+def label_transform(cfg: PreprocessConfig, pixdim: tuple[float, float] | None = None) -> Compose:
+    """The same geometry for a label stack (nearest neighbour, no intensity step), for training."""
+    pixdim = pixdim or (cfg.pixel_mm, cfg.pixel_mm)
+    return Compose(
+        [
+            Spacing(
+                pixdim=pixdim,
+                mode="nearest",
+                padding_mode="zeros",
+                dtype=torch.float32,
+            ),
+            ResizeWithPadOrCrop((cfg.roi, cfg.roi)),
+        ]
+    )
+
+
+def heart_crop_transform(cfg: PreprocessConfig, center: tuple[int, int]) -> Compose:
+    """Second stage: a ``crop`` x ``crop`` window centred on the heart (padded at the border)."""
+    return Compose(
+        [
+            SpatialCrop(roi_center=center, roi_size=(cfg.crop, cfg.crop)),
+            ResizeWithPadOrCrop((cfg.crop, cfg.crop)),
+        ]
+    )
+
+
+def as_stack(slices: np.ndarray, spacing_xy: tuple[float, float]) -> MetaTensor:
+    """Wrap ``N x X x Y`` slices as a 2D MetaTensor with N channels and an in-plane affine."""
+    sx, sy = float(spacing_xy[0]), float(spacing_xy[1])
+    if not (np.isfinite(sx) and np.isfinite(sy) and sx > 0 and sy > 0):
+        raise ValueError(f"in-plane spacing must be positive, got {spacing_xy}")
+    affine = torch.diag(torch.tensor([sx, sy, 1.0], dtype=torch.float64))
+    return MetaTensor(
+        torch.as_tensor(np.ascontiguousarray(slices, dtype=np.float32)), affine=affine
+    )
+
+
+class SlicePipeline:
+    """The preprocessing composes for one configuration (one per target pixel size) and the
+    inverse that maps network output back onto the input grid."""
+
+    def __init__(self, cfg: PreprocessConfig):
+        self.cfg = cfg
+        self._base: dict[tuple[float, float], Compose] = {}
+        self._labels: dict[tuple[float, float], Compose] = {}
+
+    def base(self, spacing_xy: tuple[float, float]) -> Compose:
+        key = target_pixel(self.cfg, spacing_xy)
+        if key not in self._base:
+            self._base[key] = base_transform(self.cfg, key)
+        return self._base[key]
+
+    def labels(self, spacing_xy: tuple[float, float]) -> Compose:
+        key = target_pixel(self.cfg, spacing_xy)
+        if key not in self._labels:
+            self._labels[key] = label_transform(self.cfg, key)
+        return self._labels[key]
+
+    def preprocess(self, slices: np.ndarray, spacing_xy: tuple[float, float]) -> MetaTensor:
+        """``N x X x Y`` slices at ``spacing_xy`` mm to ``N x roi x roi`` at ``pixel_mm``, in [0, 1]."""
+        slices = np.asarray(slices, dtype=np.float32)
+        return self.base(spacing_xy)(self.normalise(slices)(as_stack(slices, spacing_xy)))
+
+    def normalise(self, slices: np.ndarray) -> ScaleIntensityRange:
+        """Percentile normalisation as MONAI ``ScaleIntensityRange`` (lower..upper percentile to
+        0..1, clipped). The percentiles are taken over at most ~1M evenly strided voxels: MONAI's
+        ``ScaleIntensityRangePercentiles`` sorts the whole cine (1.3 s for a UK Biobank cine),
+        and a strided sample estimates the same percentiles to well under 1% of the range."""
+        flat = slices.reshape(-1)
+        sample = flat[:: max(1, flat.size // 1_000_000)]
+        lo, hi = np.percentile(sample, [self.cfg.lower_percentile, self.cfg.upper_percentile])
+        if not np.isfinite(lo) or not np.isfinite(hi):
+            raise ValueError("image contains non-finite intensities")
+        if hi <= lo:
+            hi = lo + 1.0  # a constant image: map it to 0 rather than divide by zero
+        return ScaleIntensityRange(
+            a_min=float(lo), a_max=float(hi), b_min=0.0, b_max=1.0, clip=True
+        )
+
+    def preprocess_labels(
+        self, labels: np.ndarray, spacing_xy: tuple[float, float]
+    ) -> torch.Tensor:
+        out = self.labels(spacing_xy)(as_stack(np.asarray(labels, dtype=np.float32), spacing_xy))
+        return torch.as_tensor(out).round().to(torch.uint8)
+
+    def crop_to_heart(
+        self, stack: MetaTensor, center: tuple[int, int]
+    ) -> tuple[MetaTensor, Compose]:
+        tf = heart_crop_transform(self.cfg, center)
+        return tf(stack), tf
+
+    def invert(
+        self,
+        values: torch.Tensor,
+        reference: MetaTensor,
+        crop: Compose | None = None,
+        mode: str = "bilinear",
+    ) -> torch.Tensor:
+        """Map network-grid values (``C x H x W``, any C) back onto the input grid.
+
+        ``reference`` is the preprocessed stack whose ``applied_operations`` record what was done;
+        MONAI inverts each step and restores the original size, so the result has exactly the
+        input's in-plane shape. ``mode`` is the interpolation of the resampling's inverse:
+        ``bilinear`` for probabilities, ``nearest`` for label maps.
+        """
+        probs = values
+        out = MetaTensor(probs.float())
+        out.meta = dict(reference.meta)
+        ops = copy.deepcopy(reference.applied_operations)
+        for op in ops:
+            _unpin(op, mode)
+        out.applied_operations = ops
+        if crop is not None:
+            out = crop.inverse(out)
+        return torch.as_tensor(base_transform(self.cfg).inverse(out))
+
+
+def _unpin(op: dict, mode: str) -> None:
+    """Let any instance of the same transform invert ``op`` (and its nested steps).
+
+    The stack may have been preprocessed in a data-loader worker or by another ``Compose`` of the
+    same steps; MONAI checks the id of the transform object unless it is ``TraceKeys.NONE``.
+    The order of steps is fixed in this module, so the check adds nothing here.
+    """
+    op[TraceKeys.ID] = TraceKeys.NONE
+    if op.get(TraceKeys.CLASS_NAME) in ("Spacing", "SpatialResample"):
+        op[TraceKeys.EXTRA_INFO]["mode"] = mode
+    for value in (op.get(TraceKeys.EXTRA_INFO) or {}).values():
+        if isinstance(value, dict) and TraceKeys.CLASS_NAME in value:
+            _unpin(value, mode)
+
+
+def heart_center(labels: np.ndarray, roi: int) -> tuple[int, int]:
+    """In-plane centre of the bounding box of all heart labels in ``... x roi x roi``; the image
+    centre when nothing is labelled."""
+    mask = np.asarray(labels).reshape(-1, roi, roi).any(axis=0)
+    if not mask.any():
+        return (roi // 2, roi // 2)
+    xs, ys = np.nonzero(mask)
+    return (int(round((xs.min() + xs.max()) / 2)), int(round((ys.min() + ys.max()) / 2)))
+
+
+_LCC = KeepLargestConnectedComponent(applied_labels=list(CLASSES), independent=True)
+_FILL = FillHoles(applied_labels=list(CLASSES))
+
+
+def postprocess_frame(labels: np.ndarray, largest_component: bool = True, fill_holes: bool = True):
+    """Clean one frame's ``X x Y x Z`` label map: largest 3D component per class, then holes filled
+    per class in each 2D slice (a hole in a cavity is a slice-wise notion: in 3D it would touch the
+    top or bottom slice and stay open)."""
+    out = torch.as_tensor(np.asarray(labels, dtype=np.uint8))[None]
+    if largest_component:
+        out = _LCC(out)
+    if fill_holes:
+        slices = [torch.as_tensor(_FILL(out[:, :, :, z])) for z in range(out.shape[-1])]
+        out = torch.stack(slices, dim=-1)
+    return np.asarray(torch.as_tensor(out)[0], dtype=np.uint8)

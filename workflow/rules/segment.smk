@@ -1,0 +1,33 @@
+# Short-axis segmentation: one job per batch of subjects (a data loader reads ahead, all frames'
+# slices go through the network in batches), and an optional training rule (off in the demo).
+
+
+rule segment_batch:
+    input:
+        manifest=batch_manifest,
+    output:
+        segmentations=directory("results/segment/{batch}"),
+        table="results/segment/{batch}.parquet",
+    log:
+        "results/logs/segment_batch/{batch}.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    threads: 2
+    params:
+        settings={k: v for k, v in config["segmentation"].items() if k != "train"},
+    script:
+        "../../scripts/segment_batch.py"
+
+
+rule train_segmentation:
+    output:
+        checkpoint=config["segmentation"]["train"]["checkpoint"],
+    log:
+        "results/logs/train_segmentation.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    threads: 2
+    params:
+        settings=config["segmentation"]["train"],
+    script:
+        "../../scripts/train_segmentation.py"
