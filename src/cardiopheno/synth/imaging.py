@@ -113,7 +113,7 @@ def _background(sx, sy, depth: float, px: float, tissue: dict, tex: np.ndarray, 
     paint(_ellipse_cov_scene(sx, sy, p["spine"], (17.0, 17.0), 0.0, px), tissue["bone"])
     paint(_ellipse_cov_scene(sx, sy, p["spine"], (11.0, 11.0), 0.0, px), tissue["marrow"])
     paint(_ellipse_cov_scene(sx, sy, p["aorta"], (11.0, 11.0), 0.0, px), tissue["blood"] * 0.85)
-    patchy = np.clip(0.2 + 0.6 * tex[1], 0.0, 1.0)
+    patchy = np.clip(1.5 * (tex[1] - 0.5), 0.0, 1.0)  # sparse epicardial/mediastinal fat
     paint(
         _ellipse_cov_scene(sx, sy, p["peri_centre"], p["peri_axes"], 0.2, px) * patchy,
         tissue["fat"],
@@ -185,12 +185,12 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
         "fat_mm": rng.uniform(10, 22),
         "lungs": [
             (
-                (rng.uniform(70, 85), rng.uniform(10, 30)),
-                (rng.uniform(35, 45), rng.uniform(60, 80)),
+                (rng.uniform(70, 85), rng.uniform(-10, 10)),
+                (rng.uniform(40, 50), rng.uniform(75, 90)),
             ),
             (
-                (rng.uniform(-135, -115), rng.uniform(0, 20)),
-                (rng.uniform(40, 50), rng.uniform(65, 85)),
+                (rng.uniform(-120, -105), rng.uniform(-15, 5)),
+                (rng.uniform(45, 55), rng.uniform(75, 90)),
             ),
         ],
         "liver_centre": (rng.uniform(-85, -65), rng.uniform(55, 75)),
@@ -200,7 +200,7 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
         "spine": (rng.uniform(-35, -15), rng.uniform(100, 115)),
         "aorta": (rng.uniform(0, 20), rng.uniform(78, 90)),
         "peri_centre": (rng.uniform(-30, -15), rng.uniform(-10, 5)),
-        "peri_axes": (rng.uniform(80, 95), rng.uniform(60, 75)),
+        "peri_axes": (rng.uniform(65, 80), rng.uniform(50, 60)),
     }
     tex = _smooth_field(rng, (3, n_xy, n_xy), 3.0)
     tex_fine = _smooth_field(rng, (n_xy, n_xy), 1.0)
@@ -221,7 +221,7 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
         z_k = slice_z[k]
         depth_k = float(np.clip(-z_k / lv_length, 0.0, 1.0))
         tex_k = np.roll(tex, shift=(2 * k, -k), axis=(1, 2))
-        bg = _background(sx, sy, depth_k, px, tissue, tex_k, scene)
+        bg = ndimage.gaussian_filter(_background(sx, sy, depth_k, px, tissue, tex_k, scene), 0.5)
         # Bounding box of the heart in this slice (all frames, all sub-samples).
         reach = 0.0
         for dz in _SUBSAMPLES:
@@ -271,9 +271,9 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
             )
             c_pap = 0.0
             for th in pap_theta:
-                pr = 0.62 * r["r_in"]
+                pr = 0.72 * r["r_in"]
                 dist = np.hypot(u - pr * np.cos(th), v - pr * np.sin(th))
-                c_pap = np.maximum(c_pap, _cov_disc(dist, 0.2 * r["r_in"] * mid, px))
+                c_pap = np.maximum(c_pap, _cov_disc(dist, 0.13 * r["r_in"] * mid, px))
             above = (z > heart.z_base)[:, None, None]
             pap = c_pap * c_cav
             myo = c_out - c_cav
@@ -295,18 +295,18 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
         m = 1.0 / len(_SUBSAMPLES)
         blood_tex = tissue["blood"] * (1.0 + 0.04 * tex_fine[sl])
         image[..., k, :] = bg[..., None]
-        image[i0:i1, j0:j1, k, :] = np.moveaxis(
+        heart_part = (
             m * (acc["blood"] * blood_tex + acc["myo"] * tissue["myo"] + acc["fat"] * tissue["fat"])
-            + m * acc["bg"] * bg[sl],
-            0,
-            -1,
+            + m * acc["bg"] * bg[sl]
         )
+        # Point spread in-plane (the background was blurred alone above).
+        heart_part = ndimage.gaussian_filter(heart_part, sigma=(0, 0.5, 0.5), mode="nearest")
+        image[i0:i1, j0:j1, k, :] = np.moveaxis(heart_part, 0, -1)
         lab_bg = len(_SUBSAMPLES) - acc["cav"] - acc["lvm"] - acc["rv"]
         stack = np.stack([lab_bg, acc["cav"], acc["lvm"], acc["rv"]])
         labels[i0:i1, j0:j1, k, :] = np.moveaxis(np.argmax(stack, axis=0), 0, -1).astype(np.uint8)
 
-    # Acquisition: point spread, coil bias, intensity scale, Rician noise.
-    image = ndimage.gaussian_filter(image, sigma=(0.5, 0.5, 0, 0))
+    # Acquisition: coil bias, intensity scale, Rician noise (point spread applied per slice).
     xn = (ii - n_xy / 2) / n_xy
     yn = (jj - n_xy / 2) / n_xy
     coef = rng.normal(0.0, 0.35, 5)
