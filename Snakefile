@@ -20,6 +20,10 @@ wildcard_constraints:
 
 
 include: "workflow/rules/cohort.smk"
+include: "workflow/rules/convert.smk"
+include: "workflow/rules/segment.smk"
+include: "workflow/rules/phenotypes.smk"
+include: "workflow/rules/qc.smk"
 
 
 rule all:

@@ -99,4 +99,5 @@ def final_outputs():
     outputs = []
     if SYNTHETIC:
         outputs.append("results/figures/synth_montage.png")
+    outputs += ["results/phenotypes.parquet", "results/qc.parquet"]
     return outputs
