@@ -1,0 +1,79 @@
+"""Assemble the analysis table: phenotypes + QC + covariates, QC-passed subjects only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+#: Columns that are never IDPs even when they are floats.
+NON_IDP_COLUMNS = frozenset(
+    {"eid", "age", "sex", "height_cm", "weight_kg", "bsa_m2", "sbp", "dbp", "heart_rate"}
+)
+
+
+def mosteller_bsa(height_cm: pd.Series, weight_kg: pd.Series) -> pd.Series:
+    """Body surface area (m2) by Mosteller: sqrt(height_cm * weight_kg / 3600)."""
+    return np.sqrt(height_cm.astype(float) * weight_kg.astype(float) / 3600.0)
+
+
+def analysis_frame(
+    phenotypes: pd.DataFrame, qc: pd.DataFrame | None, covariates: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per QC-passed subject with IDPs and covariates (``bsa_m2`` added when absent).
+
+    ``qc`` may be None (every subject passes). Subjects without covariates are dropped with a
+    logged count; ``imaging_date`` becomes a datetime.
+    """
+    for name, df in (("phenotypes", phenotypes), ("covariates", covariates)):
+        if "eid" not in df.columns:
+            raise KeyError(f"{name} table has no 'eid' column")
+    pheno = phenotypes.assign(eid=phenotypes["eid"].astype(str))
+    if qc is not None:
+        if "qc_pass" not in qc.columns:
+            raise KeyError("qc table has no 'qc_pass' column")
+        passed = set(qc.loc[qc["qc_pass"].astype(bool), "eid"].astype(str))
+        n_before = len(pheno)
+        pheno = pheno[pheno["eid"].isin(passed)]
+        log.info("QC: %d of %d subjects pass", len(pheno), n_before)
+    cov = covariates.assign(eid=covariates["eid"].astype(str))
+    missing = {"age", "sex"} - set(cov.columns)
+    if missing:
+        raise KeyError(f"covariates table lacks required columns {sorted(missing)}")
+    overlap = [c for c in cov.columns if c != "eid" and c in pheno.columns]
+    frame = pheno.merge(cov.drop(columns=overlap), on="eid", how="inner", validate="one_to_one")
+    if len(frame) < len(pheno):
+        log.warning("%d QC-passed subjects have no covariates row", len(pheno) - len(frame))
+    if "bsa_m2" not in frame.columns and {"height_cm", "weight_kg"} <= set(frame.columns):
+        frame["bsa_m2"] = mosteller_bsa(frame["height_cm"], frame["weight_kg"])
+    if "imaging_date" in frame.columns:
+        frame["imaging_date"] = pd.to_datetime(frame["imaging_date"], errors="coerce")
+    frame["sex"] = frame["sex"].astype(float)
+    frame["age"] = frame["age"].astype(float)
+    return frame.reset_index(drop=True)
+
+
+def select_idps(frame: pd.DataFrame, requested: Sequence[str] | None) -> list[str]:
+    """IDP columns to analyse: ``requested`` that exist, or every float IDP column when None.
+
+    Requested IDPs absent from the table are skipped with a warning (a cohort may lack, say, the
+    wall-thickness family); none at all is an error.
+    """
+    if requested:
+        present = [c for c in requested if c in frame.columns]
+        absent = [c for c in requested if c not in frame.columns]
+        if absent:
+            log.warning("IDPs requested in config but absent from phenotypes: %s", absent)
+    else:
+        present = [
+            c
+            for c in frame.columns
+            if c not in NON_IDP_COLUMNS and pd.api.types.is_float_dtype(frame[c])
+        ]
+    if not present:
+        raise ValueError(f"no IDP columns to analyse (requested: {requested})")
+    return present

