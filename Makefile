@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CORES  ?= 2
 SMK    := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
-.PHONY: demo test lint dryrun pytest figures report clean
+.PHONY: demo test lint dryrun pytest figures report clean test-slurm
 
 $(BIN)/cardiopheno: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ dryrun: $(BIN)/cardiopheno
 
 pytest: $(BIN)/cardiopheno
 	$(BIN)/python -m pytest -q
+
+# The demo on a real single-node SLURM cluster started here (needs root; installs slurm-wlm, munge).
+test-slurm: $(BIN)/cardiopheno
+	tools/slurm/test.sh
 
 figures: $(BIN)/cardiopheno
 	$(SMK) figures

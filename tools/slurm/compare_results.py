@@ -1,0 +1,80 @@
+"""Compare two workflow result folders: same files, equal tables (the SLURM test's check).
+
+    python tools/slurm/compare_results.py RUN_A RUN_B
+
+RUN_A and RUN_B are Snakemake working directories. Every file under results/ (logs excepted) must
+exist in both; Parquet and CSV tables must hold equal contents once each run's own folder is
+written as RUN in path columns (the per-batch manifests hold absolute paths); other files must have
+equal bytes (.gz files once decompressed: a gzip header carries the time it was written); figures
+and HTML, which embed dates, are not compared. Exits 1 listing every difference.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+SKIP_PARTS = {"logs", "benchmarks"}
+
+
+def files(root: Path) -> set[str]:
+    base = root / "results"
+    return {
+        str(p.relative_to(base))
+        for p in base.rglob("*")
+        if p.is_file() and not SKIP_PARTS & set(p.relative_to(base).parts)
+    }
+
+
+def table(path: Path, root: Path) -> pd.DataFrame:
+    df = pq.read_table(path).to_pandas() if path.suffix == ".parquet" else pd.read_csv(path)
+    prefix = str(root.resolve())
+    for col in df.columns:
+        if df[col].dtype == object:
+            df[col] = df[col].map(lambda v: v.replace(prefix, "RUN") if isinstance(v, str) else v)
+    return df
+
+
+def same(rel: str, a: Path, b: Path) -> str | None:
+    fa, fb = a / "results" / rel, b / "results" / rel
+    if rel.endswith((".parquet", ".csv")):
+        try:
+            pd.testing.assert_frame_equal(table(fa, a), table(fb, b), check_exact=True)
+        except AssertionError as exc:
+            return f"{rel}: tables differ: {str(exc).splitlines()[0:3]}"
+        return None
+    if rel.endswith(".gz"):
+        # Compare what was compressed: a gzip header carries the time it was written.
+        if gzip.decompress(fa.read_bytes()) != gzip.decompress(fb.read_bytes()):
+            return f"{rel}: contents differ"
+        return None
+    if rel.endswith((".png", ".svg", ".html")):
+        return None  # renderers embed dates and are checked by their own tests
+    if fa.read_bytes() != fb.read_bytes():
+        return f"{rel}: bytes differ"
+    return None
+
+
+def main(argv: list[str]) -> int:
+    a, b = (Path(p) for p in argv[1:3])
+    fa, fb = files(a), files(b)
+    problems = [f"only in {a}: {r}" for r in sorted(fa - fb)]
+    problems += [f"only in {b}: {r}" for r in sorted(fb - fa)]
+    for rel in sorted(fa & fb):
+        if (msg := same(rel, a, b)) is not None:
+            problems.append(msg)
+    n_tables = sum(r.endswith((".parquet", ".csv")) for r in fa & fb)
+    if problems:
+        print(f"{len(problems)} difference(s) between {a} and {b}:")
+        print("\n".join(f"  {p}" for p in problems))
+        return 1
+    print(f"{len(fa)} files the same in both runs ({n_tables} tables compared by content)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

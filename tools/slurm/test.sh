@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make test-slurm: run the demo workflow on a real (local, single-node) SLURM cluster and check that
+# its results equal a local run's. Installs slurm-wlm and munge from Debian packages when missing
+# (needs root), starts munged, slurmctld and slurmd under a temporary folder, and stops every daemon
+# it started on exit, failure or interrupt.
+#   tools/slurm/test.sh [N_SUBJECTS [TARGET...]]   (default 6 subjects in batches of 3; all)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+n_subjects=${1:-6}
+shift || true
+targets=("$@")   # none: the workflow's default target
+smk=$root/.venv/bin/snakemake
+started=$(date +%s)
+
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    [[ $(id -u) -eq 0 ]] || { echo "installing SLURM needs root (apt-get install slurm-wlm munge)" >&2; exit 1; }
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+fi
+
+work=$(mktemp -d /tmp/cardiopheno-slurm.XXXXXX)
+cleanup() {
+    local rc=$?
+    "$root/tools/slurm/cluster.sh" stop "$work/cluster" || true
+    if [[ $rc -eq 0 ]]; then rm -rf "$work"; else echo "kept $work for inspection" >&2; fi
+    exit $rc
+}
+trap cleanup EXIT INT TERM
+
+"$root/tools/slurm/cluster.sh" start "$work/cluster"
+export SLURM_CONF=$work/cluster/slurm.conf
+
+cat > "$work/config.yaml" <<CONF
+cohort: {source: synthetic}
+synthetic: {n_subjects: $n_subjects, seed: 0, fault_fraction: 0.2}
+batching: {batch_size: 3}
+CONF
+
+echo "== local run"
+"$smk" --workflow-profile workflow/profiles/default --cores 2 --configfile "$work/config.yaml" \
+    -d "$work/local" -s "$root/Snakefile" --quiet rules -- "${targets[@]}"
+
+echo "== SLURM run"
+# The test cluster has no accounting database: job states come from squeue (MinJobAge=3600).
+# Segmentation goes to the gpu partition, whose node advertises one (device-less) gpu gres;
+# this node has 2 CPUs, so the profile's 4-thread jobs are given 2.
+"$smk" --workflow-profile workflow/profiles/slurm --configfile "$work/config.yaml" \
+    -d "$work/slurm" -s "$root/Snakefile" --jobs 4 --latency-wait 10 \
+    --slurm-status-command squeue --slurm-init-seconds-before-status-checks 2 \
+    --slurm-no-account --slurm-logdir "$work/slurm-logs" \
+    --set-resources segment:slurm_partition=gpu --set-threads synth_cohort=2 segment=2 \
+    --quiet rules -- "${targets[@]}"
+
+echo "== jobs the cluster ran (comment, partition, gres, state)"
+squeue -h -t all -o '%k|%P|%b|%T' | sort | tee "$work/jobs.txt"
+n_jobs=$(wc -l < "$work/jobs.txt")
+[[ $n_jobs -gt 0 ]] || { echo "no SLURM jobs were run" >&2; exit 1; }
+if grep -q '^rule_segment' "$work/jobs.txt" && ! grep '^rule_segment' "$work/jobs.txt" | grep -q gpu; then
+    echo "segment jobs did not ask for a GPU" >&2; exit 1
+fi
+if grep -v '|COMPLETED$' "$work/jobs.txt"; then echo "jobs above did not complete" >&2; exit 1; fi
+
+echo "== comparing results"
+"$root/.venv/bin/python" "$root/tools/slurm/compare_results.py" "$work/local" "$work/slurm"
+echo "test-slurm passed: $n_jobs SLURM jobs, $(( $(date +%s) - started )) s in all"
