@@ -4,7 +4,7 @@
 rule phenotypes_batch:
     input:
         segment="results/segment/{batch}.parquet",
-        covariates=cohort_tables()["covariates"],
+        covariates=batch_covariates,
     output:
         "results/phenotypes/batches/{batch}.parquet",
     log:
