@@ -1,0 +1,1 @@
+"""Figures drawn from cached result tables (matplotlib, Agg backend)."""

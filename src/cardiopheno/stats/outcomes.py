@@ -1,0 +1,140 @@
+"""Incident outcomes after imaging, from diagnoses and deaths, for survival analyses.
+
+An outcome is a set of ICD-10 code prefixes (``I50`` matches I50, I50.0, I500) looked up in the
+sources it names (``diagnoses``, ``deaths``: the underlying cause), or every death when its codes
+are ``["*"]`` and its source is ``deaths``. Rules, per subject:
+
+- time zero is ``imaging_date``; a subject without one is left out (``status = "no imaging date"``);
+- a matching diagnosis dated before *or on* the imaging day is prevalent: the subject is left out
+  of that outcome (an event on the day of the scan cannot be told from a pre-existing one);
+- a matching record without a date cannot be placed in time: the subject is left out
+  (``status = "undated event"``);
+- otherwise the first matching record after imaging is the event;
+- death from anything else censors at the death date (cause-specific hazard), and follow-up ends
+  at ``end_of_followup`` (administrative censoring); events after it are not counted;
+- a death record without a date leaves the subject out (follow-up unknown).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cardiopheno.io.tables import ColumnSpec
+from cardiopheno.stats.phecodes import normalise_icd10
+
+log = logging.getLogger(__name__)
+
+DAYS_PER_YEAR = 365.25
+
+OUTCOME_COLUMNS: dict[str, ColumnSpec] = {
+    "time_years": ColumnSpec("years", "time from imaging to the event or censoring"),
+}
+
+
+@dataclass(frozen=True)
+class OutcomeDefinition:
+    name: str
+    icd10: tuple[str, ...]
+    sources: tuple[str, ...] = ("diagnoses", "deaths")
+    description: str = ""
+
+    @classmethod
+    def from_config(cls, name: str, cfg: Mapping) -> OutcomeDefinition:
+        sources = tuple(cfg.get("sources", ("diagnoses", "deaths")))
+        bad = set(sources) - {"diagnoses", "deaths"}
+        if bad:
+            raise ValueError(f"outcome {name!r}: unknown sources {sorted(bad)}")
+        codes = tuple(str(c) for c in cfg["icd10"])
+        if "*" in codes and sources != ("deaths",):
+            raise ValueError(f"outcome {name!r}: '*' (any code) is only allowed for deaths")
+        return cls(name, codes, sources, str(cfg.get("description", "")))
+
+    def matches(self, codes: pd.Series) -> pd.Series:
+        if "*" in self.icd10:
+            return pd.Series(True, index=codes.index)
+        prefixes = tuple(normalise_icd10(pd.Series(self.icd10)).tolist())
+        return normalise_icd10(codes).fillna("").str.startswith(prefixes)
+
+
+def derive_outcomes(
+    subjects: pd.DataFrame,
+    diagnoses: pd.DataFrame,
+    deaths: pd.DataFrame,
+    definitions: Sequence[OutcomeDefinition],
+    end_of_followup: str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """One row per subject and outcome: ``eid, outcome, status, event, time_years, ...``.
+
+    ``status`` is "event", "censored" or the reason the subject is left out ("prevalent",
+    "undated event", "no imaging date", "undated death", "imaged after end of follow-up");
+    only "event" and "censored" rows enter the Cox models. ``end_of_followup`` defaults to the
+    latest date in diagnoses and deaths.
+    """
+    subj = subjects[["eid", "imaging_date"]].copy()
+    subj["eid"] = subj["eid"].astype(str)
+    subj["imaging_date"] = pd.to_datetime(subj["imaging_date"], errors="coerce")
+    diag = diagnoses.assign(
+        eid=diagnoses["eid"].astype(str), date=pd.to_datetime(diagnoses["date"], errors="coerce")
+    )
+    dth = deaths.assign(
+        eid=deaths["eid"].astype(str), date=pd.to_datetime(deaths["date"], errors="coerce")
+    )
+    if dth["eid"].duplicated().any():
+        log.warning("several death records for some subjects: the earliest is used")
+    if end_of_followup is None:
+        end = max(diag["date"].max(), dth["date"].max())
+        log.info("end of follow-up not set: using the latest record date %s", end)
+    else:
+        end = pd.Timestamp(end_of_followup)
+    first_death = dth.sort_values("date", na_position="first").drop_duplicates("eid")
+    first_death = first_death.set_index("eid")
+    base = subj.set_index("eid")
+    death_date = first_death["date"].reindex(base.index)
+    has_death_row = base.index.isin(first_death.index)
+    rows = []
+    for od in definitions:
+        records = []
+        if "diagnoses" in od.sources and len(diag):
+            records.append(diag.loc[od.matches(diag["icd10"]), ["eid", "date"]])
+        if "deaths" in od.sources and len(dth):
+            records.append(dth.loc[od.matches(dth["icd10"]), ["eid", "date"]])
+        rec = pd.concat(records) if records else pd.DataFrame(columns=["eid", "date"])
+        rec = rec[rec["eid"].isin(base.index)]
+        rec = rec.join(base["imaging_date"], on="eid")
+        undated = set(rec.loc[rec["date"].isna(), "eid"])
+        prevalent = set(rec.loc[rec["date"] <= rec["imaging_date"], "eid"])
+        after = rec[(rec["date"] > rec["imaging_date"])].groupby("eid")["date"].min()
+        df = pd.DataFrame(index=base.index)
+        df["outcome"] = od.name
+        df["imaging_date"] = base["imaging_date"]
+        df["death_date"] = death_date
+        df["event_date"] = after.reindex(base.index)
+        # Censoring: death (from another cause) or the end of follow-up, whichever first.
+        censor = pd.Series(end, index=base.index).where(
+            death_date.isna() | (death_date > end), death_date
+        )
+        event = df["event_date"].notna() & (df["event_date"] <= censor)
+        stop = df["event_date"].where(event, censor)
+        df["event"] = event
+        df["censor_date"] = censor
+        df["time_years"] = (stop - df["imaging_date"]).dt.days / DAYS_PER_YEAR
+        status = np.where(event, "event", "censored").astype(object)
+        status[df["imaging_date"].isna().to_numpy()] = "no imaging date"
+        status[(has_death_row & death_date.isna()).to_numpy()] = "undated death"
+        status[(df["imaging_date"] >= end).to_numpy()] = "imaged after end of follow-up"
+        status[df.index.isin(undated)] = "undated event"
+        status[df.index.isin(prevalent)] = "prevalent"
+        df["status"] = status
+        df.loc[~df["status"].isin(["event", "censored"]), ["event", "time_years"]] = [False, np.nan]
+        rows.append(df.reset_index())
+    out = pd.concat(rows, ignore_index=True)
+    out["event"] = out["event"].astype(bool)
+    return out[
+        ["eid", "outcome", "status", "event", "time_years", "imaging_date", "event_date",
+         "censor_date", "death_date"]
+    ]  # fmt: skip

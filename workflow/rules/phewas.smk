@@ -1,0 +1,21 @@
+# Phenome-wide association study: every IDP against every phecode (vectorised logistic engine).
+
+
+rule phewas:
+    input:
+        phenotypes="results/phenotypes.parquet",
+        qc="results/qc.parquet",
+        covariates=cohort_tables()["covariates"],
+        diagnoses=cohort_tables()["diagnoses"],
+    output:
+        phewas="results/phewas/phewas.parquet",
+        top_hits="results/phewas/top_hits.parquet",
+    log:
+        "results/logs/phewas/phewas.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    threads: 2
+    params:
+        cfg=config["phewas"],
+    script:
+        "../../scripts/phewas.py"
