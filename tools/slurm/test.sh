@@ -49,7 +49,7 @@ echo "== SLURM run"
     -d "$work/slurm" -s "$root/Snakefile" --jobs 4 --latency-wait 10 \
     --slurm-status-command squeue --slurm-init-seconds-before-status-checks 2 \
     --slurm-no-account --slurm-logdir "$work/slurm-logs" \
-    --set-resources segment:slurm_partition=gpu --set-threads synth_cohort=2 segment=2 \
+    --set-resources segment_batch:slurm_partition=gpu --set-threads synth_cohort=2 segment_batch=2 \
     --quiet rules -- "${targets[@]}"
 
 echo "== jobs the cluster ran (comment, partition, gres, state)"
