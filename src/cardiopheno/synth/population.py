@@ -10,13 +10,15 @@ Model (documented again in the cohort's truth/README.md, see :func:`population_m
   pressure; imaging date uniform over 2014-05-01 .. 2020-03-01.
 * Base IDPs (pathology-free): ``y = intercept + b_age * age + b_sex * sex + b_bsa * bsa_m2 + e``,
   e ~ N(0, sd_female or sd_male), with the RV residuals correlated with the LV ones
-  (rho 0.6 for EDV, 0.4 for EF).  The coefficients in :data:`BASE_COEFFICIENTS` were calibrated so
+  (rho 0.85 for EDV, 0.7 for EF: without shunts or regurgitation both ventricles eject the same
+  stroke volume, so LVSV and RVSV differ by about 11 mL SD, as QC's agreement check expects).  The coefficients in :data:`BASE_COEFFICIENTS` were calibrated so
   that, in pathology-free subjects, the sex-specific means and SDs match the UK Biobank reference
   ranges of Petersen et al., JCMR 2017;19:18 (:data:`PUBLISHED_REFERENCE`).  Derived IDPs:
   ESV = EDV (1 - EF/100), SV = EDV - ESV.
 * Pathology (about 10 %), applied after the linear model, so the association coefficients hold for
   ``pathology == "none"`` only: dilated (4 %: EDV x 1.4-1.8, EF ~ N(32, 7), LVM x 1.25, RVEDV x 1.2,
   RVEF - 8), hypertrophic (3 %: LVM x 1.4-1.9, EDV x 0.9, EF + 4), low_ef (3 %: EF ~ N(40, 5)).
+  In pathology the RV follows the LV's output: RVEF is reset so that RVSV = LVSV (1 + N(0, 0.08)).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ EID_START = 1000001
 IMAGING_START = np.datetime64("2014-05-01")
 IMAGING_END = np.datetime64("2020-03-01")
 MYOCARDIAL_DENSITY_G_PER_ML = 1.05
+# Correlation of the RV residuals with the LV's (stroke volumes of the two ventricles agree).
+RHO_RV_EDV, RHO_RV_EF = 0.85, 0.7
 
 PATHOLOGIES = ("none", "dilated", "hypertrophic", "low_ef")
 PATHOLOGY_PROBABILITIES = (0.90, 0.04, 0.03, 0.03)
@@ -117,8 +121,8 @@ def sample_population(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng([seed, 0x5EED])
     cov = _covariates(n, rng)
     z = rng.standard_normal((5, n))
-    z_rv_edv = 0.6 * z[0] + np.sqrt(1 - 0.6**2) * z[3]
-    z_rv_ef = 0.4 * z[1] + np.sqrt(1 - 0.4**2) * z[4]
+    z_rv_edv = RHO_RV_EDV * z[0] + np.sqrt(1 - RHO_RV_EDV**2) * z[3]
+    z_rv_ef = RHO_RV_EF * z[1] + np.sqrt(1 - RHO_RV_EF**2) * z[4]
     lvedv = _linear("LVEDV", cov, z[0])
     lvef = _linear("LVEF", cov, z[1])
     lvm = _linear("LVM", cov, z[2])
@@ -138,6 +142,12 @@ def sample_population(n: int, seed: int) -> pd.DataFrame:
     lvedv = np.where(hyp, lvedv * 0.9, lvedv)
     lvef = np.where(hyp, np.minimum(lvef + 4.0, 78.0), lvef)
     lvef = np.where(low, np.clip(40.0 + 5.0 * g, 25.0, 48.0), lvef)
+
+    # Flow is conserved: a sick LV's stroke volume is the RV's too (within 8 %).
+    sick = pathology != 0
+    lvsv = lvedv * lvef / 100.0
+    matched_rvef = 100.0 * lvsv * (1.0 + 0.08 * rng.standard_normal(n)) / rvedv
+    rvef = np.where(sick, matched_rvef, rvef)
 
     # Physiological bounds (far outside the healthy ranges, so they leave the linear model intact).
     lvedv = np.clip(lvedv, 50.0, 400.0)
@@ -193,7 +203,7 @@ def population_model_markdown() -> str:
         f"date uniform over {IMAGING_START} .. {IMAGING_END}.",
         "",
         "Pathology-free IDPs: `y = intercept + b_age*age + b_sex*sex + b_bsa*bsa_m2 + e`, with",
-        "e ~ N(0, sd_female | sd_male); RVEDV residual correlated 0.6 with LVEDV's, RVEF's 0.4 with",
+        f"e ~ N(0, sd_female | sd_male); RVEDV residual correlated {RHO_RV_EDV} with LVEDV's, RVEF's {RHO_RV_EF} with",
         "LVEF's. LVESV = LVEDV (1 - LVEF/100), LVSV = LVEDV - LVESV (likewise RV). These linear",
         "coefficients hold for subjects with `pathology == 'none'` only; fit them on that subset.",
         "",
@@ -219,6 +229,7 @@ def population_model_markdown() -> str:
         "Pathology (applied after the linear model): none 90 %; dilated 4 % (EDV x U(1.4, 1.8),",
         "LVEF ~ N(32, 7) clipped 15-45, LVM x 1.25, RVEDV x 1.2, RVEF - 8); hypertrophic 3 %",
         "(LVM x U(1.4, 1.9), EDV x 0.9, LVEF + 4); low_ef 3 % (LVEF ~ N(40, 5) clipped 25-48).",
+        "In every pathology RVEF is then reset so that RVSV = LVSV (1 + N(0, 0.08)) (flow conservation).",
         "Bounds: EDV 50-400 mL, LVM 40-300 g, LVEF 15-80 %, RVEF 20-80 %.",
         "",
     ]
