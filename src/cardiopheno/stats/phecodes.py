@@ -63,15 +63,16 @@ def load_phecode_map(version: str = "phecode1.2") -> PhecodeMap:
     path = resources.files("pyphewas") / "phecode_maps" / MAP_FILES[version]
     with resources.as_file(path) as fh:
         raw = pd.read_csv(fh, dtype=str, keep_default_na=False)
+    # Labels, exclusions and sex of every phecode come from all rows (a parent phecode may have
+    # rows of its own only among the ICD-9 codes); the code map from the ICD-10 rows.
+    meta = raw.drop_duplicates("phecode").set_index("phecode")
     raw = raw[raw["flag"] == "10"]
     raw = raw[~raw["ICD"].str.contains("-")]  # chapter ranges such as A00-A09
     if version == "phecode1.2":
         phecode_col = "phecode_unrolled"
-        meta = raw.drop_duplicates("phecode").set_index("phecode")
         excl = meta["exclude_range"]
     else:
         phecode_col = "phecode"
-        meta = raw.drop_duplicates("phecode").set_index("phecode")
         excl = pd.Series("", index=meta.index)
     icd = pd.DataFrame(
         {"icd10": normalise_icd10(raw["ICD"]).to_numpy(), "phecode": raw[phecode_col].to_numpy()}
