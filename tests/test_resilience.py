@@ -20,6 +20,8 @@ import psutil
 import pytest
 import yaml
 
+from cardiopheno.io.atomic import remove_stale
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CONFIG = {
@@ -100,6 +102,34 @@ def kill_when(workdir: Path, config: Path, ready, timeout: float = 300) -> None:
     psutil.wait_procs([p for p in tree if p.is_running()], timeout=10)
 
 
+def killed_atomic_write(target: Path) -> Path:
+    """Die by SIGKILL in the middle of ``atomic_path(target)``; return the temporary file left."""
+    code = (
+        "import os, signal, sys\n"
+        "from cardiopheno.io.atomic import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half a table')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(target)], check=False)
+    assert res.returncode == -signal.SIGKILL
+    (left,) = [p for p in target.parent.iterdir() if p.name.startswith(f".{target.name}.")]
+    return left
+
+
+def test_remove_stale_deletes_what_a_killed_atomic_write_left_and_nothing_else(tmp_path):
+    target = tmp_path / "results/phenotypes/batches/b0000.parquet"
+    target.parent.mkdir(parents=True)
+    left = killed_atomic_write(target)
+    assert not target.exists() and left.read_text() == "half a table"
+    keep = [tmp_path / "results/.hidden.tmp", tmp_path / "results/x.tmp.parquet"]
+    for path in keep:
+        path.write_text("not ours")
+    assert remove_stale(tmp_path / "results") == [left]
+    assert not left.exists() and all(p.exists() for p in keep)
+    assert remove_stale(tmp_path / "nowhere") == []
+
+
 def leftovers(workdir: Path) -> list[str]:
     """Temporary files of atomic writes (io.atomic) that a killed job left behind."""
     return sorted(
@@ -118,6 +148,11 @@ def test_killed_run_resumes_to_the_same_results_without_partial_output(tmp_path)
     # The kill left an unfinished job: its outputs are partial and recorded as incomplete.
     assert not (killed / "results/cohort/manifest.csv").exists()
     assert any((killed / ".snakemake/incomplete").iterdir())
+    # A job writing a table outside any directory() output, killed the same way, leaves a
+    # temporary file that Snakemake does not know about.
+    (killed / "results/phenotypes/batches").mkdir(parents=True)
+    killed_atomic_write(killed / "results/phenotypes/batches/b0000.parquet")
+    assert leftovers(killed)
 
     # Recovery is Snakemake's own: release the killed run's stale lock (--unlock), then run again;
     # the default profile's rerun-incomplete deletes and regenerates what the killed job had begun.

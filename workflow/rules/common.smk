@@ -10,6 +10,7 @@ from cardiopheno.batching import (
     read_index,
     read_tables,
 )
+from cardiopheno.io.atomic import remove_stale
 from cardiopheno.io.manifest import load_manifest
 
 # The whole config against config.schema.yaml, whose sections $ref one schema file each (errors
@@ -84,6 +85,12 @@ def batch_manifest(wildcards):
 def batch_covariates(wildcards):
     """The covariates rows of one batch's subjects (a job reading them re-runs only when they change)."""
     return f"{BATCH_DIR}/{wildcards.batch}.covariates.csv"
+
+
+onstart:
+    # A run killed with SIGKILL leaves its atomic writes' temporary files beside their targets;
+    # Snakemake now holds the directory's lock, so no writer of the killed run is left to need them.
+    remove_stale("results")
 
 
 def batch_index(wildcards):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,3 +28,22 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+# mkstemp's names for atomic_path: ".<target name>.<8 random characters>.tmp<target suffixes>".
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[^/]*)?$")
+
+
+def remove_stale(root: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that ``atomic_path`` left under ``root`` when a process was killed.
+
+    A SIGKILL skips the ``finally`` that removes them. Call it only when no writer can be running
+    (the workflow's ``onstart``, which runs once Snakemake holds its lock on the directory).
+    Returns the files removed.
+    """
+    removed = []
+    for path in Path(root).rglob(".*.tmp*"):
+        if path.is_file() and _TEMP_NAME.match(path.name):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
