@@ -52,7 +52,7 @@ def make_data(n: int, k: int, p: int, seed: int = 0):
     return z, covs, cases, valid, sex_only
 
 
-def engine(z, covs, cases, valid, sex_only, threads, chunk, firth_cases):
+def engine(z, covs, cases, valid, sex_only, threads, chunk, firth_cases, firth_p):
     both = ~sex_only
     res_both = fit_pairs(
         z,
@@ -60,6 +60,7 @@ def engine(z, covs, cases, valid, sex_only, threads, chunk, firth_cases):
         cases[:, both],
         valid[:, both],
         firth_cases=firth_cases,
+        firth_p=firth_p,
         chunk=chunk,
         threads=threads,
     )
@@ -69,6 +70,7 @@ def engine(z, covs, cases, valid, sex_only, threads, chunk, firth_cases):
         cases[:, sex_only],
         valid[:, sex_only],
         firth_cases=firth_cases,
+        firth_p=firth_p,
         chunk=chunk,
         threads=threads,
     )
@@ -98,7 +100,8 @@ def main() -> None:
     ap.add_argument("--phecodes", type=int, default=1500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=128)
-    ap.add_argument("--firth-cases", type=int, default=0)
+    ap.add_argument("--firth-cases", type=int, default=50)
+    ap.add_argument("--firth-p", type=float, default=0.05)
     ap.add_argument("--sm-pairs", type=int, default=200)
     ap.add_argument("--out", default="results/benchmarks/phewas_scale.json")
     args = ap.parse_args()
@@ -107,7 +110,7 @@ def main() -> None:
     z, covs, cases, valid, sex_only = make_data(args.subjects, args.idps, args.phecodes)
     t0 = time.perf_counter()
     res_both, res_sex, both = engine(
-        z, covs, cases, valid, sex_only, args.threads, args.chunk, args.firth_cases
+        z, covs, cases, valid, sex_only, args.threads, args.chunk, args.firth_cases, args.firth_p
     )
     engine_s = time.perf_counter() - t0
     beta = np.empty((args.idps, args.phecodes))
@@ -137,6 +140,7 @@ def main() -> None:
         "threads": args.threads,
         "chunk": args.chunk,
         "firth_cases": args.firth_cases,
+        "firth_p": args.firth_p,
         "engine_seconds": round(engine_s, 2),
         "engine_us_per_pair": round(engine_s / n_pairs * 1e6, 1),
         "statsmodels_pairs_timed": len(pick),

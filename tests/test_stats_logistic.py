@@ -69,7 +69,7 @@ def test_exclusions_change_the_fit_and_are_honoured(data):
 
 def test_few_case_pairs_match_firthmodels(data):
     z, covs, cases, valid = data
-    res = fit_pairs(z, covs, cases, valid, firth_cases=40)
+    res = fit_pairs(z, covs, cases, valid, firth_cases=40, firth_p=1.0)
     firth = res.method == METHOD_FIRTH
     assert firth.any() and (res.method[~firth] == METHOD_ML).all()
     for k, j in zip(*np.nonzero(firth), strict=True):
@@ -106,3 +106,14 @@ def test_pairs_without_cases_are_not_fitted():
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="shape mismatch"):
         fit_pairs(np.zeros((5, 1)), np.ones((4, 1)), np.zeros((5, 2), bool), np.ones((5, 2), bool))
+
+
+def test_few_case_pairs_get_firth_only_when_the_ordinary_p_is_small(data):
+    z, covs, cases, valid = data
+    ordinary = fit_pairs(z, covs, cases, valid, firth_cases=0)
+    res = fit_pairs(z, covs, cases, valid, firth_cases=40, firth_p=0.05)
+    few = ordinary.n_cases < 40
+    expected = few & (ordinary.p < 0.05)
+    assert expected.any() and (few & ~expected).any()
+    np.testing.assert_array_equal(res.method == METHOD_FIRTH, expected)
+    np.testing.assert_array_equal(res.beta[~expected], ordinary.beta[~expected])

@@ -56,6 +56,7 @@ def run_phewas(
     min_code_count: int = 1,
     min_cases: int = 20,
     firth_cases: int = 0,
+    firth_p: float = 0.05,
     separation_beta: float = 10.0,
     threads: int | None = None,
     alpha: float = 0.05,
@@ -101,6 +102,7 @@ def run_phewas(
             cc.cases[:, idx],
             cc.valid[:, idx],
             firth_cases=firth_cases,
+            firth_p=firth_p,
             separation_beta=separation_beta,
             threads=threads,
         )

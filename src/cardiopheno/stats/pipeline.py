@@ -82,6 +82,7 @@ def phewas_stage(
         min_code_count=cfg.get("min_code_count", 1),
         min_cases=cfg.get("min_cases", 20),
         firth_cases=cfg.get("firth_below_cases", 50),
+        firth_p=cfg.get("firth_below_p", 0.05),
         separation_beta=cfg.get("separation_beta", 10.0),
         threads=threads,
     )
