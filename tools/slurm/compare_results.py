@@ -1,16 +1,17 @@
 """Compare two workflow result folders: same files, equal tables (the SLURM test's check).
 
-    python tools/slurm/compare_results.py RUN_A RUN_B
+    python tools/slurm/compare_results.py RUN_A RUN_B [--skip PREFIX ...]
 
 RUN_A and RUN_B are Snakemake working directories. Every file under results/ (logs excepted) must
-exist in both; Parquet and CSV tables must hold equal contents once each run's own folder is
-written as RUN in path columns (the per-batch manifests hold absolute paths); other files must have
+exist in both; Parquet and CSV tables must hold equal contents once either run's folder is
+written as RUN in text columns (the per-batch manifests hold absolute paths); other files must have
 equal bytes (.gz files once decompressed: a gzip header carries the time it was written); figures
 and HTML, which embed dates, are not compared. Exits 1 listing every difference.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import sys
 from pathlib import Path
@@ -21,21 +22,30 @@ import pyarrow.parquet as pq
 SKIP_PARTS = {"logs", "benchmarks"}
 
 
-def files(root: Path) -> set[str]:
+def files(root: Path, skip: tuple[str, ...] = ()) -> set[str]:
     base = root / "results"
     return {
-        str(p.relative_to(base))
+        rel
         for p in base.rglob("*")
-        if p.is_file() and not SKIP_PARTS & set(p.relative_to(base).parts)
+        if p.is_file()
+        and not SKIP_PARTS & set(p.relative_to(base).parts)
+        and not (rel := str(p.relative_to(base))).startswith(skip)
     }
 
 
-def table(path: Path, root: Path) -> pd.DataFrame:
+def table(path: Path, roots: tuple[Path, ...]) -> pd.DataFrame:
     df = pq.read_table(path).to_pandas() if path.suffix == ".parquet" else pd.read_csv(path)
-    prefix = str(root.resolve())
+    prefixes = [str(r.resolve()) for r in roots]
+
+    def norm(v):
+        if isinstance(v, str):
+            for prefix in prefixes:
+                v = v.replace(prefix, "RUN")
+        return v
+
     for col in df.columns:
         if df[col].dtype == object:
-            df[col] = df[col].map(lambda v: v.replace(prefix, "RUN") if isinstance(v, str) else v)
+            df[col] = df[col].map(norm)
     return df
 
 
@@ -43,7 +53,7 @@ def same(rel: str, a: Path, b: Path) -> str | None:
     fa, fb = a / "results" / rel, b / "results" / rel
     if rel.endswith((".parquet", ".csv")):
         try:
-            pd.testing.assert_frame_equal(table(fa, a), table(fb, b), check_exact=True)
+            pd.testing.assert_frame_equal(table(fa, (a, b)), table(fb, (a, b)), check_exact=True)
         except AssertionError as exc:
             return f"{rel}: tables differ: {str(exc).splitlines()[0:3]}"
         return None
@@ -60,8 +70,15 @@ def same(rel: str, a: Path, b: Path) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    a, b = (Path(p) for p in argv[1:3])
-    fa, fb = files(a), files(b)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_a", type=Path)
+    parser.add_argument("run_b", type=Path)
+    parser.add_argument(
+        "--skip", nargs="*", default=[], help="paths under results/ (prefixes) not to compare"
+    )
+    args = parser.parse_args(argv[1:])
+    a, b = args.run_a, args.run_b
+    fa, fb = files(a, tuple(args.skip)), files(b, tuple(args.skip))
     problems = [f"only in {a}: {r}" for r in sorted(fa - fb)]
     problems += [f"only in {b}: {r}" for r in sorted(fb - fa)]
     for rel in sorted(fa & fb):

@@ -63,4 +63,25 @@ if grep -v '|COMPLETED$' "$work/jobs.txt"; then echo "jobs above did not complet
 
 echo "== comparing results"
 "$root/.venv/bin/python" "$root/tools/slurm/compare_results.py" "$work/local" "$work/slurm"
+
+if [[ ${#targets[@]} -eq 0 ]]; then
+    echo "== SLURM run of the same cohort as a user's (cohort.source: manifest)"
+    # The batch plan is written when the workflow is read, and each job reads it back
+    # (read_index) instead of validating the manifest again.
+    cohort=$work/local/results/cohort
+    cat > "$work/config_manifest.yaml" <<CONF
+cohort: {source: manifest, manifest: $cohort/manifest.csv, covariates: $cohort/covariates.csv,
+         diagnoses: $cohort/diagnoses.csv, deaths: $cohort/deaths.csv}
+batching: {batch_size: 3}
+CONF
+    "$smk" --workflow-profile workflow/profiles/slurm --configfile "$work/config_manifest.yaml" \
+        -d "$work/slurm_manifest" -s "$root/Snakefile" --jobs 4 --latency-wait 10 \
+        --slurm-status-command squeue --slurm-init-seconds-before-status-checks 2 \
+        --slurm-no-account --slurm-logdir "$work/slurm-logs" \
+        --set-resources segment_batch:slurm_partition=gpu --set-threads segment_batch=2 \
+        --quiet rules
+    "$root/.venv/bin/python" "$root/tools/slurm/compare_results.py" "$work/local" \
+        "$work/slurm_manifest" --skip cohort figures/synth_montage
+    n_jobs=$(squeue -h -t all | wc -l)
+fi
 echo "test-slurm passed: $n_jobs SLURM jobs, $(( $(date +%s) - started )) s in all"
