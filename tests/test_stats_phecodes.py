@@ -86,3 +86,12 @@ def test_sex_restricted_phecode_uses_one_sex(pmap):
     women = np.asarray(subjects["sex"] == 0)
     assert not cc.valid[women, j].any() and not cc.cases[women, j].any()
     assert cc.cases[:, j].sum() == 25
+
+
+def test_three_character_code_listed_only_by_subcodes_maps_to_their_shared_phecodes(pmap):
+    # A41 (other sepsis) is listed only as A41.0, A41.1, ...: all map to 038 (septicemia).
+    diag = pd.DataFrame({"eid": ["a", "b"], "icd10": ["A41", "E78"], "date": ["2020-01-01"] * 2})
+    counts = map_diagnoses(diag, pmap)
+    assert set(counts.loc[counts["eid"] == "a", "phecode"]) == {"038"}
+    # E78's subcodes map to different phecodes (272.1, 277.5, 759): no common phecode, unmapped.
+    assert "b" not in set(counts["eid"])

@@ -98,8 +98,10 @@ def load_phecode_map(version: str = "phecode1.2") -> PhecodeMap:
 def map_diagnoses(diagnoses: pd.DataFrame, pmap: PhecodeMap) -> pd.DataFrame:
     """Per subject and phecode, the number of distinct diagnosis records (code, date) mapping to it.
 
-    A code not in the map is looked up by its parents (I21.49 -> I21.4 -> I21); codes mapping to
-    nothing are counted in the log. Returns ``eid, phecode, count``.
+    A code not in the map is looked up by its parents (I21.49 -> I21.4 -> I21); a code with
+    neither (a three-character code the map lists only by its subcodes, such as E78) maps to the
+    phecodes shared by all its subcodes (E78.0, E78.1, ... -> 272.1 and its parent 272). Codes
+    mapping to nothing are counted in the log. Returns ``eid, phecode, count``.
     """
     missing = {"eid", "icd10"} - set(diagnoses.columns)
     if missing:
@@ -119,14 +121,20 @@ def map_diagnoses(diagnoses: pd.DataFrame, pmap: PhecodeMap) -> pd.DataFrame:
         lookup[code] = c if c in known else None
     diag["mapped"] = diag["code"].map(lookup)
     unmapped = diag["mapped"].isna()
-    if unmapped.any():
+    hits = diag[~unmapped].merge(pmap.icd, left_on="mapped", right_on="icd10", how="inner")
+    shared = _shared_child_phecodes(diag.loc[unmapped, "code"].unique(), pmap)
+    if shared:
+        extra = diag[diag["code"].isin(shared.keys())].copy()
+        extra["phecode"] = extra["code"].map(shared)
+        hits = pd.concat([hits, extra.explode("phecode")], ignore_index=True)
+    nowhere = unmapped & ~diag["code"].isin(shared.keys())
+    if nowhere.any():
         log.info(
             "%d of %d diagnosis records map to no phecode (e.g. %s)",
-            int(unmapped.sum()),
+            int(nowhere.sum()),
             len(diag),
-            ", ".join(map(_dotted, diag.loc[unmapped, "code"].unique()[:5])),
+            ", ".join(map(_dotted, diag.loc[nowhere, "code"].unique()[:5])),
         )
-    hits = diag[~unmapped].merge(pmap.icd, left_on="mapped", right_on="icd10", how="inner")
     counts = (
         hits.drop_duplicates(["eid", "phecode", "record"])
         .groupby(["eid", "phecode"], as_index=False)
@@ -134,6 +142,21 @@ def map_diagnoses(diagnoses: pd.DataFrame, pmap: PhecodeMap) -> pd.DataFrame:
         .rename(columns={"size": "count"})
     )
     return counts
+
+
+def _shared_child_phecodes(codes, pmap: PhecodeMap) -> dict[str, list[str]]:
+    """For codes absent from the map: the phecodes common to all their subcodes in the map."""
+    out = {}
+    if len(codes) == 0:
+        return out
+    by_code = pmap.icd.groupby("icd10")["phecode"].agg(frozenset)
+    for code in codes:
+        children = by_code[by_code.index.str.startswith(code)]
+        if len(children):
+            common = frozenset.intersection(*children.tolist())
+            if common:
+                out[code] = sorted(common)
+    return out
 
 
 @dataclass
