@@ -6,7 +6,8 @@ RUN_A and RUN_B are Snakemake working directories. Every file under results/ (lo
 exist in both; Parquet and CSV tables must hold equal contents once either run's folder is
 written as RUN in text columns (the per-batch manifests hold absolute paths); other files must have
 equal bytes (.gz files once decompressed: a gzip header carries the time it was written); figures
-and HTML, which embed dates, are not compared. Exits 1 listing every difference.
+and HTML, which embed dates, are not compared, nor are timing columns (``seconds``,
+``*_seconds``). Exits 1 listing every difference.
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ def table(path: Path, roots: tuple[Path, ...]) -> pd.DataFrame:
     for col in df.columns:
         if df[col].dtype == object:
             df[col] = df[col].map(norm)
-    return df
+    return df.drop(columns=[c for c in df.columns if is_timing(c)])
+
+
+def is_timing(column: str) -> bool:
+    """How long a step took (``seconds``, ``*_seconds``): a measurement of the run, not a result."""
+    return column == "seconds" or column.endswith("_seconds")
 
 
 def same(rel: str, a: Path, b: Path) -> str | None:

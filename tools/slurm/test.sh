@@ -4,6 +4,7 @@
 # (needs root), starts munged, slurmctld and slurmd under a temporary folder, and stops every daemon
 # it started on exit, failure or interrupt.
 #   tools/slurm/test.sh [N_SUBJECTS [TARGET...]]   (default 6 subjects in batches of 3; all)
+#   SEGMENTATION_CHECKPOINT=path.pt tools/slurm/test.sh   (segment with another checkpoint)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -36,6 +37,10 @@ cohort: {source: synthetic}
 synthetic: {n_subjects: $n_subjects, seed: 0, fault_fraction: 0.2}
 batching: {batch_size: 3}
 CONF
+# A segmentation checkpoint other than the shipped model (e.g. one still being trained).
+if [[ -n ${SEGMENTATION_CHECKPOINT:-} ]]; then
+    echo "segmentation: {checkpoint: $SEGMENTATION_CHECKPOINT}" >> "$work/config.yaml"
+fi
 
 echo "== local run"
 "$smk" --workflow-profile workflow/profiles/default --cores 2 --configfile "$work/config.yaml" \
@@ -52,12 +57,13 @@ echo "== SLURM run"
     --set-resources segment_batch:slurm_partition=gpu --set-threads synth_cohort=2 segment_batch=2 \
     --quiet rules -- "${targets[@]}"
 
-echo "== jobs the cluster ran (comment, partition, gres, state)"
-squeue -h -t all -o '%k|%P|%b|%T' | sort | tee "$work/jobs.txt"
+echo "== jobs the cluster ran (comment, partition, GPUs requested, state)"
+squeue -h -t all -O "Comment:100,Partition:20,tres-per-job:30,State:20" \
+    | awk '{print $1 "|" $2 "|" $3 "|" $4}' | sort | tee "$work/jobs.txt"
 n_jobs=$(wc -l < "$work/jobs.txt")
 [[ $n_jobs -gt 0 ]] || { echo "no SLURM jobs were run" >&2; exit 1; }
-if grep -q '^rule_segment' "$work/jobs.txt" && ! grep '^rule_segment' "$work/jobs.txt" | grep -q gpu; then
-    echo "segment jobs did not ask for a GPU" >&2; exit 1
+if grep '^rule_segment_batch' "$work/jobs.txt" | grep -v '|gres:gpu:1|'; then
+    echo "the segment_batch jobs above did not ask for a GPU" >&2; exit 1
 fi
 if grep -v '|COMPLETED$' "$work/jobs.txt"; then echo "jobs above did not complete" >&2; exit 1; fi
 
@@ -74,6 +80,7 @@ cohort: {source: manifest, manifest: $cohort/manifest.csv, covariates: $cohort/c
          diagnoses: $cohort/diagnoses.csv, deaths: $cohort/deaths.csv}
 batching: {batch_size: 3}
 CONF
+    grep '^segmentation' "$work/config.yaml" >> "$work/config_manifest.yaml" || true
     "$smk" --workflow-profile workflow/profiles/slurm --configfile "$work/config_manifest.yaml" \
         -d "$work/slurm_manifest" -s "$root/Snakefile" --jobs 4 --latency-wait 10 \
         --slurm-status-command squeue --slurm-init-seconds-before-status-checks 2 \
