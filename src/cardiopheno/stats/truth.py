@@ -3,7 +3,8 @@
 Checks (``cardiopheno.synth`` ground truth, ``Outcomes.effects``):
 
 - association: the 95 % CI of the age and sex coefficients covers the true values (fitted in
-  pathology-free subjects, as the truth is stated, with ``age_centre`` = 0 so the terms match);
+  pathology-free subjects, as the truth is stated; the truth has no age x sex interaction, so the
+  women's age slope and the sex difference at any centring age are the true age and sex terms);
 - PheWAS: every programmed (IDP, ICD-10 code) effect is found at BH q < 0.05 on the phecodes the
   code maps to; among tests on phecodes unrelated to any programmed code, at most 5 % are
   significant (false discoveries among unrelated phecodes); the false-discovery proportion
