@@ -39,10 +39,14 @@ def manhattan(phewas: pd.DataFrame, n_labels: int = 10, q_threshold: float = 0.0
         ax.axhline(
             -np.log10(sig["p"].max()), ls=":", color="grey", lw=0.8, label=f"BH q < {q_threshold}"
         )
-    for _, r in d.nsmallest(n_labels, "p").iterrows():
+    # A phecode and its parent often share every case (identical p): label one of them, and
+    # stagger the labels vertically so neighbours do not overprint.
+    top = d.sort_values("p").drop_duplicates(["idp", "p"]).head(n_labels)
+    for i, (_, r) in enumerate(top.iterrows()):
         ax.annotate(
-            f"{r['idp']}: {str(r['description'])[:28]}", (r["x"], r["y"]), fontsize=6,
-            xytext=(4, 2), textcoords="offset points", rotation=15,
+            f"{r['idp']}: {str(r['description'])[:30]} ({r['phecode']})", (r["x"], r["y"]),
+            fontsize=6, xytext=(6, 8 - 9 * (i % 3)), textcoords="offset points",
+            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4"},
         )  # fmt: skip
     mids = order.groupby("category").apply(
         lambda g: g.index.to_numpy().mean(), include_groups=False
