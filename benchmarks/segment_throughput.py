@@ -169,6 +169,18 @@ def main() -> int:
             (dev, "end_to_end", 64 if dev == "cpu" else 256),
             (dev, "end_to_end_tta", 64 if dev == "cpu" else 256),
         ]
+    info = {
+        "machine": args.machine or platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cine_shape": list(UKB_SHAPE),
+        "pixel_mm": 1.8,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for dev, kind, batch in plan:
         cmd = [
@@ -196,18 +208,8 @@ def main() -> int:
             f"peak {row['peak_memory_mib']:.0f} MiB",
             flush=True,
         )
-    info = {
-        "machine": args.machine or platform.node(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(),
-        "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "cine_shape": list(UKB_SHAPE),
-        "pixel_mm": 1.8,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+        # written after every configuration, so a run stopped at a time limit keeps its numbers
+        out.write_text(json.dumps({"info": info, "results": rows}, indent=1))
     out.write_text(json.dumps({"info": info, "results": rows}, indent=1))
     print(f"wrote {out}")
     return 0

@@ -47,6 +47,7 @@ def register(subparsers) -> None:
     tr.add_argument("--device", default="auto")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--network", default=None, help='JSON, e.g. {"channels": [16,32,64,128,256]}')
+    tr.add_argument("--init", default=None, help="initial weights (checkpoint) for fine-tuning")
     tr.add_argument("--no-resume", action="store_true", help="start afresh even if last.pt exists")
     tr.set_defaults(func=run_train)
 
@@ -103,6 +104,7 @@ def run_train(args) -> int:
         max_minutes=args.max_minutes,
         device=args.device,
         network=network,
+        init_checkpoint=args.init,
     )
     result = train_from_sources(data, args.out, cfg, resume=not args.no_resume)
     log.info("best mean validation Dice %.4f (%s)", result["best_mean_dice"], result["best"])

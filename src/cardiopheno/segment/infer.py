@@ -30,7 +30,7 @@ from cardiopheno.segment.transforms import (
     CLASSES,
     SlicePipeline,
     heart_center,
-    postprocess_frame,
+    postprocess,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class Prepared:
     eid: str
     shape: tuple[int, int, int, int]  # X, Y, Z, T of the input
     stack: object  # MetaTensor (Z*T) x roi x roi, frame-major
+    spacing: tuple[float, float] = (0.0, 0.0)  # input in-plane spacing (mm)
     error: str = ""
     source: str = ""
     seconds: float = 0.0
@@ -86,6 +87,7 @@ class Segmenter:
         largest_component: bool = True,
         fill_holes: bool = True,
         threads: int | None = None,
+        smooth_inverse: bool = True,
     ):
         if threads:
             torch.set_num_threads(int(threads))
@@ -99,23 +101,31 @@ class Segmenter:
         self.tta = tta
         self.largest_component = largest_component
         self.fill_holes = fill_holes
-        if self.device.type == "cpu":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.smooth_inverse = smooth_inverse
 
     # ------------------------------------------------------------------ network on slice stacks
     @torch.inference_mode()
-    def predict_labels(self, stack: torch.Tensor) -> torch.Tensor:
-        """Argmax labels (``N x H x W`` uint8) for ``N x H x W`` preprocessed slices."""
+    def predict(self, stack: torch.Tensor, probabilities: bool = False) -> torch.Tensor:
+        """Argmax labels (``N x H x W`` uint8) for ``N x H x W`` preprocessed slices, or with
+        ``probabilities`` the softmax (``N x 4 x H x W`` float32)."""
         out = []
         x_all = torch.as_tensor(stack).as_subclass(torch.Tensor)
         for start in range(0, x_all.shape[0], self.slice_batch):
             x = x_all[start : start + self.slice_batch, None].to(self.device, non_blocking=True)
-            if self.device.type == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda"):
                 logits = self.model(x)
-            out.append(logits.argmax(1).to(torch.uint8).cpu())
-        return torch.cat(out) if out else torch.empty((0, *x_all.shape[1:]), dtype=torch.uint8)
+            if probabilities:
+                out.append(torch.softmax(logits.float(), dim=1).cpu())
+            else:
+                out.append(
+                    logits.max(1).indices.to(torch.uint8).cpu()
+                )  # max: argmax is 6x slower on CPU
+        if not out:
+            return torch.empty((0, *x_all.shape[1:]), dtype=torch.uint8)
+        return torch.cat(out)
+
+    def predict_labels(self, stack: torch.Tensor) -> torch.Tensor:
+        return self.predict(stack)
 
     # ----------------------------------------------------------------------------- one cine
     def prepare(self, data: np.ndarray, spacing: Sequence[float], eid: str = "") -> Prepared:
@@ -124,7 +134,7 @@ class Segmenter:
         x, y, z, t = data.shape
         slices = np.ascontiguousarray(np.asarray(data, dtype=np.float32).transpose(3, 2, 0, 1))
         stack = self.pipe.preprocess(slices.reshape(t * z, x, y), (spacing[0], spacing[1]))
-        return Prepared(eid, (x, y, z, t), stack)
+        return Prepared(eid, (x, y, z, t), stack, spacing=(float(spacing[0]), float(spacing[1])))
 
     def segment_prepared(self, prep: Prepared) -> Segmentation:
         x, y, z, t = prep.shape
@@ -134,14 +144,23 @@ class Segmenter:
             first = self.predict_labels(stack[:z])  # frame 0, all slices, on the roi grid
             center = heart_center(first.numpy(), self.pre_cfg.roi)
             stack, crop_tf = self.pipe.crop_to_heart(stack, center)
-        net_labels = self.predict_labels(stack)  # (T*Z) x h x w
-        labels = self.pipe.invert(net_labels.float(), stack, crop_tf, mode="nearest")
-        labels = labels.round().to(torch.uint8).numpy().reshape(t, z, x, y).transpose(2, 3, 1, 0)
-        labels = np.ascontiguousarray(labels)
-        for f in range(t):
-            labels[..., f] = postprocess_frame(
-                labels[..., f], self.largest_component, self.fill_holes
-            )
+        if self.smooth_inverse and self.pipe.resamples(prep.spacing):
+            # class probabilities resampled (bilinear) onto the input grid, then argmax:
+            # smoother boundaries than nearest-neighbour labels when the grids differ
+            probs = self.predict(stack, probabilities=True)  # (T*Z) x 4 x h x w
+            net_labels = probs.max(1).indices.to(torch.uint8)
+            labels = torch.empty((t * z, x, y), dtype=torch.uint8)
+            step = max(1, 256 // 4)
+            for i in range(0, t * z, step):
+                chunk = probs[i : i + step]
+                inv = self.pipe.invert(chunk.reshape(-1, *chunk.shape[2:]), stack, crop_tf)
+                labels[i : i + step] = inv.reshape(chunk.shape[0], 4, x, y).max(1).indices
+        else:
+            net_labels = self.predict_labels(stack)  # (T*Z) x h x w
+            labels = self.pipe.invert(net_labels.float(), stack, crop_tf, mode="nearest")
+            labels = labels.round().to(torch.uint8)
+        labels = np.ascontiguousarray(labels.numpy().reshape(t, z, x, y).transpose(2, 3, 1, 0))
+        postprocess(labels, self.largest_component, self.fill_holes)
         tta = self._tta(stack, net_labels, z, t) if self.tta else {}
         return Segmentation(labels, tta)
 

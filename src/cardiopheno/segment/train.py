@@ -61,6 +61,7 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (after a full epoch) when this budget is spent
     device: str = "auto"
     augment: bool = True
+    init_checkpoint: str | None = None  # start from these weights (fine-tuning), new schedule
     network: dict = field(default_factory=lambda: NetworkConfig().to_dict())
 
 
@@ -178,7 +179,12 @@ def train(
     set_determinism(seed=cfg.seed)
     device = resolve_device(cfg.device)
     net_cfg = NetworkConfig.from_dict(cfg.network)
-    model = build_network(net_cfg).to(device)
+    model = build_network(net_cfg)
+    if cfg.init_checkpoint:
+        blob = torch.load(cfg.init_checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(blob["state_dict"])
+        log.info("initialised from %s", cfg.init_checkpoint)
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     history: list[dict] = []

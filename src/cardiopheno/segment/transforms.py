@@ -17,7 +17,8 @@ with MONAI's own inverse (bilinear for probabilities), so the label map has exac
 shape; the caller writes it with the input's affine.
 
 Post-processing (:func:`postprocess_frame`): MONAI ``KeepLargestConnectedComponent`` per class in 3D
-per frame, then ``FillHoles`` per class in each 2D slice.
+per frame, then ``FillHoles`` of the LV and RV cavities in each 2D slice (not of the myocardium,
+whose enclosed "hole" is the LV cavity).
 """
 
 from __future__ import annotations
@@ -162,6 +163,10 @@ class SlicePipeline:
             self._labels[key] = label_transform(self.cfg, key)
         return self._labels[key]
 
+    def resamples(self, spacing_xy: tuple[float, float]) -> bool:
+        """Whether input at ``spacing_xy`` is resampled (else ``Spacing`` is an identity)."""
+        return tuple(target_pixel(self.cfg, spacing_xy)) != tuple(float(s) for s in spacing_xy)
+
     def preprocess(self, slices: np.ndarray, spacing_xy: tuple[float, float]) -> MetaTensor:
         """``N x X x Y`` slices at ``spacing_xy`` mm to ``N x roi x roi`` at ``pixel_mm``, in [0, 1]."""
         slices = np.asarray(slices, dtype=np.float32)
@@ -247,17 +252,40 @@ def heart_center(labels: np.ndarray, roi: int) -> tuple[int, int]:
 
 
 _LCC = KeepLargestConnectedComponent(applied_labels=list(CLASSES), independent=True)
-_FILL = FillHoles(applied_labels=list(CLASSES))
+# Holes are filled in the cavities only: the myocardium's "hole" is the LV cavity.
+_FILL = FillHoles(applied_labels=[LV_CAVITY, RV_CAVITY])
 
 
 def postprocess_frame(labels: np.ndarray, largest_component: bool = True, fill_holes: bool = True):
-    """Clean one frame's ``X x Y x Z`` label map: largest 3D component per class, then holes filled
-    per class in each 2D slice (a hole in a cavity is a slice-wise notion: in 3D it would touch the
-    top or bottom slice and stay open)."""
-    out = torch.as_tensor(np.asarray(labels, dtype=np.uint8))[None]
+    """Clean one frame's ``X x Y x Z`` label map: largest 3D component per class, then holes in
+    the LV and RV cavities filled in each 2D slice (a hole in a cavity is a slice-wise notion: in
+    3D it would touch the top or bottom slice and stay open).
+
+    Runs on numpy arrays (MONAI returns the input's type), which spares MetaTensor bookkeeping.
+    """
+    out = np.asarray(labels, dtype=np.uint8)[None]
     if largest_component:
-        out = _LCC(out)
+        out = np.asarray(_LCC(out), dtype=np.uint8)
     if fill_holes:
-        slices = [torch.as_tensor(_FILL(out[:, :, :, z])) for z in range(out.shape[-1])]
-        out = torch.stack(slices, dim=-1)
-    return np.asarray(torch.as_tensor(out)[0], dtype=np.uint8)
+        out = np.stack(
+            [np.asarray(_FILL(out[:, :, :, z]), dtype=np.uint8) for z in range(out.shape[-1])],
+            axis=-1,
+        )
+    return out[0]
+
+
+def postprocess(labels: np.ndarray, largest_component: bool = True, fill_holes: bool = True):
+    """Post-process every frame of an ``X x Y x Z x T`` label map in place, on the bounding box of
+    all labels (plus a margin): everything outside it is background and stays so, and the box is
+    typically a tenth of the field of view."""
+    fg = labels.any(axis=(2, 3))
+    if not fg.any():
+        return labels
+    xs, ys = np.nonzero(fg.any(axis=1))[0], np.nonzero(fg.any(axis=0))[0]
+    bx = slice(max(0, xs[0] - 2), xs[-1] + 3)
+    by = slice(max(0, ys[0] - 2), ys[-1] + 3)
+    for t in range(labels.shape[3]):
+        labels[bx, by, :, t] = postprocess_frame(
+            labels[bx, by, :, t], largest_component, fill_holes
+        )
+    return labels
