@@ -52,3 +52,34 @@ def test_manhattan_is_drawn_from_the_cached_table(result, tmp_path):
     phewas_figures(path, outs, {"manhattan_labels": 3})
     assert all(p.stat().st_size > 1000 for p in outs)
     assert pd.read_parquet(path).shape == table.shape
+
+
+def test_tidy_rows_match_statsmodels_including_a_sex_restricted_phecode(result):
+    import statsmodels.api as sm
+
+    from cardiopheno.stats.phecodes import case_control, map_diagnoses
+
+    table, out = result
+    pop = sample_population(3000, 1).assign(eid=lambda d: d["eid"].astype(str))
+    pmap = load_phecode_map()
+    cc = case_control(map_diagnoses(out.diagnoses, pmap), pop[["eid", "sex"]], pmap, 1, 20)
+    one_sex = table[table["sex_only"] != "both"]
+    picks = [table[(table["idp"] == "LVM") & (table["phecode"] == "401.1")].iloc[0]]
+    if len(one_sex):
+        picks.append(one_sex.iloc[0])
+    for row in picks:
+        j = cc.phecodes.index(row["phecode"])
+        rows = cc.valid[:, j]
+        z = (pop[row["idp"]] - pop[row["idp"]].mean()) / pop[row["idp"]].std()
+        cols = [z[rows], np.ones(rows.sum()), pop["age"][rows]]
+        if row["sex_only"] == "both":
+            cols.append(pop["sex"][rows])
+        fit = sm.Logit(cc.cases[rows, j].astype(float), np.column_stack(cols)).fit(
+            disp=0, tol=1e-12
+        )
+        np.testing.assert_allclose(
+            [row["estimate"], row["se"], row["p"]],
+            [fit.params[0], fit.bse[0], fit.pvalues[0]],
+            rtol=1e-6,
+        )
+        assert row["n_cases"] + row["n_controls"] == rows.sum()

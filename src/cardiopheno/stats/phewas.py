@@ -84,9 +84,16 @@ def run_phewas(
     if not cc.phecodes:
         raise ValueError(f"no phecode has at least {min_cases} cases")
     z, sd = zscore(frame, idps)
-    age = frame["age"].to_numpy(float)
-    cov_cols = [np.ones(len(frame)), age, frame["sex"].to_numpy(float)]
-    cov_cols += [frame[c].to_numpy(float) for c in covariates]
+
+    # Covariates are centred and scaled for the conditioning of the Newton steps; the IDP
+    # coefficient (the only one reported) does not depend on their affine scaling.
+    def standardised(col: str) -> np.ndarray:
+        x = frame[col].to_numpy(float)
+        sd = x.std()
+        return (x - x.mean()) / (sd if sd > 0 else 1.0)
+
+    cov_cols = [np.ones(len(frame)), standardised("age"), frame["sex"].to_numpy(float)]
+    cov_cols += [standardised(c) for c in covariates]
     design = np.column_stack(cov_cols)
     sex_col = 2
     tables = []
