@@ -24,6 +24,11 @@ include: "workflow/rules/convert.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/phenotypes.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/association.smk"
+include: "workflow/rules/phewas.smk"
+include: "workflow/rules/survival.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:

@@ -103,8 +103,12 @@ def batch_index(wildcards):
 
 def final_outputs():
     """Everything the default target produces for the configured cohort."""
-    outputs = []
-    if SYNTHETIC:
-        outputs.append("results/figures/synth_montage.png")
-    outputs += ["results/phenotypes.parquet", "results/qc.parquet"]
+    outputs = ["results/figures/synth_montage.png"] if SYNTHETIC else []
+    outputs += [
+        "results/phenotypes.parquet",
+        "results/qc.parquet",
+        "results/figures/qc_summary.png",
+        "results/run_summary/counts.csv",
+        *rules.figures.input,
+    ]
     return outputs
