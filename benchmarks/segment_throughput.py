@@ -124,7 +124,7 @@ def measure(kind: str, batch: int, args) -> dict:
 
         seconds = time_call(loop, device, min_seconds=1.0, min_reps=1)
     else:
-        seconds = time_call(lambda: seg.segment_array(data, spacing), device, 1.0, 1)
+        seconds = time_call(lambda: seg.segment_array(data, spacing), device, 4.0, 2)
     peak = (
         torch.cuda.max_memory_allocated() / 2**20
         if device.type == "cuda"
@@ -150,6 +150,7 @@ def main() -> int:
     ap.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32, 64, 128, 256])
+    ap.add_argument("--e2e-batch", type=int, default=None, help="slice batch of end-to-end runs")
     ap.add_argument("--out", default=str(REPO / "results/benchmarks/segment_throughput.json"))
     ap.add_argument("--machine", default="", help="words describing the machine, for the record")
     ap.add_argument("--single", default=None, help=argparse.SUPPRESS)
@@ -165,10 +166,8 @@ def main() -> int:
             continue
         plan += [(dev, "naive_loop", 1)]
         plan += [(dev, "network", b) for b in args.batches]
-        plan += [
-            (dev, "end_to_end", 64 if dev == "cpu" else 256),
-            (dev, "end_to_end_tta", 64 if dev == "cpu" else 256),
-        ]
+        e2e = args.e2e_batch or (8 if dev == "cpu" else 256)
+        plan += [(dev, "end_to_end", e2e), (dev, "end_to_end_tta", e2e)]
     info = {
         "machine": args.machine or platform.node(),
         "cpu": platform.processor() or platform.machine(),

@@ -21,7 +21,9 @@ def register(subparsers) -> None:
     seg.add_argument("--output", required=True, help="label map to write (.nii.gz)")
     seg.add_argument("--checkpoint", default=None, help="model checkpoint (default: shipped model)")
     seg.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    seg.add_argument("--slice-batch", type=int, default=64, help="slices per network call")
+    seg.add_argument(
+        "--slice-batch", type=int, default=None, help="slices per network call (8 CPU, 256 GPU)"
+    )
     seg.add_argument("--no-tta", action="store_true", help="skip test-time augmentation")
     seg.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     seg.set_defaults(func=run_segment)

@@ -81,7 +81,7 @@ class Segmenter:
         self,
         checkpoint: str | os.PathLike | None = None,
         device: str | None = "auto",
-        slice_batch: int = 64,
+        slice_batch: int | None = None,
         heart_crop: bool = True,
         tta: bool = True,
         largest_component: bool = True,
@@ -96,7 +96,9 @@ class Segmenter:
         self.model, self.net_cfg, self.pre_cfg, _ = load_checkpoint(self.checkpoint, self.device)
         self.sha256 = file_sha256(self.checkpoint)
         self.pipe = SlicePipeline(self.pre_cfg)
-        self.slice_batch = int(slice_batch)
+        # None/0: 8 slices per call on the CPU (measured fastest there: activations stay in
+        # cache), 256 on a GPU
+        self.slice_batch = int(slice_batch or (8 if self.device.type == "cpu" else 256))
         self.heart_crop = heart_crop and self.pre_cfg.crop < self.pre_cfg.roi
         self.tta = tta
         self.largest_component = largest_component
@@ -357,7 +359,7 @@ def run_batch(
     segmenter = Segmenter(
         checkpoint=settings.get("checkpoint") or None,
         device=settings.get("device", "auto"),
-        slice_batch=int(settings.get("slice_batch", 64)),
+        slice_batch=settings.get("slice_batch") or None,
         heart_crop=bool(settings.get("heart_crop", True)),
         tta=bool(settings.get("tta", True)),
         largest_component=bool(settings.get("largest_component", True)),
