@@ -121,3 +121,29 @@ def test_segment_file_keeps_shape_and_affine(tmp_path, tiny_checkpoint, ndim, rn
     assert out.get_data_dtype() == np.uint8
     assert set(np.unique(np.asarray(out.dataobj))) <= {0, 1, 2, 3}
     assert set(result.tta) == {"lv", "myo", "rv"}
+
+
+def test_nifti_pair_manifest_feeds_the_slice_cache(tmp_path, rng):
+    """Image/label pairs listed in a manifest become cached slices with their labels (only the
+    labelled frames), on the 1.8 mm grid: label areas scale by (spacing / 1.8)^2."""
+    from cardiopheno.segment.data import SliceCache, build_slice_cache, nifti_pair_volumes
+
+    shape = (60, 60, 3, 2)
+    lab = np.zeros(shape, np.uint8)
+    lab[..., 0][_disc(shape[:2], (30, 30), 10)] = LV_CAVITY  # frame 1 left unlabelled
+    img = (rng.normal(50, 5, shape) + 400 * (lab > 0)).astype(np.float32)
+    for name, data in (("img", img), ("lab", lab)):
+        nii = nib.Nifti1Image(data, np.diag([0.9, 0.9, 8.0, 1.0]))
+        nii.header.set_zooms((0.9, 0.9, 8.0, 25.0))
+        nib.save(nii, tmp_path / f"{name}.nii.gz")
+    pd.DataFrame({"eid": ["s1"], "image": ["img.nii.gz"], "label": ["lab.nii.gz"]}).to_csv(
+        tmp_path / "pairs.csv", index=False
+    )
+    cache = SliceCache.load(
+        build_slice_cache(nifti_pair_volumes(tmp_path / "pairs.csv"), tmp_path / "c.npz")
+    )
+    assert len(cache) == 3  # one labelled frame of 3 slices
+    assert set(cache.subject) == {"s1"}
+    area_mm2 = (cache.label[0] == LV_CAVITY).sum() * 1.8**2
+    assert area_mm2 == pytest.approx(np.pi * 9.0**2, rel=0.1)  # radius 10 px x 0.9 mm
+    assert cache.image[0][cache.label[0] == LV_CAVITY].mean() > 200  # bright blood kept
