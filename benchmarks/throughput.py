@@ -133,6 +133,9 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / "results/benchmarks/throughput_run")
     parser.add_argument("--out", type=Path, default=ROOT / "results/benchmarks/throughput.json")
     parser.add_argument("--target", nargs="*", default=[], help="targets (default: rule all)")
+    parser.add_argument(
+        "--checkpoint", default="", help="segmentation checkpoint (default: shipped)"
+    )
     parser.add_argument("--target-subjects", type=int, default=30000)
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--cores-per-node", type=int, default=32)
@@ -146,6 +149,7 @@ def main() -> int:
                 "cohort": {"source": "synthetic"},
                 "synthetic": {"n_subjects": args.n_subjects, "seed": 0},
                 "batching": {"batch_size": args.batch_size},
+                "segmentation": {"checkpoint": args.checkpoint},
             }
         )
     )
