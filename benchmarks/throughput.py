@@ -79,11 +79,12 @@ def job_times(log: str) -> list[dict]:
     blocks = re.split(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]\n", log, flags=re.M)
     for stamp, body in zip(blocks[1::2], blocks[2::2], strict=True):
         when = datetime.strptime(re.sub(" +", " ", stamp), STAMP)
-        if started := re.match(r"(?:local)?rule (\w+):\n", body):
+        if started := re.match(r"(?:local)?rule (\w+):\n", body):  # a job's start
             jobid = re.search(r"^\s+jobid: (\d+)$", body, re.M).group(1)
             threads = re.search(r"^\s+threads: (\d+)$", body, re.M)
             starts[jobid] = (started.group(1), int(threads.group(1)) if threads else 1, when)
-        elif finished := re.match(r"Finished jobid: (\d+)", body):
+        # A job's end can be reported inside another job's block (no timestamp line of its own).
+        for finished in re.finditer(r"^Finished jobid: (\d+)", body, re.M):
             ends[finished.group(1)] = when
     return [
         {"rule": rule, "threads": threads, "start": start, "end": ends[jobid]}
