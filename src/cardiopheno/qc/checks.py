@@ -72,7 +72,7 @@ class QCThresholds:
     sv_max_abs_diff_ml: float = 40.0
     sv_max_rel_diff: float = 0.4
     outlier_idps: tuple[str, ...] = ("LVEDV", "LVESV", "LVEF", "LVM", "RVEDV", "RVESV", "RVEF")
-    outlier_z: float = 6.0
+    outlier_z: float = 10.0
     # model uncertainty
     min_tta_dice: float = 0.8
 
