@@ -13,8 +13,7 @@ Parts (each runs when its inputs exist, else is recorded as not run with the rea
 
     .venv/bin/python benchmarks/validate_phenotypes.py [--parts acdc_expert synthetic ...]
 
-Writes results/benchmarks/validate_phenotypes.json and benchmarks/BENCHMARKS_phenotypes.md's
-measured tables (the lead folds it into BENCHMARKS.md).
+Writes results/benchmarks/validate_phenotypes.json; BENCHMARKS.md quotes its figures.
 """
 
 from __future__ import annotations
