@@ -12,9 +12,9 @@ import torch
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY
 from cardiopheno.cli import main as cli_main
 from cardiopheno.io.nifti import ImageReadError
-from cardiopheno.io.tables import column_specs, file_metadata, read_table
+from cardiopheno.io.tables import column_specs, file_metadata, read_table, write_table
 from cardiopheno.segment.data import SliceCache
-from cardiopheno.segment.infer import Segmenter, segment_batch
+from cardiopheno.segment.infer import Segmenter, run_batch, segment_batch
 from cardiopheno.segment.network import (
     DEFAULT_CHECKPOINT,
     CheckpointError,
@@ -117,6 +117,30 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
     assert len(out) == 4
     assert column_specs(table_path)["seconds"].unit == "s"
     assert file_metadata(table_path)["model_sha256"] == seg.sha256
+
+
+def test_batch_from_a_dicom_conversion_table_keeps_the_conversion_reason(
+    tmp_path, tiny_checkpoint, rng
+):
+    good = _write(tmp_path / "good.nii.gz", rng.normal(100, 10, (40, 40, 3, 4)).astype(np.float32))
+    status = pd.DataFrame(
+        {
+            "eid": ["1", "2"],
+            "sa": [str(good), ""],
+            "seg_sa": ["", ""],
+            "source": ["dicom_zip", "dicom_folder"],
+            "ok": [True, False],
+            "reason": ["", "uneven slice spacing (a slice is missing)"],
+            "frame_interval_source": ["trigger_time", ""],
+        }
+    )
+    write_table(status, tmp_path / "convert.parquet")
+    settings = {"checkpoint": str(tiny_checkpoint), "device": "cpu", "progress": False}
+    run_batch(tmp_path / "convert.parquet", tmp_path / "seg", tmp_path / "b.parquet", settings)
+    table = read_table(tmp_path / "b.parquet").set_index("eid")
+    assert table.loc["1", "ok"]
+    assert not table.loc["2", "ok"]
+    assert table.loc["2", "reason"] == "conversion: uneven slice spacing (a slice is missing)"
 
 
 def test_unreadable_input_gives_a_clear_error(tmp_path, tiny_checkpoint, capsys):

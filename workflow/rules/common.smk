@@ -12,6 +12,7 @@ from cardiopheno.batching import (
 )
 from cardiopheno.io.atomic import remove_stale
 from cardiopheno.io.manifest import load_manifest
+from cardiopheno.io.tables import read_any
 
 # The whole config against config.schema.yaml, whose sections $ref one schema file each (errors
 # then name the full key, e.g. instance['synthetic']['n_subjects']); snakemake's validate does not
@@ -99,6 +100,24 @@ def batch_index(wildcards):
 
 
 # --- end of batches ---
+
+
+def cohort_has_dicom():
+    """True when the user's manifest points at DICOM folders or zips (not 4D NIfTI)."""
+    if SYNTHETIC:
+        return False
+    sa = read_any(config["cohort"]["manifest"])["sa"].dropna().astype(str).str.lower()
+    return bool((~sa.str.endswith((".nii", ".nii.gz"))).any())
+
+
+DICOM_INPUTS = cohort_has_dicom()
+
+
+def segment_input(wildcards):
+    """What segmentation reads for a batch: the DICOM conversion's table, or the batch manifest."""
+    if DICOM_INPUTS:
+        return f"results/convert/{wildcards.batch}.parquet"
+    return batch_manifest(wildcards)
 
 
 def final_outputs():

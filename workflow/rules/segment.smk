@@ -4,7 +4,7 @@
 
 rule segment_batch:
     input:
-        manifest=batch_manifest,
+        manifest=segment_input,
     output:
         segmentations=directory("results/segment/{batch}"),
         table="results/segment/{batch}.parquet",

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from cardiopheno.io.nifti import ImageReadError, load_cine, save_labels_like
-from cardiopheno.io.tables import ColumnSpec, file_sha256, write_table
+from cardiopheno.io.tables import ColumnSpec, file_sha256, read_table, write_table
 from cardiopheno.segment.network import DEFAULT_CHECKPOINT, load_checkpoint, resolve_device
 from cardiopheno.segment.transforms import (
     CLASSES,
@@ -221,6 +221,8 @@ class _CineDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> Prepared:
         row = self.rows[i]
         t0 = time.perf_counter()
+        if row.get("error"):  # failed upstream (DICOM conversion): keep its reason
+            return Prepared(row["eid"], (0, 0, 0, 0), None, error=row["error"], source="model")
         try:
             if row.get("seg_sa"):
                 return Prepared(row["eid"], (0, 0, 0, 0), None, source="provided")
@@ -276,7 +278,15 @@ def segment_batch(
     for eid in eids:
         r = by_eid.get(str(eid), {"eid": str(eid), "sa": ""})
         seg = r.get("seg_sa", "")
-        rows.append({"eid": str(eid), "sa": r.get("sa", ""), "seg_sa": "" if pd.isna(seg) else seg})
+        error = "" if r.get("ok", True) else f"conversion: {r.get('reason') or 'failed'}"
+        rows.append(
+            {
+                "eid": str(eid),
+                "sa": r.get("sa", ""),
+                "seg_sa": "" if pd.isna(seg) else seg,
+                "error": error,
+            }
+        )
     loader = torch.utils.data.DataLoader(
         _CineDataset(rows, segmenter),
         batch_size=None,
@@ -355,7 +365,13 @@ def run_batch(
     from cardiopheno.io.manifest import load_manifest
 
     threads = max(1, int(threads or 1))
-    manifest = load_manifest(manifest_path, check_files=False)
+    if str(manifest_path).endswith(".parquet"):
+        # The DICOM conversion's status table (eid, sa, seg_sa, ok, reason, ...): subjects whose
+        # conversion failed are recorded as failed here, with the conversion's reason.
+        manifest = read_table(manifest_path)
+        manifest["ok"] = manifest["ok"].astype(bool)
+    else:
+        manifest = load_manifest(manifest_path, check_files=False)
     segmenter = Segmenter(
         checkpoint=settings.get("checkpoint") or None,
         device=settings.get("device", "auto"),
