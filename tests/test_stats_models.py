@@ -89,7 +89,9 @@ def test_analysis_frame_keeps_qc_passed_subjects_and_adds_bsa():
     assert f["eid"].tolist() == ["1", "3"]
     assert f["bsa_m2"].iloc[0] == pytest.approx(np.sqrt(170 * 70 / 3600))
     assert select_idps(f, None) == ["LVEDV"]  # ints and covariates are not IDPs
-    assert select_idps(f, ["LVEDV", "WT_global"]) == ["LVEDV"]
+    # a configured IDP that is not a column is a configuration error naming the key
+    with pytest.raises(KeyError, match=r"association\.idps.*WT_global"):
+        select_idps(f, ["LVEDV", "WT_global"], "association.idps")
 
 
 def test_cox_matches_lifelines_directly(frame):

@@ -12,16 +12,32 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import statsmodels.formula.api as smf  # noqa: E402
 
+from cardiopheno.plots.notice import not_enough_data  # noqa: E402
+
+#: Fewest subjects of one sex for which a fitted line is drawn.
+MIN_PER_SEX = 3
+
 SEX_STYLE = {0.0: ("female", "tab:red"), 1.0: ("male", "tab:blue")}
 
 
 def idp_by_age(frame: pd.DataFrame, idp: str, ranges: pd.DataFrame | None = None, unit: str = ""):
     """Scatter of ``idp`` against age per sex, the OLS line with its 95% CI and 95% prediction band,
-    and the reference-range centiles (2.5th, 97.5th) of each age band when ``ranges`` is given."""
+    and the reference-range centiles (2.5th, 97.5th) of each age band when ``ranges`` is given.
+    A "not enough data" panel when neither sex has ``MIN_PER_SEX`` subjects with a value."""
+    counts = {
+        name: len(frame.loc[frame["sex"] == sex, ["age", idp]].dropna())
+        for sex, (name, _) in SEX_STYLE.items()
+    }
+    if max(counts.values()) < MIN_PER_SEX:
+        return not_enough_data(
+            f"{idp} has fewer than {MIN_PER_SEX} QC-passed subjects of either sex with a value "
+            f"({', '.join(f'{k} {v}' for k, v in counts.items())})",
+            f"{idp} by age and sex",
+        )
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for sex, (name, colour) in SEX_STYLE.items():
         d = frame.loc[frame["sex"] == sex, ["age", idp]].dropna()
-        if len(d) < 3:
+        if len(d) < MIN_PER_SEX:
             continue
         ax.scatter(d["age"], d[idp], s=4, alpha=0.25, color=colour, rasterized=True)
         fit = smf.ols(f"{idp} ~ age", data=d).fit()
@@ -53,11 +69,16 @@ def idp_by_age(frame: pd.DataFrame, idp: str, ranges: pd.DataFrame | None = None
 
 
 def effects_heatmap(
-    assoc: pd.DataFrame, terms: Sequence[str] = ("age", "age_male", "sex", "age:sex")
+    assoc: pd.DataFrame,
+    terms: Sequence[str] = ("age", "age_male", "sex", "age:sex"),
+    reason: str = "",
 ):
     """Standardised effects (SD of IDP per decade, or male-female in SD) of each IDP and term;
-    cells with BH q < 0.05 are marked."""
+    cells with BH q < 0.05 are marked. A "not enough data" panel (with ``reason``) when the table
+    has no estimate of these terms."""
     d = assoc[assoc["term"].isin(terms)]
+    if d["estimate_std"].notna().sum() == 0:
+        return not_enough_data(reason or "no age/sex association was estimable", "Age and sex")
     est = d.pivot(index="idp", columns="term", values="estimate_std").reindex(columns=list(terms))
     q = d.pivot(index="idp", columns="term", values="q_bh").reindex(columns=list(terms))
     lim = np.nanmax(np.abs(est.to_numpy())) if est.size else 1.0

@@ -16,9 +16,11 @@ import matplotlib.pyplot as plt
 from cardiopheno.io.atomic import atomic_path
 from cardiopheno.io.tables import column_specs, read_any
 from cardiopheno.plots.association import effects_heatmap, idp_by_age
+from cardiopheno.plots.notice import message_figure
 from cardiopheno.plots.phewas import manhattan
 from cardiopheno.plots.survival import forest, km_by_quartile
 from cardiopheno.stats.pipeline import load_frame
+from cardiopheno.stats.schema import not_estimable_reason
 
 log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
@@ -50,10 +52,11 @@ def association_figures(
         else {}
     )
     assoc, rr = read_any(associations), read_any(ranges)
+    reason = not_estimable_reason(associations)
     dpi = cfg.get("dpi", 150)
     for stem, paths in _by_stem(outputs).items():
         if stem == "effects_heatmap":
-            fig = effects_heatmap(assoc)
+            fig = effects_heatmap(assoc, reason=reason)
         else:
             idp = stem.removesuffix("_by_age")
             if idp not in frame.columns:
@@ -68,7 +71,9 @@ def association_figures(
 def phewas_figures(phewas: PathLike, outputs: Sequence[PathLike], cfg: Mapping) -> None:
     """``manhattan.{ext}``."""
     table = read_any(phewas)
-    fig = manhattan(table, n_labels=cfg.get("manhattan_labels", 10))
+    fig = manhattan(
+        table, n_labels=cfg.get("manhattan_labels", 10), reason=not_estimable_reason(phewas)
+    )
     paths = [Path(p) for p in outputs]
     for p in paths[:-1]:
         fig.savefig(p, dpi=cfg.get("dpi", 150))
@@ -85,7 +90,7 @@ def survival_figures(
     dpi = cfg.get("dpi", 150)
     for stem, paths in _by_stem(outputs).items():
         if stem == "cox_forest":
-            fig = forest(cox_t)
+            fig = forest(cox_t, reason=not_estimable_reason(cox))
         else:
             outcome, idp = stem.removeprefix("km_").split("__")
             if idp not in frame.columns or outcome not in set(out_t["outcome"]):
@@ -106,8 +111,4 @@ def tables_for_report(sources: Mapping[str, PathLike], outputs: Mapping[str, Pat
 
 
 def _missing(message: str):
-    fig, ax = plt.subplots(figsize=(4, 2))
-    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=8)
-    ax.set_axis_off()
-    log.warning(message)
-    return fig
+    return message_figure(message)

@@ -9,12 +9,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cardiopheno.plots.notice import not_enough_data  # noqa: E402
 
-def manhattan(phewas: pd.DataFrame, n_labels: int = 10, q_threshold: float = 0.05, title: str = ""):
+
+def manhattan(
+    phewas: pd.DataFrame,
+    n_labels: int = 10,
+    q_threshold: float = 0.05,
+    title: str = "",
+    reason: str = "",
+):
     """-log10 p of every IDP x phecode test, phecodes ordered by category (x), triangles pointing
     up for OR > 1 and down for OR < 1; dashed lines at the Bonferroni and BH thresholds; the
-    ``n_labels`` strongest hits labelled."""
+    ``n_labels`` strongest hits labelled. A "not enough data" panel (with ``reason``) when the
+    table has no tested pair."""
     d = phewas.dropna(subset=["p"]).copy()
+    if d.empty:
+        return not_enough_data(reason or "no IDP x phecode pair was tested", title or "PheWAS")
     d["phecode_num"] = pd.to_numeric(d["phecode"].str.extract(r"([\d.]+)")[0], errors="coerce")
     cats = sorted(d["category"].fillna("other").unique())
     d["category"] = d["category"].fillna("other")

@@ -11,16 +11,27 @@ import pandas as pd  # noqa: E402
 from lifelines import KaplanMeierFitter  # noqa: E402
 from lifelines.plotting import add_at_risk_counts  # noqa: E402
 
+from cardiopheno.plots.notice import not_enough_data  # noqa: E402
+
+#: Fewest subjects at risk for which curves by quartile are drawn (two per quartile).
+KM_MIN_SUBJECTS = 8
+
 
 def km_by_quartile(frame: pd.DataFrame, outcomes: pd.DataFrame, outcome: str, idp: str):
     """Kaplan-Meier cumulative incidence-free survival of ``outcome`` by quartile of ``idp``."""
     od = outcomes[(outcomes["outcome"] == outcome) & outcomes["status"].isin(["event", "censored"])]
     d = od[["eid", "time_years", "event"]].merge(frame[["eid", idp]], on="eid").dropna()
+    if len(d) < KM_MIN_SUBJECTS:
+        return not_enough_data(
+            f"{len(d)} subjects at risk with {idp} (Kaplan-Meier curves by quartile need "
+            f"{KM_MIN_SUBJECTS})",
+            f"{outcome.replace('_', ' ')} by {idp} quartile",
+        )
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    if len(d) < 8:
-        ax.text(0.5, 0.5, f"too few subjects ({len(d)})", ha="center", transform=ax.transAxes)
-        return fig
-    d["quartile"] = pd.qcut(d[idp], 4, labels=["Q1 (lowest)", "Q2", "Q3", "Q4 (highest)"])
+    # Quartiles of the ranks, so that tied IDP values cannot collapse two quartile edges.
+    d["quartile"] = pd.qcut(
+        d[idp].rank(method="first"), 4, labels=["Q1 (lowest)", "Q2", "Q3", "Q4 (highest)"]
+    )
     fitters = []
     for q, g in d.groupby("quartile", observed=True):
         kmf = KaplanMeierFitter(label=f"{q}: {g[idp].min():.3g}-{g[idp].max():.3g}")
@@ -39,9 +50,12 @@ def km_by_quartile(frame: pd.DataFrame, outcomes: pd.DataFrame, outcome: str, id
     return fig
 
 
-def forest(cox: pd.DataFrame):
-    """Hazard ratios per SD with 95% CIs, one row per outcome and IDP (log scale)."""
+def forest(cox: pd.DataFrame, reason: str = ""):
+    """Hazard ratios per SD with 95% CIs, one row per outcome and IDP (log scale); a "not enough
+    data" panel (with ``reason``) when no model was fitted."""
     d = cox.dropna(subset=["hazard_ratio"]).sort_values(["outcome", "idp"]).reset_index(drop=True)
+    if d.empty:
+        return not_enough_data(reason or "no Cox model was fitted", "Cox models")
     fig, ax = plt.subplots(figsize=(6.5, 0.25 * len(d) + 1.4))
     y = np.arange(len(d))[::-1]
     colours = {o: plt.get_cmap("tab10")(i % 10) for i, o in enumerate(d["outcome"].unique())}

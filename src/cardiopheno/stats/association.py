@@ -21,6 +21,7 @@ from scipy import stats as sps
 
 from cardiopheno.io.tables import ColumnSpec
 from cardiopheno.stats.multiple_testing import CORRECTION_COLUMNS, add_corrections
+from cardiopheno.stats.schema import NotEstimable, conform
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,16 @@ ASSOCIATION_COLUMNS: dict[str, ColumnSpec] = {
     "r2": ColumnSpec("", "coefficient of determination of the model"),
     "age_centre": ColumnSpec("years", "age at which the sex and intercept terms are evaluated"),
 }
+
+#: Columns and dtypes of the associations table (also when it has no rows).
+ASSOCIATION_DTYPES: dict[str, str] = {
+    "idp": "object", "term": "object", "estimate": "float64", "se": "float64",
+    "ci_low": "float64", "ci_high": "float64", "statistic": "float64", "p": "float64",
+    "estimate_std": "float64", "ci_low_std": "float64", "ci_high_std": "float64",
+    "std_scale": "object", "idp_sd": "float64", "n": "int64", "r2": "float64",
+    "cov_type": "object", "age_centre": "float64", "formula": "object", "q_bh": "float64",
+    "p_bonferroni": "float64",
+}  # fmt: skip
 
 REFERENCE_COLUMNS: dict[str, ColumnSpec] = {
     "age_low": ColumnSpec("years", "lower edge of the age band (inclusive)"),
@@ -77,21 +88,36 @@ def fit_age_sex(
 
     Rows with a missing IDP or covariate are dropped per model (``n`` says how many were used).
     ``q_bh`` and ``p_bonferroni`` correct over every non-intercept row of the returned table.
+    An IDP with fewer than ``len(covariates) + 6`` complete rows, or whose design matrix is
+    rank-deficient (say, subjects of one sex only), is skipped with a warning; when every IDP is,
+    :class:`~cardiopheno.stats.schema.NotEstimable` says why.
     """
     covariates = list(covariates)
     missing = [c for c in ["age", "sex", *covariates] if c not in frame.columns]
     if missing:
         raise KeyError(f"association covariates missing from the analysis table: {missing}")
     zcrit = sps.norm.ppf(1 - alpha / 2)
+    min_rows = len(covariates) + 6  # 4 + k coefficients and at least 2 residual df
     rows = []
+    most_rows, rank_deficient, too_few = 0, [], []
     for idp in idps:
         data = frame[[idp, "age", "sex", *covariates]].dropna().astype(float)
         data["age"] = data["age"] - age_centre
-        if len(data) < len(covariates) + 6:
-            log.warning("%s: only %d complete rows, association skipped", idp, len(data))
+        most_rows = max(most_rows, len(data))
+        if len(data) < min_rows:
+            too_few.append(f"{idp} ({len(data)})")
             continue
         formula = f"{idp} ~ age * sex" + "".join(f" + {c}" for c in covariates)
-        res = smf.ols(formula, data=data).fit(cov_type=cov_type)
+        model = smf.ols(formula, data=data)
+        if np.linalg.matrix_rank(model.exog) < model.exog.shape[1]:
+            # statsmodels would return pseudo-inverse estimates of unidentified terms.
+            log.warning(
+                "%s: design of %s is rank-deficient (sexes: %s), association skipped",
+                idp, formula, sorted(pd.unique(data["sex"])),
+            )  # fmt: skip
+            rank_deficient.append(idp)
+            continue
+        res = model.fit(cov_type=cov_type)
         idp_sd = float(data[idp].std())
         estimates = res.params.to_dict()
         ses = res.bse.to_dict()
@@ -125,10 +151,22 @@ def fit_age_sex(
                     "formula": formula,
                 }
             )
+    if too_few:
+        log.warning(
+            "association skipped for %d IDPs with fewer than %d complete rows: %s",
+            len(too_few), min_rows, ", ".join(too_few),
+        )  # fmt: skip
     out = pd.DataFrame(rows)
     if out.empty:
-        raise ValueError("no IDP had enough complete rows for the age/sex association")
-    return add_corrections(out, mask=out["term"] != "intercept")
+        terms = ", ".join([*("age", "sex"), *covariates])
+        reason = (
+            f"no IDP has at least {min_rows} complete rows (IDP, {terms}); "
+            f"the most complete has {most_rows}"
+        )
+        if rank_deficient:
+            reason += f"; rank-deficient design (one sex only?) for {len(rank_deficient)} IDPs"
+        raise NotEstimable(reason)
+    return conform(add_corrections(out, mask=out["term"] != "intercept"), ASSOCIATION_DTYPES)
 
 
 def reference_ranges(

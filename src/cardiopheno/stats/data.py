@@ -8,12 +8,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from cardiopheno.stats.outcomes import as_dates
+
 log = logging.getLogger(__name__)
 
-#: Columns that are never IDPs even when they are floats.
+#: Columns that are never IDPs even when they are floats: covariates, the BSA the phenotype stage
+#: used for indexing, and the phenotype stage's bookkeeping (``phenotypes_seconds`` and the like).
 NON_IDP_COLUMNS = frozenset(
-    {"eid", "age", "sex", "height_cm", "weight_kg", "bsa_m2", "sbp", "dbp", "heart_rate"}
+    {"eid", "age", "sex", "height_cm", "weight_kg", "bsa_m2", "BSA", "sbp", "dbp", "heart_rate"}
 )
+NON_IDP_PREFIXES = ("phenotypes_", "qc_", "seg_")
 
 
 def mosteller_bsa(height_cm: pd.Series, weight_kg: pd.Series) -> pd.Series:
@@ -51,29 +55,45 @@ def analysis_frame(
     if "bsa_m2" not in frame.columns and {"height_cm", "weight_kg"} <= set(frame.columns):
         frame["bsa_m2"] = mosteller_bsa(frame["height_cm"], frame["weight_kg"])
     if "imaging_date" in frame.columns:
-        frame["imaging_date"] = pd.to_datetime(frame["imaging_date"], errors="coerce")
+        frame["imaging_date"] = as_dates(frame["imaging_date"]).to_numpy()
     frame["sex"] = frame["sex"].astype(float)
     frame["age"] = frame["age"].astype(float)
     return frame.reset_index(drop=True)
 
 
-def select_idps(frame: pd.DataFrame, requested: Sequence[str] | None) -> list[str]:
-    """IDP columns to analyse: ``requested`` that exist, or every float IDP column when None.
+def select_idps(
+    frame: pd.DataFrame, requested: Sequence[str] | None, config_key: str = "idps"
+) -> list[str]:
+    """IDP columns to analyse: ``requested``, or every float IDP column when None.
 
-    Requested IDPs absent from the table are skipped with a warning (a cohort may lack, say, the
-    wall-thickness family); none at all is an error.
+    A requested IDP that is not a column of the table is a configuration error (``KeyError``
+    naming ``config_key``): a typo, or a phenotype family that is switched off.
     """
     if requested:
-        present = [c for c in requested if c in frame.columns]
         absent = [c for c in requested if c not in frame.columns]
         if absent:
-            log.warning("IDPs requested in config but absent from phenotypes: %s", absent)
+            raise KeyError(
+                f"{config_key} names IDPs that are not columns of phenotypes.parquet: {absent}"
+            )
+        present = list(requested)
     else:
         present = [
             c
             for c in frame.columns
-            if c not in NON_IDP_COLUMNS and pd.api.types.is_float_dtype(frame[c])
+            if c not in NON_IDP_COLUMNS
+            and not c.startswith(NON_IDP_PREFIXES)
+            and pd.api.types.is_float_dtype(frame[c])
         ]
     if not present:
-        raise ValueError(f"no IDP columns to analyse (requested: {requested})")
+        raise KeyError(f"no IDP columns to analyse ({config_key}: {requested})")
     return present
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], config_key: str) -> None:
+    """Fail fast, naming ``config_key``, when configured covariates are not in the analysis table."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KeyError(
+            f"{config_key} names columns that are in neither the covariates table nor derived "
+            f"(bsa_m2): {missing}"
+        )

@@ -26,6 +26,7 @@ import pandas as pd
 
 from cardiopheno.io.tables import ColumnSpec
 from cardiopheno.stats.phecodes import normalise_icd10
+from cardiopheno.stats.schema import conform
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,24 @@ DAYS_PER_YEAR = 365.25
 OUTCOME_COLUMNS: dict[str, ColumnSpec] = {
     "time_years": ColumnSpec("years", "time from imaging to the event or censoring"),
 }
+
+#: Columns and dtypes of the outcomes table (also when it has no rows).
+OUTCOME_DTYPES: dict[str, str] = {
+    "eid": "object", "outcome": "object", "status": "object", "event": "bool",
+    "time_years": "float64", "imaging_date": "datetime64[ns]", "event_date": "datetime64[ns]",
+    "censor_date": "datetime64[ns]", "death_date": "datetime64[ns]",
+}  # fmt: skip
+
+
+def as_dates(values) -> pd.Series:
+    """Dates as ``datetime64[ns]`` whatever they arrive as (ISO strings, ``datetime.date``,
+    Timestamps, datetime64 of another unit, all missing, or no rows at all); unparseable values
+    become NaT. Every date of this module goes through here, so date arithmetic never mixes an
+    object column with a datetime one."""
+    out = pd.to_datetime(pd.Series(values), errors="coerce", format="ISO8601")
+    if isinstance(out.dtype, pd.DatetimeTZDtype):
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
 
 
 @dataclass(frozen=True)
@@ -71,26 +90,31 @@ def derive_outcomes(
     """One row per subject and outcome: ``eid, outcome, status, event, time_years, ...``.
 
     ``status`` is "event", "censored" or the reason the subject is left out ("prevalent",
-    "undated event", "no imaging date", "undated death", "imaged after end of follow-up");
-    only "event" and "censored" rows enter the Cox models. ``end_of_followup`` defaults to the
-    latest date in diagnoses and deaths.
+    "undated event", "no imaging date", "undated death", "imaged after end of follow-up",
+    "unknown end of follow-up"); only "event" and "censored" rows enter the Cox models.
+    ``end_of_followup`` defaults to the latest date in diagnoses and deaths (unknown when neither
+    has a dated record).
     """
     subj = subjects[["eid", "imaging_date"]].copy()
     subj["eid"] = subj["eid"].astype(str)
-    subj["imaging_date"] = pd.to_datetime(subj["imaging_date"], errors="coerce")
+    subj["imaging_date"] = as_dates(subj["imaging_date"]).to_numpy()
     diag = diagnoses.assign(
-        eid=diagnoses["eid"].astype(str), date=pd.to_datetime(diagnoses["date"], errors="coerce")
+        eid=diagnoses["eid"].astype(str), date=as_dates(diagnoses["date"]).to_numpy()
     )
-    dth = deaths.assign(
-        eid=deaths["eid"].astype(str), date=pd.to_datetime(deaths["date"], errors="coerce")
-    )
+    dth = deaths.assign(eid=deaths["eid"].astype(str), date=as_dates(deaths["date"]).to_numpy())
     if dth["eid"].duplicated().any():
         log.warning("several death records for some subjects: the earliest is used")
     if end_of_followup is None:
-        end = max(diag["date"].max(), dth["date"].max())
-        log.info("end of follow-up not set: using the latest record date %s", end)
+        # Series.max skips NaT (builtin max would return NaT when the first table has no dates).
+        end = pd.concat([diag["date"], dth["date"]]).max()
+        if pd.isna(end):
+            log.warning(
+                "end of follow-up not set and no dated diagnosis or death: follow-up is unknown"
+            )
+        else:
+            log.info("end of follow-up not set: using the latest record date %s", end)
     else:
-        end = pd.Timestamp(end_of_followup)
+        end = pd.Timestamp(end_of_followup).as_unit("ns")
     first_death = dth.sort_values("date", na_position="first").drop_duplicates("eid")
     first_death = first_death.set_index("eid")
     base = subj.set_index("eid")
@@ -103,7 +127,14 @@ def derive_outcomes(
             records.append(diag.loc[od.matches(diag["icd10"]), ["eid", "date"]])
         if "deaths" in od.sources and len(dth):
             records.append(dth.loc[od.matches(dth["icd10"]), ["eid", "date"]])
-        rec = pd.concat(records) if records else pd.DataFrame(columns=["eid", "date"])
+        # With no source table (say, a cohort without deaths) the records must still have a
+        # datetime "date": an object column here made every date below object and the time
+        # subtraction fail ("cannot subtract DatetimeArray from ndarray").
+        rec = (
+            pd.concat(records)
+            if records
+            else pd.DataFrame({"eid": pd.Series(dtype=object), "date": as_dates([])})
+        )
         rec = rec[rec["eid"].isin(base.index)]
         rec = rec.join(base["imaging_date"], on="eid")
         undated = set(rec.loc[rec["date"].isna(), "eid"])
@@ -113,9 +144,9 @@ def derive_outcomes(
         df["outcome"] = od.name
         df["imaging_date"] = base["imaging_date"]
         df["death_date"] = death_date
-        df["event_date"] = after.reindex(base.index)
+        df["event_date"] = as_dates(after.reindex(base.index)).to_numpy()
         # Censoring: death (from another cause) or the end of follow-up, whichever first.
-        censor = pd.Series(end, index=base.index).where(
+        censor = pd.Series(end, index=base.index, dtype="datetime64[ns]").where(
             death_date.isna() | (death_date > end), death_date
         )
         event = df["event_date"].notna() & (df["event_date"] <= censor)
@@ -127,14 +158,12 @@ def derive_outcomes(
         status[df["imaging_date"].isna().to_numpy()] = "no imaging date"
         status[(has_death_row & death_date.isna()).to_numpy()] = "undated death"
         status[(df["imaging_date"] >= end).to_numpy()] = "imaged after end of follow-up"
+        if pd.isna(end):
+            status[:] = "unknown end of follow-up"
         status[df.index.isin(undated)] = "undated event"
         status[df.index.isin(prevalent)] = "prevalent"
         df["status"] = status
         df.loc[~df["status"].isin(["event", "censored"]), ["event", "time_years"]] = [False, np.nan]
         rows.append(df.reset_index())
-    out = pd.concat(rows, ignore_index=True)
-    out["event"] = out["event"].astype(bool)
-    return out[
-        ["eid", "outcome", "status", "event", "time_years", "imaging_date", "event_date",
-         "censor_date", "death_date"]
-    ]  # fmt: skip
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return conform(out, OUTCOME_DTYPES)

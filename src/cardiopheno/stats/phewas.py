@@ -9,6 +9,7 @@ per SD. Multiple testing: Benjamini-Hochberg FDR and Bonferroni over all tests o
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ from cardiopheno.io.tables import ColumnSpec
 from cardiopheno.stats.logistic import METHOD_NAMES, fit_pairs
 from cardiopheno.stats.multiple_testing import CORRECTION_COLUMNS, add_corrections
 from cardiopheno.stats.phecodes import PhecodeMap, case_control, map_diagnoses
+from cardiopheno.stats.schema import NotEstimable, conform
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,17 @@ PHEWAS_COLUMNS: dict[str, ColumnSpec] = {
     "p_bonferroni": ColumnSpec("", CORRECTION_COLUMNS["p_bonferroni"]),
     "idp_sd": ColumnSpec("IDP unit", "SD used to z-score the IDP"),
 }
+
+#: Columns and dtypes of the PheWAS and top-hits tables (also when they have no rows).
+PHEWAS_DTYPES: dict[str, str] = {
+    "idp": "object", "term": "object", "phecode": "object", "description": "object",
+    "category": "object", "sex_only": "object", "estimate": "float64", "se": "float64",
+    "ci_low": "float64", "ci_high": "float64", "odds_ratio": "float64", "or_ci_low": "float64",
+    "or_ci_high": "float64", "p": "float64", "q_bh": "float64", "p_bonferroni": "float64",
+    "n": "int64", "n_cases": "int64", "n_controls": "int64", "converged": "bool",
+    "method": "object", "iterations": "int32", "idp_sd": "float64", "covariates": "object",
+    "phecode_map": "object",
+}  # fmt: skip
 
 
 def zscore(frame: pd.DataFrame, idps: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +77,9 @@ def run_phewas(
     """PheWAS of ``idps`` (columns of ``frame``, one row per analysed subject) on phecodes.
 
     ``frame`` needs ``eid``, ``age``, ``sex`` and the ``covariates``; subjects with a missing
-    covariate are dropped (logged). Returns one row per IDP and phecode.
+    covariate are dropped (logged). Returns one row per IDP and phecode. IDPs without a positive
+    SD (fewer than two values) are left out with a warning; when no phecode has ``min_cases``
+    cases, or no IDP is left, :class:`~cardiopheno.stats.schema.NotEstimable` says why.
     """
     need = ["eid", "age", "sex", *covariates]
     missing = [c for c in need if c not in frame.columns]
@@ -82,7 +97,21 @@ def run_phewas(
         "%d phecodes with >= %d cases among %d subjects", len(cc.phecodes), min_cases, len(frame)
     )
     if not cc.phecodes:
-        raise ValueError(f"no phecode has at least {min_cases} cases")
+        raise NotEstimable(
+            f"no phecode has at least {min_cases} cases among {len(frame)} analysed subjects"
+        )
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanstd of an all-missing column
+        spread = np.nanstd(frame[list(idps)].to_numpy(dtype=float), 0, ddof=1)
+    flat = [i for i, s in zip(idps, spread, strict=True) if not s > 0]
+    if flat:
+        log.warning("IDPs with zero or undefined SD left out of the PheWAS: %s", flat)
+        idps = [i for i in idps if i not in flat]
+    if not idps:
+        raise NotEstimable(
+            "no IDP has a positive SD (two or more distinct values) among "
+            f"{len(frame)} analysed subjects"
+        )
     z, sd = zscore(frame, idps)
 
     # Covariates are centred and scaled for the conditioning of the Newton steps; the IDP
@@ -148,16 +177,10 @@ def run_phewas(
     out["covariates"] = " + ".join(["age", "sex", *covariates])
     out["phecode_map"] = pmap.version
     out = add_corrections(out)
-    order = [
-        "idp", "term", "phecode", "description", "category", "sex_only", "estimate", "se",
-        "ci_low", "ci_high", "odds_ratio", "or_ci_low", "or_ci_high", "p", "q_bh",
-        "p_bonferroni", "n", "n_cases", "n_controls", "converged", "method", "iterations",
-        "idp_sd", "covariates", "phecode_map",
-    ]  # fmt: skip
-    return out[order].sort_values(["p", "idp", "phecode"], ignore_index=True)
+    return conform(out.sort_values(["p", "idp", "phecode"]), PHEWAS_DTYPES)
 
 
 def top_hits(phewas: pd.DataFrame, n: int = 25, q_threshold: float = 0.05) -> pd.DataFrame:
     """The ``n`` strongest associations with ``q_bh`` below the threshold (all, if fewer)."""
     hits = phewas[phewas["q_bh"] < q_threshold].sort_values("p")
-    return hits.head(n).reset_index(drop=True)
+    return conform(hits.head(n), PHEWAS_DTYPES)

@@ -12,13 +12,13 @@ import logging
 import warnings
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
 
 from cardiopheno.io.tables import ColumnSpec
 from cardiopheno.stats.multiple_testing import CORRECTION_COLUMNS, add_corrections
+from cardiopheno.stats.schema import NotEstimable, conform
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,17 @@ COX_COLUMNS: dict[str, ColumnSpec] = {
     "follow_up_years": ColumnSpec("years", "median follow-up time of the analysed subjects"),
 }
 
+#: Columns and dtypes of the Cox table (also when it has no rows).
+COX_DTYPES: dict[str, str] = {
+    "idp": "object", "term": "object", "outcome": "object", "n": "int64", "n_events": "int64",
+    "converged": "bool", "note": "object", "estimate": "float64", "se": "float64",
+    "ci_low": "float64", "ci_high": "float64", "hazard_ratio": "float64",
+    "hr_ci_low": "float64", "hr_ci_high": "float64", "p": "float64", "q_bh": "float64",
+    "p_bonferroni": "float64", "ph_p": "float64", "ph_min_p": "float64",
+    "concordance": "float64", "idp_sd": "float64", "follow_up_years": "float64",
+    "covariates": "object",
+}  # fmt: skip
+
 
 def fit_cox(
     frame: pd.DataFrame,
@@ -53,14 +64,20 @@ def fit_cox(
 
     ``frame``: one row per analysed subject (``eid``, IDPs, covariates). ``outcomes``: from
     :func:`cardiopheno.stats.outcomes.derive_outcomes`; only "event"/"censored" rows are used.
+    Every outcome of ``outcomes`` gets a row per IDP, also one without subjects at risk (not
+    fitted, with a ``note``); an ``outcomes`` table without rows raises
+    :class:`~cardiopheno.stats.schema.NotEstimable`.
     """
     covariates = list(covariates)
     missing = [c for c in covariates if c not in frame.columns]
     if missing:
         raise KeyError(f"survival covariates missing from the analysis table: {missing}")
-    usable = outcomes[outcomes["status"].isin(["event", "censored"]) & (outcomes["time_years"] > 0)]
+    if outcomes.empty:
+        raise NotEstimable("no subjects to follow up for any outcome")
+    usable = outcomes["status"].isin(["event", "censored"]) & (outcomes["time_years"] > 0)
     rows = []
-    for name, od in usable.groupby("outcome", sort=False):
+    for name in pd.unique(outcomes["outcome"]):
+        od = outcomes[usable & (outcomes["outcome"] == name)]
         data = od[["eid", "time_years", "event"]].merge(frame, on="eid", how="inner")
         for idp in idps:
             d = data[["time_years", "event", idp, *covariates]].dropna()
@@ -104,11 +121,6 @@ def fit_cox(
                     "note": "",
                 }
             )
-    out = pd.DataFrame(rows)
-    if out.empty:
-        raise ValueError("no outcome had usable subjects for the Cox models")
-    for col in COX_COLUMNS:
-        if col not in out.columns:
-            out[col] = np.nan
+    out = pd.DataFrame(rows, columns=[c for c in COX_DTYPES if c not in CORRECTION_COLUMNS])
     out["covariates"] = " + ".join(covariates)
-    return add_corrections(out)
+    return conform(add_corrections(out), COX_DTYPES)
