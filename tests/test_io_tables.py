@@ -88,3 +88,15 @@ def test_unreadable_image_names_file_and_cause(tmp_path):
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
     with pytest.raises(ImageReadError, match="sa.nii.gz: cannot read image"):
         load_cine(bad)
+
+
+def test_gzip_with_a_bad_crc_is_unreadable_even_when_it_inflates(tmp_path):
+    """nibabel stops before the gzip trailer, so corrupt bytes that still inflate would load."""
+    path = tmp_path / "sa.nii.gz"
+    save_nifti(path, np.ones((8, 8, 2, 3), np.float32), np.eye(4))
+    raw = bytearray(path.read_bytes())
+    raw[-8] ^= 0xFF  # the CRC32 of the trailer: the stream itself still inflates
+    path.write_bytes(bytes(raw))
+    np.asanyarray(nib.load(path).dataobj)  # nibabel alone does not notice
+    with pytest.raises(ImageReadError, match="CRC"):
+        load_cine(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +48,25 @@ def frame_interval_ms(header: nib.Nifti1Header) -> float | None:
     return value * _TIME_UNIT_TO_MS.get(unit, 1.0)  # 'unknown': assume ms, as scanners write it
 
 
+def _load_verified(path: Path) -> nib.Nifti1Image:
+    """Load a NIfTI; a gzipped one is decompressed whole first so its CRC is checked.
+
+    nibabel reads a .nii.gz lazily and stops before the gzip trailer, so a stream with flipped
+    bytes that still inflates would load silently with corrupt voxels; gzip.decompress verifies
+    the CRC and length, at the cost of holding the uncompressed image in memory once.
+    """
+    if path.suffix != ".gz":
+        return nib.load(path)
+    raw = gzip.decompress(path.read_bytes())
+    cls = nib.Nifti2Image if raw[:4] == b"\x1c\x02\x00\x00" else nib.Nifti1Image
+    return cls.from_bytes(raw)
+
+
 def load_cine(path: str | os.PathLike, dtype=np.float32) -> Cine:
     """Load a 3D or 4D short-axis NIfTI; raise ImageReadError naming the file and the cause."""
     path = Path(path)
     try:
-        img = nib.load(path)
+        img = _load_verified(path)
         data = np.asanyarray(img.dataobj).astype(dtype, copy=False)
     except Exception as exc:  # nibabel raises many types (gzip, header, EOF)
         raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
