@@ -156,3 +156,20 @@ def test_cli_names_an_unreadable_file(tmp_path, caplog):
     bad.write_bytes(b"not a nifti")
     assert main(["phenotypes", "--seg", str(bad)]) == 1
     assert "broken.nii.gz" in caplog.text
+
+
+def test_es_ignores_frames_without_any_lv_label():
+    """Partly labelled segmentations (only ED and ES contoured) must not put ES on an empty frame."""
+    from cardiopheno.phenotypes.registry import (
+        SubjectContext,
+        compute_phenotypes,
+        resolve_families,
+    )
+
+    seg = np.zeros((20, 20, 2, 6), np.uint8)
+    seg[5:15, 5:15, :, 4] = 1  # ED: 100 voxels per slice
+    seg[7:13, 7:13, :, 1] = 1  # ES: 36 voxels per slice; frames 0, 2, 3, 5 unlabelled
+    ctx = SubjectContext(seg, (1.0, 1.0, 10.0), 40.0)
+    values = compute_phenotypes(ctx, resolve_families(["lv_function"]))
+    assert values["ED_frame"] == 4 and values["ES_frame"] == 1
+    assert values["LVESV"] == pytest.approx(2 * 36 * 10 / 1000)

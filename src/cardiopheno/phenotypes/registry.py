@@ -128,9 +128,14 @@ class SubjectContext:
 
     @cached_property
     def es_frame(self) -> int:
-        """ES: frame of minimum LV cavity volume."""
+        """ES: frame of minimum LV cavity volume among the frames where the LV is labelled.
+
+        Frames with no LV label at all are not systole but unlabelled (segmentations a cohort
+        brings often contour only ED and ES, as Sunnybrook's experts did).
+        """
         self._require_lv()
-        return int(np.argmin(self.lv_volume_curve))
+        curve = np.where(self.label_counts[:, LV_CAVITY] > 0, self.lv_volume_curve, np.inf)
+        return int(np.argmin(curve))
 
     def _require_lv(self) -> None:
         if not self.label_counts[:, LV_CAVITY].any():
