@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CORES  ?= 2
 SMK    := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
-.PHONY: demo test lint dryrun pytest figures report clean test-slurm
+.PHONY: demo test lint dryrun pytest figures clean test-slurm
 
 $(BIN)/cardiopheno: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ demo: $(BIN)/cardiopheno
 test: lint dryrun pytest
 
 lint: $(BIN)/cardiopheno
-	$(BIN)/ruff check src tests scripts benchmarks
-	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/ruff check src tests scripts benchmarks tools
+	$(BIN)/ruff format --check src tests scripts benchmarks tools
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 

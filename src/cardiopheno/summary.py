@@ -6,7 +6,17 @@ where it stopped, the reason recorded by the stage that stopped it.
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
 import pandas as pd
+
+from cardiopheno.io.atomic import atomic_path
+from cardiopheno.io.manifest import load_manifest
+from cardiopheno.io.tables import read_any, read_table, write_table
+
+log = logging.getLogger(__name__)
 
 STAGES = ("given", "segmented", "qc_passed", "analysed")
 
@@ -74,3 +84,25 @@ def stage_counts(outcomes: pd.DataFrame) -> pd.DataFrame:
         )
         previous = stage
     return pd.DataFrame(rows)
+
+
+def write_run_summary(
+    manifest: str | os.PathLike,
+    segment_tables: Sequence[str | os.PathLike],
+    qc: str | os.PathLike,
+    covariates: str | os.PathLike,
+    subjects_out: str | os.PathLike,
+    counts_out: str | os.PathLike,
+    config: Mapping | None = None,
+) -> pd.DataFrame:
+    """Read the stage tables, write the per-subject Parquet and the counts CSV; return the counts."""
+    segment = pd.concat([read_table(p) for p in segment_tables], ignore_index=True)
+    outcomes = subject_outcomes(
+        load_manifest(manifest, check_files=False), segment, read_table(qc), read_any(covariates)
+    )
+    write_table(outcomes, subjects_out, config=config)
+    counts = stage_counts(outcomes)
+    with atomic_path(counts_out) as tmp:
+        counts.to_csv(tmp, index=False)
+    log.info("run summary\n%s", counts.to_string(index=False))
+    return counts
