@@ -9,7 +9,7 @@ from cardiopheno.io.nifti import save_nifti
 from cardiopheno.io.tables import ColumnSpec, column_specs, file_metadata, write_table
 from cardiopheno.phenotypes._phantom import make_phantom, phantom_image
 from cardiopheno.phenotypes.batch import merge_phenotypes, phenotypes_batch
-from cardiopheno.qc.batch import merge_qc, qc_batch
+from cardiopheno.qc.batch import merge_qc, outlier_montages, qc_batch
 from cardiopheno.qc.checks import ALL_CHECKS, QCThresholds
 
 
@@ -68,3 +68,25 @@ def test_qc_batch_and_merge_keep_every_subject_with_reasons(tmp_path):
     assert set(column_specs(tmp_path / "qc.parquet")) >= {*ALL_CHECKS, "qc_pass"}
     assert file_metadata(tmp_path / "qc.parquet")["model_sha256"] == "m1"
     assert (tmp_path / "qc_summary.png").stat().st_size > 10_000
+
+
+def test_outlier_montages_only_for_subjects_failing_nothing_else(tmp_path):
+    seg = _cohort(tmp_path)
+    ph = tmp_path / "ph_b.parquet"
+    phenotypes_batch(seg, ph)
+    merge_phenotypes([ph], tmp_path / "phenotypes.parquet")
+    th = QCThresholds(outlier_z=0.5)  # strict, so that some clean subjects become outliers
+    qc_batch(seg, tmp_path / "manifest.csv", ph, tmp_path / "qc_b.parquet",
+             tmp_path / "montages", th)  # fmt: skip
+    merged = merge_qc([tmp_path / "qc_b.parquet"], tmp_path / "phenotypes.parquet",
+                      tmp_path / "qc.parquet", tmp_path / "qc_summary.png", th)  # fmt: skip
+    only = merged[merged["qc_reasons"].str.startswith("pheno_outlier:")]
+    assert len(only) > 0 and set(only["eid"]).isdisjoint({"2001", "2002", "2003", "2004"})
+    (tmp_path / f"{only['eid'].iloc[0]}_seg.nii.gz").unlink()  # moved since QC: a card instead
+
+    eids = outlier_montages(tmp_path / "qc.parquet", [seg], [tmp_path / "manifest.csv"],
+                            tmp_path / "outliers")  # fmt: skip
+    assert sorted(eids) == sorted(only["eid"])
+    drawn = sorted(p.stem for p in (tmp_path / "outliers").glob("*.png"))
+    assert drawn == sorted(only["eid"])
+    assert all((tmp_path / "outliers" / f"{e}.png").stat().st_size > 5_000 for e in eids)

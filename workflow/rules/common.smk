@@ -127,6 +127,7 @@ def final_outputs():
         "results/phenotypes.parquet",
         "results/qc.parquet",
         "results/figures/qc_summary.png",
+        "results/qc/montages/outliers",
         "results/run_summary/counts.csv",
         *rules.figures.input,
     ]

@@ -39,3 +39,18 @@ rule qc_merge:
         thresholds=config["qc"],
     script:
         "../../scripts/qc_merge.py"
+
+
+rule qc_outlier_montages:
+    input:
+        qc="results/qc.parquet",
+        segment=expand("results/segment/{batch}.parquet", batch=BATCHES),
+        manifests=expand(f"{BATCH_DIR}/{{batch}}.csv", batch=BATCHES),
+    output:
+        directory("results/qc/montages/outliers"),
+    log:
+        "results/logs/qc_outlier_montages.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    script:
+        "../../scripts/qc_outlier_montages.py"

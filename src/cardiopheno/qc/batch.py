@@ -130,12 +130,7 @@ def qc_batch(
 ) -> pd.DataFrame:
     """QC every subject of a segment batch table; montages of failed subjects into montage_dir."""
     seg = read_table(segment_table)
-    man = read_any(manifest)
-    base = Path(manifest).resolve().parent
-    sa = {
-        str(e): str((base / p).resolve()) if p else ""
-        for e, p in zip(man["eid"], man["sa"].fillna(""), strict=True)
-    }
+    sa = _image_paths(manifest)
     pheno = {}
     if phenotypes_table:
         pheno = read_table(phenotypes_table).set_index("eid").to_dict(orient="index")
@@ -172,6 +167,16 @@ def qc_batch(
     )
     log.info("%s: %d subjects, %d fail QC", out, len(df), int((~df["qc_pass"]).sum()))
     return df
+
+
+def _image_paths(manifest: str | os.PathLike) -> dict[str, str]:
+    """eid -> absolute short-axis image path (relative paths are relative to the manifest)."""
+    man = read_any(manifest)
+    base = Path(manifest).resolve().parent
+    return {
+        str(e): str((base / p).resolve()) if p else ""
+        for e, p in zip(man["eid"], man["sa"].fillna(""), strict=True)
+    }
 
 
 def merge_qc(
@@ -215,3 +220,43 @@ def merge_qc(
     )
     draw_summary(qc, ph, summary_png)
     return qc
+
+
+def outlier_montages(
+    qc_table: str | os.PathLike,
+    segment_tables: Sequence[str | os.PathLike],
+    manifests: Sequence[str | os.PathLike],
+    montage_dir: str | os.PathLike,
+) -> list[str]:
+    """Montages of the subjects that passed every per-subject check and failed only the cohort
+    outlier check (the others got theirs from their batch's QC). Returns their eids.
+
+    An image or segmentation that cannot be read here (moved since QC) gives a card with the
+    reason instead of a picture; the rest are still drawn.
+    """
+    qc = read_table(qc_table)
+    only_outlier = qc["pheno_outlier"].eq(False).fillna(False) & qc["qc_reasons"].str.startswith(
+        "pheno_outlier:"
+    )
+    eids = [str(e) for e in qc.loc[only_outlier, "eid"]]
+    reasons = dict(zip(qc["eid"].astype(str), qc["qc_reasons"], strict=True))
+    Path(montage_dir).mkdir(parents=True, exist_ok=True)
+    if not eids:
+        return eids
+    segs = pd.concat([read_table(p)[["eid", "seg_sa"]] for p in segment_tables])
+    seg_path = dict(zip(segs["eid"].astype(str), segs["seg_sa"], strict=True))
+    sa: dict[str, str] = {}
+    for m in manifests:
+        sa.update(_image_paths(m))
+    for eid in eids:
+        image = labels = None
+        note = reasons[eid]
+        try:
+            image = load_cine(sa[eid]).data
+            labels = load_cine(seg_path[eid], dtype=np.uint8).data
+        except (ImageReadError, KeyError) as exc:
+            log.warning("%s: montage without labels (%s)", eid, exc)
+            note = f"{note} [montage: {exc}]"
+        draw_montage(Path(montage_dir) / f"{eid}.png", eid, image, labels, note)
+    log.info("%d montages of cohort outliers in %s", len(eids), montage_dir)
+    return eids
