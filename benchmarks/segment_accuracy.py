@@ -34,7 +34,7 @@ from monai.networks.utils import one_hot  # noqa: E402
 
 from cardiopheno.io.nifti import load_cine  # noqa: E402
 from cardiopheno.io.tables import file_sha256, read_any  # noqa: E402
-from cardiopheno.segment.data import acdc_patient_ids, acdc_spacing, read_acdc_volume  # noqa: E402
+from cardiopheno.segment.data import acdc_ed_spacing, acdc_patient_ids, read_acdc_volume  # noqa: E402
 from cardiopheno.segment.infer import Segmenter  # noqa: E402
 
 KEYS = ("lv", "myo", "rv")
@@ -56,7 +56,7 @@ def acdc(seg: Segmenter, root: Path, patients: list[str]) -> dict:
         for phase, frame in (("ED", int(r.ed_frame)), ("ES", int(r.es_frame))):
             path = root / "volumes" / f"{pid}_frame{frame:02d}.h5"
             image, label = read_acdc_volume(path)  # N x X x Y
-            spacing = acdc_spacing(float(r.voxel_volume_mm3), image.shape[0])
+            spacing = acdc_ed_spacing(root, pid, float(r.voxel_volume_mm3), int(r.ed_frame))
             pred = seg.segment_array(image.transpose(1, 2, 0), spacing).labels.transpose(2, 0, 1)
             vv = float(r.voxel_volume_mm3) / 1000.0
             rows.append(

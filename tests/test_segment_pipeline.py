@@ -50,10 +50,27 @@ def test_acdc_patient_ranges_expand():
     assert ids == ["patient001", "patient002", "patient003", "patient021"]
 
 
-def test_acdc_spacing_reproduces_voxel_volume():
-    px, py = acdc_spacing(24.4141, 10)
+def _lv_stack(n_slices: int, n_lv: int, radius_px: float, size: int = 80) -> np.ndarray:
+    """An ED label stack whose LV (myocardium disc) spans ``n_lv`` slices."""
+    yy, xx = np.mgrid[:size, :size]
+    disc = (xx - size / 2) ** 2 + (yy - size / 2) ** 2 <= radius_px**2
+    label = np.zeros((n_slices, size, size), np.uint8)
+    label[:n_lv, disc] = LV_MYOCARDIUM
+    return label
+
+
+def test_acdc_spacing_reproduces_voxel_volume_and_picks_the_anatomical_spacing():
+    # a typical heart (10 slices of LV, 91 mm wide at 1.56 mm): 10 mm spacing
+    px, py = acdc_spacing(24.4141, _lv_stack(10, 10, 29.0))
     assert px * py * 10.0 == pytest.approx(24.4141)
-    assert acdc_spacing(9.346, 16)[0] == pytest.approx(np.sqrt(9.346 / 5.0))
+    # patient094-like: 10 slices, but only 37 mm wide at 10 mm (2.7 x as long as wide): 5 mm
+    px, _ = acdc_spacing(14.1572, _lv_stack(10, 10, 15.5))
+    assert px * px * 5.0 == pytest.approx(14.1572)
+    # elongation would prefer 5 mm, but that pixel (2.2 mm) is outside ACDC's 0.7-1.9 mm
+    assert acdc_spacing(24.4141, _lv_stack(20, 20, 29.0))[0] == pytest.approx(np.sqrt(2.44141))
+    # no LV labelled: by the number of slices
+    assert acdc_spacing(9.346, np.zeros((16, 8, 8)))[0] == pytest.approx(np.sqrt(9.346 / 5.0))
+    assert acdc_spacing(9.346, np.zeros((10, 8, 8)))[0] == pytest.approx(np.sqrt(0.9346))
 
 
 @pytest.mark.shared_data
