@@ -270,9 +270,10 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
                 z > heart.z_apex + 0.3 * lv_length
             )
             c_pap = 0.0
-            for th in pap_theta:
+            for th in pap_theta if mid.any() else ():  # papillary muscles: mid-ventricle only
                 pr = 0.72 * r["r_in"]
-                dist = np.hypot(u - pr * np.cos(th), v - pr * np.sin(th))
+                dx, dy = u - pr * np.cos(th), v - pr * np.sin(th)
+                dist = np.sqrt(dx * dx + dy * dy)
                 c_pap = np.maximum(c_pap, _cov_disc(dist, 0.13 * r["r_in"] * mid, px))
             above = (z > heart.z_base)[:, None, None]
             pap = c_pap * c_cav
@@ -320,7 +321,14 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
     image *= (scale * bias).astype(np.float32)[..., None]
     n1 = rng.standard_normal(image.shape, dtype=np.float32)
     n2 = rng.standard_normal(image.shape, dtype=np.float32)
-    image = np.sqrt((image + sigma * n1) ** 2 + (sigma * n2) ** 2)
+    # |image + sigma (n1 + i n2)|, in place (the cine is the largest array here)
+    n1 *= sigma
+    n1 += image
+    n1 *= n1
+    n2 *= sigma
+    n2 *= n2
+    n1 += n2
+    image = np.sqrt(n1, out=n1)
     image = np.clip(np.rint(image), 0, 32767).astype(np.int16)
 
     # Frame order: ~20 % of cines start elsewhere in the cycle (ED is not frame 0).
