@@ -7,7 +7,7 @@ in the same run, on the CPU and (when present) the GPU.
 
 Measured, per device:
 - ``network``: the network alone on preprocessed, heart-cropped slices (``inference_mode``,
-  channels-last on CPU, fp16 autocast on GPU), for each slice batch size;
+  fp16 autocast on GPU), for each slice batch size;
 - ``naive_loop``: one slice at a time through the network on the full ``roi`` grid with
   ``torch.no_grad`` (what a straightforward per-slice script does);
 - ``end_to_end``: ``Segmenter.segment_array`` on the whole cine (preprocess, first pass,
