@@ -96,16 +96,19 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
         tmp_path / "p.nii.gz", rng.normal(100, 10, (40, 40, 3, 4)).astype(np.float32)
     )
     provided_seg = _write(tmp_path / "p_seg.nii.gz", np.zeros((40, 40, 3, 4), np.uint8))
+    one_frame = _write(tmp_path / "3d.nii.gz", rng.normal(100, 10, (40, 40, 3)).astype(np.float32))
+    eids = ["1", "2", "3", "4", "5"]
     manifest = pd.DataFrame(
         {
-            "eid": ["1", "2", "3", "4"],
-            "sa": [str(good), str(bad), str(provided_img), str(tmp_path / "missing.nii.gz")],
-            "seg_sa": ["", "", str(provided_seg), ""],
+            "eid": eids,
+            "sa": [str(good), str(bad), str(provided_img), str(tmp_path / "missing.nii.gz"),
+                   str(one_frame)],
+            "seg_sa": ["", "", str(provided_seg), "", ""],
         }  # fmt: skip
     )
     seg = Segmenter(tiny_checkpoint, device="cpu", tta=True)
     table_path = tmp_path / "b0000.parquet"
-    out = segment_batch(manifest, ["1", "2", "3", "4"], tmp_path / "seg", table_path, seg,
+    out = segment_batch(manifest, eids, tmp_path / "seg", table_path, seg,
                         num_workers=1, progress=False)  # fmt: skip
     table = read_table(table_path).set_index("eid")
     assert table.loc["1", "ok"] and table.loc["1", "source"] == "model"
@@ -114,7 +117,9 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
     assert table.loc["3", "ok"] and table.loc["3", "source"] == "provided"
     assert np.isnan(table.loc["3", "tta_dice_lv"])
     assert not table.loc["4", "ok"] and "missing.nii.gz" in table.loc["4", "reason"]
-    assert len(out) == 4
+    # a one-frame (3D) scan is segmented with its own shape; QC's frame check flags it later
+    assert table.loc["5", "ok"] and nib.load(table.loc["5", "seg_sa"]).shape == (40, 40, 3)
+    assert len(out) == 5
     assert column_specs(table_path)["seconds"].unit == "s"
     assert file_metadata(table_path)["model_sha256"] == seg.sha256
 

@@ -114,8 +114,14 @@ def _write(img: nib.Nifti1Image, path: str | os.PathLike) -> None:
 def save_labels_like(
     path: str | os.PathLike, labels: np.ndarray, reference: str | os.PathLike
 ) -> None:
-    """Save a uint8 label map with exactly the reference image's shape, affine and pixdims."""
+    """Save a uint8 label map with exactly the reference image's shape, affine and pixdims.
+
+    A 3D reference (one frame) accepts labels with a trailing frame axis of 1, as the
+    segmenter returns them for every input.
+    """
     ref = nib.load(reference)
+    if labels.shape == (*ref.shape, 1):
+        labels = labels[..., 0]
     if tuple(labels.shape) != tuple(ref.shape):
         raise ValueError(f"label shape {labels.shape} differs from {reference} shape {ref.shape}")
     img = nib.Nifti1Image(labels.astype(np.uint8), ref.affine, header=ref.header.copy())
