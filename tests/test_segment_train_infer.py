@@ -101,8 +101,13 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
     manifest = pd.DataFrame(
         {
             "eid": eids,
-            "sa": [str(good), str(bad), str(provided_img), str(tmp_path / "missing.nii.gz"),
-                   str(one_frame)],
+            "sa": [
+                str(good),
+                str(bad),
+                str(provided_img),
+                str(tmp_path / "missing.nii.gz"),
+                str(one_frame),
+            ],
             "seg_sa": ["", "", str(provided_seg), "", ""],
         }  # fmt: skip
     )
