@@ -95,9 +95,12 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
     provided_img = _write(
         tmp_path / "p.nii.gz", rng.normal(100, 10, (40, 40, 3, 4)).astype(np.float32)
     )
-    provided_seg = _write(tmp_path / "p_seg.nii.gz", np.zeros((40, 40, 3, 4), np.uint8))
+    provided_labels = np.zeros((40, 40, 3, 4), np.uint8)
+    provided_labels[10:20, 10:20] = 1
+    provided_seg = _write(tmp_path / "p_seg.nii.gz", provided_labels)
+    empty_seg = _write(tmp_path / "empty_seg.nii.gz", np.zeros((40, 40, 3, 4), np.uint8))
     one_frame = _write(tmp_path / "3d.nii.gz", rng.normal(100, 10, (40, 40, 3)).astype(np.float32))
-    eids = ["1", "2", "3", "4", "5"]
+    eids = ["1", "2", "3", "4", "5", "6"]
     manifest = pd.DataFrame(
         {
             "eid": eids,
@@ -107,8 +110,9 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
                 str(provided_img),
                 str(tmp_path / "missing.nii.gz"),
                 str(one_frame),
+                str(provided_img),
             ],
-            "seg_sa": ["", "", str(provided_seg), "", ""],
+            "seg_sa": ["", "", str(provided_seg), "", "", str(empty_seg)],
         }  # fmt: skip
     )
     seg = Segmenter(tiny_checkpoint, device="cpu", tta=True)
@@ -124,7 +128,9 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
     assert not table.loc["4", "ok"] and "missing.nii.gz" in table.loc["4", "reason"]
     # a one-frame (3D) scan is segmented with its own shape; QC's frame check flags it later
     assert table.loc["5", "ok"] and nib.load(table.loc["5", "seg_sa"]).shape == (40, 40, 3)
-    assert len(out) == 5
+    # a provided segmentation is checked like any input: an empty one is recorded with why
+    assert not table.loc["6", "ok"] and "labels nothing" in table.loc["6", "reason"]
+    assert len(out) == 6
     assert column_specs(table_path)["seconds"].unit == "s"
     assert file_metadata(table_path)["model_sha256"] == seg.sha256
 

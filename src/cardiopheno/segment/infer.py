@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from cardiopheno.io.nifti import ImageReadError, load_cine, save_labels_like
+from cardiopheno.io.provided import check_provided_segmentation
 from cardiopheno.io.tables import ColumnSpec, file_sha256, read_table, write_table
 from cardiopheno.segment.network import DEFAULT_CHECKPOINT, load_checkpoint, resolve_device
 from cardiopheno.segment.transforms import (
@@ -245,20 +246,6 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}".replace("\n", " ")
 
 
-def _check_provided(sa: str, seg: str) -> None:
-    """A provided segmentation must be readable, on the image's grid, and hold labels 0..3."""
-    import nibabel as nib
-
-    img, lab = nib.load(sa), nib.load(seg)
-    if tuple(img.shape) != tuple(lab.shape):
-        raise ValueError(f"{seg}: shape {lab.shape} differs from image {img.shape}")
-    if not np.allclose(img.affine, lab.affine, atol=1e-3):
-        raise ValueError(f"{seg}: affine differs from the image's")
-    values = np.unique(np.asarray(lab.dataobj))
-    if values.size and (values.min() < 0 or values.max() > 3):
-        raise ValueError(f"{seg}: labels must be 0..3, found {values.min()}..{values.max()}")
-
-
 def segment_batch(
     manifest: pd.DataFrame,
     eids: Sequence[str],
@@ -310,7 +297,9 @@ def segment_batch(
         }
         try:
             if prep.source == "provided":
-                _check_provided(row["sa"], row["seg_sa"])
+                problem = check_provided_segmentation(row["sa"], row["seg_sa"])
+                if problem:
+                    raise ValueError(problem)
                 rec.update(seg_sa=str(Path(row["seg_sa"]).resolve()), ok=True)
             elif not prep.error:
                 seg = segmenter.segment_prepared(prep)
