@@ -9,7 +9,8 @@ Parts (each runs when its inputs exist, else is recorded as not run with the rea
   fraction: phenotypes from the truth labels against the truth table (MAE on QC-passed subjects),
   QC sensitivity per injected fault type and false QC failures on clean subjects.
 - ``sunnybrook_expert``: LV EDV, ESV, EF from the Sunnybrook expert contours (labelled slices
-  only), as the reference for the model once its segmentations are available.
+  only): our phenotype code on the expert's labels against the expert's own figures. The
+  shipped model against these contours is benchmarks/sunnybrook_reference.py's job.
 
     .venv/bin/python benchmarks/validate_phenotypes.py [--parts acdc_expert synthetic ...]
 
@@ -113,7 +114,7 @@ def sunnybrook_expert() -> dict:
         }
     return {
         "expert": out,
-        "model": "not run: no segmentation inference API in cardiopheno.segment yet",
+        "model": "measured by benchmarks/sunnybrook_reference.py, not here",
     }
 
 
@@ -219,7 +220,7 @@ def synthetic(n_subjects: int, fault_fraction: float, seed: int, cohort: str | N
         "seed": seed,
         "generation_seconds": round(gen_s, 1),
         "segmentation": "truth labels moved onto each faulty image's grid (a perfect model); "
-        "model segmentations not run (no inference API yet)",
+        "QC with the model's segmentations: benchmarks/run_against_truth.py on a workflow run",
         "mae_on_clean_qc_passed": mae,
         "qc_sensitivity": sens,
         "false_failures_on_clean": {
