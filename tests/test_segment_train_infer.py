@@ -113,7 +113,7 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
                 str(provided_img),
             ],
             "seg_sa": ["", "", str(provided_seg), "", "", str(empty_seg)],
-        }  # fmt: skip
+        }
     )
     seg = Segmenter(tiny_checkpoint, device="cpu", tta=True)
     table_path = tmp_path / "b0000.parquet"
