@@ -126,11 +126,15 @@ def main() -> int:
     ap.add_argument("--synthetic", default=None, help="synthetic cohort folder (default: generate)")
     ap.add_argument("--n-synthetic", type=int, default=12)
     ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--flip-ensemble", type=int, default=1, help="flipped copies averaged (config default: 1)"
+    )
     ap.add_argument("--out", default=str(REPO / "results/benchmarks/segment_accuracy.json"))
     args = ap.parse_args()
-    seg = Segmenter(args.checkpoint, args.device, tta=False)
+    seg = Segmenter(args.checkpoint, args.device, tta=False, flip_ensemble=args.flip_ensemble)
     result = {
         "checkpoint": str(seg.checkpoint),
+        "flip_ensemble": args.flip_ensemble,
         "checkpoint_sha256": seg.sha256,
         "note": "ACDC in-plane spacing estimated from reference.csv voxel volume (see MODEL_CARD)",
     }

@@ -7,12 +7,15 @@ in the same run, on the CPU and (when present) the GPU.
 
 Measured, per device:
 - ``network``: the network alone on preprocessed, heart-cropped slices (``inference_mode``,
-  fp16 autocast on GPU), for each slice batch size;
+  channels-last, fp16 autocast on GPU), for each slice batch size; ``network_nchw`` the same in
+  PyTorch's default memory layout, at the end-to-end batch size;
 - ``naive_loop``: one slice at a time through the network on the full ``roi`` grid with
   ``torch.no_grad`` (what a straightforward per-slice script does);
 - ``end_to_end``: ``Segmenter.segment_array`` on the whole cine (preprocess, first pass,
-  heart crop, network, inverse resampling, largest component, hole filling, TTA at ED/ES), with
-  and without TTA.
+  heart crop, network, inverse resampling, largest component, hole filling) without TTA;
+  ``end_to_end_ensK`` the same with the QC's TTA measure and a K-flip ensemble (K = 0: the
+  flipped passes run at ED and ES only, for the QC measure; K >= 1: every slice is predicted
+  K + 1 times and the QC measure comes from those passes).
 Peak memory: CPU resident set (ru_maxrss) of a fresh subprocess per configuration; GPU
 ``torch.cuda.max_memory_allocated``.
 """
@@ -99,12 +102,16 @@ def measure(kind: str, batch: int, args) -> dict:
         args.checkpoint,
         args.device,
         slice_batch=batch,
-        tta=kind == "end_to_end_tta",
+        tta=kind.startswith("end_to_end_ens"),
         threads=args.threads,
+        flip_ensemble=int(kind[len("end_to_end_ens") :]) if "_ens" in kind else 0,
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    if kind == "network":
+    if kind in ("network", "network_nchw"):
+        if kind == "network_nchw":
+            seg.model = seg.model.to(memory_format=torch.contiguous_format)
+            seg._forward = lambda x: seg.model(x.contiguous())
         prep = seg.prepare(data, spacing)
         first = seg.predict_labels(prep.stack[: data.shape[2]])
         from cardiopheno.segment.transforms import heart_center
@@ -151,6 +158,13 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32, 64, 128, 256])
     ap.add_argument("--e2e-batch", type=int, default=None, help="slice batch of end-to-end runs")
+    ap.add_argument(
+        "--ensembles",
+        nargs="+",
+        type=int,
+        default=[0, 1, 3],
+        help="flip-ensemble sizes (end to end)",
+    )
     ap.add_argument("--out", default=str(REPO / "results/benchmarks/segment_throughput.json"))
     ap.add_argument("--machine", default="", help="words describing the machine, for the record")
     ap.add_argument("--single", default=None, help=argparse.SUPPRESS)
@@ -167,7 +181,8 @@ def main() -> int:
         plan += [(dev, "naive_loop", 1)]
         plan += [(dev, "network", b) for b in args.batches]
         e2e = args.e2e_batch or (8 if dev == "cpu" else 256)
-        plan += [(dev, "end_to_end", e2e), (dev, "end_to_end_tta", e2e)]
+        plan += [(dev, "network_nchw", e2e), (dev, "end_to_end", e2e)]
+        plan += [(dev, f"end_to_end_ens{k}", e2e) for k in args.ensembles]
     info = {
         "machine": args.machine or platform.node(),
         "cpu": platform.processor() or platform.machine(),
@@ -203,7 +218,7 @@ def main() -> int:
         row = json.loads(res.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(
-            f"{dev:5s} {kind:15s} batch {batch:4d}: {row['slices_per_s']:8.1f} slices/s, "
+            f"{dev:5s} {kind:16s} batch {batch:4d}: {row['slices_per_s']:8.1f} slices/s, "
             f"peak {row['peak_memory_mib']:.0f} MiB",
             flush=True,
         )

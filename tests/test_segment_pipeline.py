@@ -6,16 +6,28 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY
 from cardiopheno.segment.data import acdc_patient_ids, acdc_spacing, read_acdc_volume
-from cardiopheno.segment.infer import Segmenter
-from cardiopheno.segment.network import NetworkConfig, build_network, save_checkpoint
+from cardiopheno.segment.infer import ENSEMBLE_FLIPS, Segmenter
+from cardiopheno.segment.network import (
+    NetworkConfig,
+    build_network,
+    fold_batch_norm,
+    save_checkpoint,
+)
 from cardiopheno.segment.transforms import (
+    _FILL,
     PreprocessConfig,
     SlicePipeline,
+    fill_slice_holes,
     heart_center,
     map_acdc_labels,
+    postprocess,
     postprocess_frame,
 )
 
@@ -120,6 +132,77 @@ def test_postprocessing_keeps_largest_component_and_fills_holes():
     out = postprocess_frame(frame)
     assert out[2:4, 2:4, 0].max() == 0
     assert (out[10:30, 10:30, :] == LV_CAVITY).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 4)),
+              elements=st.sampled_from([0, 1, 2, 3])))  # fmt: skip
+def test_filling_all_slices_at_once_equals_slice_by_slice(labels):
+    expected = np.stack(
+        [np.asarray(_FILL(labels[None, :, :, z]))[0] for z in range(labels.shape[2])], axis=-1
+    )
+    np.testing.assert_array_equal(fill_slice_holes(labels), expected)
+
+
+def test_postprocess_of_a_cine_equals_frame_by_frame(rng):
+    cine = rng.choice(4, size=(30, 28, 3, 4), p=[0.4, 0.3, 0.2, 0.1]).astype(np.uint8)
+    cine[12:20, 10:18] = LV_CAVITY  # a cavity with holes left by the noise around it
+    expected = np.stack([postprocess_frame(cine[..., t]) for t in range(4)], axis=-1)
+    np.testing.assert_array_equal(postprocess(cine.copy()), expected)
+
+
+def test_folding_batch_norm_keeps_the_network_output():
+    torch.manual_seed(0)
+    net = build_network(NetworkConfig(channels=(4, 8, 16), strides=(2, 2), num_res_units=1))
+    for m in net.modules():  # trained-looking statistics, not the identity of a fresh norm
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    net.eval()
+    x = torch.rand(3, 1, 32, 32)
+    with torch.no_grad():
+        before = net(x)
+        after = fold_batch_norm(net)(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
+
+
+def test_flip_ensemble_averages_the_flipped_predictions(tiny_checkpoint, rng):
+    seg = Segmenter(tiny_checkpoint, "cpu", slice_batch=2, flip_ensemble=3)
+    x = torch.as_tensor(rng.random((5, 48, 48), dtype=np.float32))
+    pred = seg.predict(x, probabilities=True, flips=seg.flips)
+    with torch.no_grad():
+        members = [torch.softmax(seg.model(x[:, None]), 1)]
+        for dims in ENSEMBLE_FLIPS:
+            d = tuple(a + 1 for a in dims)
+            members.append(torch.flip(torch.softmax(seg.model(torch.flip(x[:, None], d)), 1), d))
+    mean = torch.stack(members).mean(0)
+    torch.testing.assert_close(pred.probs, mean, rtol=1e-4, atol=1e-5)
+    assert len(pred.members) == 4
+    torch.testing.assert_close(pred.members[0], members[0].argmax(1).to(torch.uint8))
+    assert (pred.labels == mean.argmax(1)).float().mean() > 0.99  # ties may break either way
+
+
+def test_flip_ensemble_fills_the_tta_columns_without_extra_passes(tiny_checkpoint, rng):
+    z, t = 4, 3
+    img = rng.normal(100, 20, (50, 44, z, t)).astype(np.float32)
+    slices = {}
+    for k in (0, 1):
+        seg = Segmenter(tiny_checkpoint, "cpu", flip_ensemble=k, tta=True)
+        forward, calls = seg._forward, []
+        seg._forward = lambda x, f=forward, c=calls: c.append(len(x)) or f(x)
+        out = seg.segment_array(img, (1.5, 1.4))
+        assert set(out.tta) == {"lv", "myo", "rv"}
+        assert all(0.0 <= v <= 1.0 for v in out.tta.values())
+        slices[k] = sum(calls)
+    # first pass on frame 0, then every slice once per member; without an ensemble the TTA
+    # measure costs two flipped passes over the ED and ES frames (one frame when they coincide)
+    assert slices[1] == z + 2 * z * t
+    assert slices[0] - (z + z * t) in (2 * z, 4 * z)
+    with pytest.raises(ValueError, match="flip_ensemble"):
+        Segmenter(tiny_checkpoint, "cpu", flip_ensemble=4)
 
 
 @pytest.mark.parametrize("ndim", [3, 4])

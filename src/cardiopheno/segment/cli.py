@@ -25,6 +25,13 @@ def register(subparsers) -> None:
         "--slice-batch", type=int, default=None, help="slices per network call (8 CPU, 256 GPU)"
     )
     seg.add_argument("--no-tta", action="store_true", help="skip test-time augmentation")
+    seg.add_argument(
+        "--flip-ensemble",
+        type=int,
+        default=1,
+        choices=range(4),
+        help="flipped copies averaged with the prediction (0 none, 1 default, up to 3)",
+    )
     seg.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     seg.set_defaults(func=run_segment)
 
@@ -66,6 +73,7 @@ def run_segment(args) -> int:
             args.slice_batch,
             tta=not args.no_tta,
             threads=args.threads,
+            flip_ensemble=args.flip_ensemble,
         )
         seg = segmenter.segment_file(args.input, args.output)
     except (ImageReadError, CheckpointError, RuntimeError, ValueError) as exc:

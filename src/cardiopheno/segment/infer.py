@@ -3,10 +3,13 @@ a manifest (:func:`segment_batch`, a data loader reading the next scans while th
 
 Per cine: every slice of every frame is preprocessed in one call (see
 :mod:`cardiopheno.segment.transforms`), the first frame is segmented on the ``roi`` grid to find
-the heart, then all frames are segmented in slice batches on a ``crop`` window around it; labels
-are mapped back onto the input grid (MONAI inverse, nearest neighbour) and post-processed.
+the heart, then all frames are segmented in slice batches on a ``crop`` window around it, each
+slice also flipped (``flip_ensemble`` copies) and the class probabilities averaged; labels are
+mapped back onto the input grid (MONAI inverse: bilinear probabilities when resampled, else
+nearest neighbour) and post-processed.
 Test-time augmentation (flips) at the ED and ES frames measures how stable the prediction is:
-``tta_dice_*`` is the mean Dice between the prediction and its flipped-input counterparts.
+``tta_dice_*`` is the mean Dice between the unflipped prediction and its flipped-input
+counterparts (taken from the ensemble's passes when there is one, else from extra passes).
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ from tqdm import tqdm
 from cardiopheno.io.nifti import ImageReadError, load_cine, save_labels_like
 from cardiopheno.io.provided import check_provided_segmentation
 from cardiopheno.io.tables import ColumnSpec, file_sha256, read_table, write_table
-from cardiopheno.segment.network import DEFAULT_CHECKPOINT, load_checkpoint, resolve_device
+from cardiopheno.segment.network import (
+    DEFAULT_CHECKPOINT,
+    fold_batch_norm,
+    load_checkpoint,
+    resolve_device,
+)
 from cardiopheno.segment.transforms import (
     CLASSES,
     SlicePipeline,
@@ -75,6 +83,20 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
 
 
+# Flipped copies of the input averaged with the prediction (``flip_ensemble`` = how many, in this
+# order): both in-plane axes (a 180-degree rotation), then each axis alone. Dims of N x H x W.
+ENSEMBLE_FLIPS = ((1, 2), (1,), (2,))
+
+
+@dataclass
+class Prediction:
+    """The network's output on a slice stack (``N x H x W``)."""
+
+    labels: torch.Tensor  # N x H x W uint8: argmax of the (ensemble-mean) class probabilities
+    probs: torch.Tensor | None = None  # N x 4 x H x W float32 mean softmax, when asked for
+    members: list[torch.Tensor] = field(default_factory=list)  # argmax of each ensemble member
+
+
 class Segmenter:
     """A loaded network plus the pipeline that goes with it."""
 
@@ -89,12 +111,19 @@ class Segmenter:
         fill_holes: bool = True,
         threads: int | None = None,
         smooth_inverse: bool = True,
+        flip_ensemble: int = 1,
     ):
         if threads:
             torch.set_num_threads(int(threads))
+        if not 0 <= int(flip_ensemble) <= len(ENSEMBLE_FLIPS):
+            raise ValueError(f"flip_ensemble must be 0..{len(ENSEMBLE_FLIPS)}, got {flip_ensemble}")
         self.device = resolve_device(device)
         self.checkpoint = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
         self.model, self.net_cfg, self.pre_cfg, _ = load_checkpoint(self.checkpoint, self.device)
+        # batch norm folded into the convolutions, channels-last layout: together 1.6x the
+        # network's slices/s on the 2-core CPU (benchmarks/segment_throughput.py); channels-last
+        # is also the layout tensor cores prefer on a GPU
+        self.model = fold_batch_norm(self.model).to(memory_format=torch.channels_last)
         self.sha256 = file_sha256(self.checkpoint)
         self.pipe = SlicePipeline(self.pre_cfg)
         # None/0: 8 slices per call on the CPU (measured fastest there: activations stay in
@@ -105,30 +134,55 @@ class Segmenter:
         self.largest_component = largest_component
         self.fill_holes = fill_holes
         self.smooth_inverse = smooth_inverse
+        self.flips = ENSEMBLE_FLIPS[: int(flip_ensemble)]
 
     # ------------------------------------------------------------------ network on slice stacks
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda"):
+            return self.model(x).float()
+
     @torch.inference_mode()
-    def predict(self, stack: torch.Tensor, probabilities: bool = False) -> torch.Tensor:
-        """Argmax labels (``N x H x W`` uint8) for ``N x H x W`` preprocessed slices, or with
-        ``probabilities`` the softmax (``N x 4 x H x W`` float32)."""
-        out = []
+    def predict(
+        self, stack: torch.Tensor, probabilities: bool = False, flips: Sequence = ()
+    ) -> Prediction:
+        """The network on ``N x H x W`` preprocessed slices, ``slice_batch`` slices per call.
+
+        With ``flips`` (dims of ``N x H x W``), the input is also flipped along each, predicted
+        and flipped back, and the class probabilities of all these members are averaged (a
+        test-time-augmentation ensemble: it cancels prediction noise that is not tied to the
+        image's orientation). ``members`` then holds each member's own labels (the unflipped
+        prediction first) for the stability measure of :meth:`_tta_from_members`.
+        """
         x_all = torch.as_tensor(stack).as_subclass(torch.Tensor)
+        labels, probs, members = [], [], [[] for _ in range(len(flips) + 1 if flips else 0)]
         for start in range(0, x_all.shape[0], self.slice_batch):
             x = x_all[start : start + self.slice_batch, None].to(self.device, non_blocking=True)
-            with torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda"):
-                logits = self.model(x)
+            out = self._forward(x)
+            if flips or probabilities:
+                out = torch.softmax(out, dim=1)
+            if flips:
+                members[0].append(_argmax(out).cpu())
+                for i, dims in enumerate(flips, start=1):
+                    d = tuple(a + 1 for a in dims)  # N x 1 x H x W
+                    q = torch.flip(torch.softmax(self._forward(torch.flip(x, d)), dim=1), d)
+                    members[i].append(_argmax(q).cpu())
+                    out += q
+                out /= len(flips) + 1
+            labels.append(_argmax(out).cpu())
             if probabilities:
-                out.append(torch.softmax(logits.float(), dim=1).cpu())
-            else:
-                out.append(
-                    logits.max(1).indices.to(torch.uint8).cpu()
-                )  # max: argmax is 6x slower on CPU
-        if not out:
-            return torch.empty((0, *x_all.shape[1:]), dtype=torch.uint8)
-        return torch.cat(out)
+                probs.append(out.cpu())
+        if not labels:
+            return Prediction(torch.empty((0, *x_all.shape[1:]), dtype=torch.uint8))
+        return Prediction(
+            torch.cat(labels),
+            torch.cat(probs) if probabilities else None,
+            [torch.cat(m) for m in members],
+        )
 
     def predict_labels(self, stack: torch.Tensor) -> torch.Tensor:
-        return self.predict(stack)
+        """Labels of the network alone (no ensemble) on ``N x H x W`` slices."""
+        return self.predict(stack).labels
 
     # ----------------------------------------------------------------------------- one cine
     def prepare(self, data: np.ndarray, spacing: Sequence[float], eid: str = "") -> Prepared:
@@ -147,41 +201,41 @@ class Segmenter:
             first = self.predict_labels(stack[:z])  # frame 0, all slices, on the roi grid
             center = heart_center(first.numpy(), self.pre_cfg.roi)
             stack, crop_tf = self.pipe.crop_to_heart(stack, center)
-        if self.smooth_inverse and self.pipe.resamples(prep.spacing):
+        smooth = self.smooth_inverse and self.pipe.resamples(prep.spacing)
+        pred = self.predict(stack, probabilities=smooth, flips=self.flips)  # (T*Z) x h x w
+        if smooth:
             # class probabilities resampled (bilinear) onto the input grid, then argmax:
             # smoother boundaries than nearest-neighbour labels when the grids differ
-            probs = self.predict(stack, probabilities=True)  # (T*Z) x 4 x h x w
-            net_labels = probs.max(1).indices.to(torch.uint8)
             labels = torch.empty((t * z, x, y), dtype=torch.uint8)
             step = max(1, 256 // 4)
             for i in range(0, t * z, step):
-                chunk = probs[i : i + step]
+                chunk = pred.probs[i : i + step]
                 inv = self.pipe.invert(chunk.reshape(-1, *chunk.shape[2:]), stack, crop_tf)
                 labels[i : i + step] = inv.reshape(chunk.shape[0], 4, x, y).max(1).indices
         else:
-            net_labels = self.predict_labels(stack)  # (T*Z) x h x w
-            labels = self.pipe.invert(net_labels.float(), stack, crop_tf, mode="nearest")
+            labels = self.pipe.invert(pred.labels.float(), stack, crop_tf, mode="nearest")
             labels = labels.round().to(torch.uint8)
         labels = np.ascontiguousarray(labels.numpy().reshape(t, z, x, y).transpose(2, 3, 1, 0))
         postprocess(labels, self.largest_component, self.fill_holes)
-        tta = self._tta(stack, net_labels, z, t) if self.tta else {}
+        tta = {}
+        if self.tta:
+            frames = _ed_es_frames(pred.labels, z, t)
+            if pred.members:
+                tta = _tta_from_members(pred.members, frames, z)
+            else:
+                tta = self._tta(stack, pred.labels, frames, z)
         return Segmentation(labels, tta)
 
-    def _tta(self, stack, net_labels: torch.Tensor, z: int, t: int) -> dict[str, float]:
-        """Flip the input (each in-plane axis) at the ED and ES frames (largest and smallest LV
-        cavity), predict, flip back, and compare with the prediction (mean Dice per class)."""
-        lv = (net_labels == CLASSES[0]).reshape(t, z, -1).sum(dim=(1, 2))
-        frames = sorted({int(lv.argmax()), int(lv.argmin())})
-        idx = torch.cat([torch.arange(f * z, (f + 1) * z) for f in frames])
-        base = net_labels[idx].numpy()
+    def _tta(self, stack, net_labels: torch.Tensor, frames: list[int], z: int) -> dict[str, float]:
+        """Flip the input (each in-plane axis) at ``frames`` (ED and ES), predict, flip back,
+        and compare with the prediction (mean Dice per class)."""
+        idx = _frame_index(frames, z)
         x = torch.as_tensor(stack[idx]).as_subclass(torch.Tensor)
-        scores: dict[str, list[float]] = {k: [] for k in TTA_KEYS}
+        members = [net_labels[idx]]
         for axis in (1, 2):
             pred = self.predict_labels(torch.flip(x, dims=(axis,)))
-            pred = torch.flip(pred, dims=(axis,)).numpy()
-            for key, cls in zip(TTA_KEYS, CLASSES, strict=True):
-                scores[key].append(dice(base == cls, pred == cls))
-        return {k: float(np.mean(v)) for k, v in scores.items()}
+            members.append(torch.flip(pred, dims=(axis,)))
+        return _tta_from_members(members, list(range(len(frames))), z)
 
     def segment_array(self, data: np.ndarray, spacing: Sequence[float]) -> Segmentation:
         """Segment an ``X x Y x Z [x T]`` array with in-plane ``spacing`` (mm)."""
@@ -199,6 +253,35 @@ class Segmenter:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         save_labels_like(output, seg.labels, image)
         return seg
+
+
+def _argmax(values: torch.Tensor) -> torch.Tensor:
+    """Class index over dim 1 as uint8 (``max().indices``: argmax is 6x slower on the CPU)."""
+    return values.max(1).indices.to(torch.uint8)
+
+
+def _frame_index(frames: Sequence[int], z: int) -> torch.Tensor:
+    """Rows of a frame-major (T*Z) stack that hold ``frames``."""
+    return torch.cat([torch.arange(f * z, (f + 1) * z) for f in frames])
+
+
+def _ed_es_frames(net_labels: torch.Tensor, z: int, t: int) -> list[int]:
+    """The frames of largest and smallest LV cavity (ED and ES) in the network's labels."""
+    lv = (net_labels == CLASSES[0]).reshape(t, z, -1).sum(dim=(1, 2))
+    return sorted({int(lv.argmax()), int(lv.argmin())})
+
+
+def _tta_from_members(members: list[torch.Tensor], frames: list[int], z: int) -> dict[str, float]:
+    """Mean Dice per class, at ``frames``, between the unflipped prediction (``members[0]``) and
+    each flipped one: how stable the segmentation is under test-time augmentation."""
+    idx = _frame_index(frames, z)
+    base = members[0][idx].numpy()
+    scores: dict[str, list[float]] = {k: [] for k in TTA_KEYS}
+    for member in members[1:]:
+        pred = member[idx].numpy()
+        for key, cls in zip(TTA_KEYS, CLASSES, strict=True):
+            scores[key].append(dice(base == cls, pred == cls))
+    return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
 def _nifti_shape(path) -> tuple[int, ...]:
@@ -370,6 +453,7 @@ def run_batch(
         largest_component=bool(settings.get("largest_component", True)),
         fill_holes=bool(settings.get("fill_holes", True)),
         threads=threads,
+        flip_ensemble=int(settings.get("flip_ensemble", 1)),
     )
     workers = min(int(settings.get("loader_workers", 1)), threads - 1) if threads > 1 else 0
     return segment_batch(

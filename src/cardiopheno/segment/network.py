@@ -14,7 +14,9 @@ from importlib.resources import files
 from pathlib import Path
 
 import torch
+from monai.networks.blocks import Convolution
 from monai.networks.nets import UNet
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from cardiopheno.segment.transforms import N_CLASSES, PreprocessConfig
 
@@ -105,6 +107,28 @@ def load_checkpoint(
         ) from exc
     model.to(device).eval()
     return model, net_cfg, pre_cfg, blob
+
+
+def fold_batch_norm(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold each eval-mode batch norm into the convolution before it, in place, for inference.
+
+    MONAI's ``Convolution`` block is conv -> ADN (norm, dropout, activation in that order); at
+    inference the norm is a fixed per-channel affine map, which PyTorch's ``fuse_conv_bn_eval``
+    moves into the convolution's weights and bias. The output is unchanged up to float rounding
+    and one memory pass per layer is saved. Blocks whose ADN does not start with a batch norm are
+    left as they are. Do not train the folded network.
+    """
+    for block in model.modules():
+        if not isinstance(block, Convolution) or not hasattr(block, "adn"):
+            continue
+        first = next(iter(block.adn.named_children()), (None, None))
+        if first[0] != "N" or not isinstance(first[1], torch.nn.modules.batchnorm._BatchNorm):
+            continue
+        block.conv = fuse_conv_bn_eval(
+            block.conv, first[1], transpose=isinstance(block.conv, torch.nn.ConvTranspose2d)
+        )
+        block.adn.N = torch.nn.Identity()
+    return model
 
 
 def resolve_device(device: str | None) -> torch.device:

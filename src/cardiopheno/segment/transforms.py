@@ -256,6 +256,23 @@ _LCC = KeepLargestConnectedComponent(applied_labels=list(CLASSES), independent=T
 _FILL = FillHoles(applied_labels=[LV_CAVITY, RV_CAVITY])
 
 
+def fill_slice_holes(labels: np.ndarray) -> np.ndarray:
+    """Fill the holes of the LV and RV cavities in every 2D slice of an ``X x Y x N`` label stack
+    with one MONAI ``FillHoles`` call instead of N.
+
+    The slices are laid side by side along y, each followed by one background column. A path
+    between two slices has to cross such a column, which touches the mosaic's edge, so a
+    background region is enclosed in the mosaic exactly when it is enclosed in its own slice:
+    the result equals slice-by-slice filling (``tests/test_segment_pipeline.py`` checks it) at a
+    tenth of the cost for a 500-slice cine.
+    """
+    x, y, n = labels.shape
+    mosaic = np.zeros((x, n, y + 1), np.uint8)
+    mosaic[:, :, :y] = np.moveaxis(labels, 2, 1)
+    filled = np.asarray(_FILL(mosaic.reshape(1, x, n * (y + 1))), dtype=np.uint8)
+    return np.moveaxis(filled.reshape(x, n, y + 1)[:, :, :y], 1, 2)
+
+
 def postprocess_frame(labels: np.ndarray, largest_component: bool = True, fill_holes: bool = True):
     """Clean one frame's ``X x Y x Z`` label map: largest 3D component per class, then holes in
     the LV and RV cavities filled in each 2D slice (a hole in a cavity is a slice-wise notion: in
@@ -263,29 +280,29 @@ def postprocess_frame(labels: np.ndarray, largest_component: bool = True, fill_h
 
     Runs on numpy arrays (MONAI returns the input's type), which spares MetaTensor bookkeeping.
     """
-    out = np.asarray(labels, dtype=np.uint8)[None]
+    out = np.asarray(labels, dtype=np.uint8)
     if largest_component:
-        out = np.asarray(_LCC(out), dtype=np.uint8)
+        out = np.asarray(_LCC(out[None]), dtype=np.uint8)[0]
     if fill_holes:
-        out = np.stack(
-            [np.asarray(_FILL(out[:, :, :, z]), dtype=np.uint8) for z in range(out.shape[-1])],
-            axis=-1,
-        )
-    return out[0]
+        out = fill_slice_holes(out)
+    return out
 
 
 def postprocess(labels: np.ndarray, largest_component: bool = True, fill_holes: bool = True):
     """Post-process every frame of an ``X x Y x Z x T`` label map in place, on the bounding box of
     all labels (plus a margin): everything outside it is background and stays so, and the box is
-    typically a tenth of the field of view."""
+    typically a tenth of the field of view. Largest components are kept per frame; holes are
+    filled in all slices of all frames at once (:func:`fill_slice_holes`)."""
     fg = labels.any(axis=(2, 3))
     if not fg.any():
         return labels
     xs, ys = np.nonzero(fg.any(axis=1))[0], np.nonzero(fg.any(axis=0))[0]
     bx = slice(max(0, xs[0] - 2), xs[-1] + 3)
     by = slice(max(0, ys[0] - 2), ys[-1] + 3)
-    for t in range(labels.shape[3]):
-        labels[bx, by, :, t] = postprocess_frame(
-            labels[bx, by, :, t], largest_component, fill_holes
-        )
+    if largest_component:
+        for t in range(labels.shape[3]):
+            labels[bx, by, :, t] = postprocess_frame(labels[bx, by, :, t], fill_holes=False)
+    if fill_holes:
+        box = labels[bx, by]
+        labels[bx, by] = fill_slice_holes(box.reshape(*box.shape[:2], -1)).reshape(box.shape)
     return labels
