@@ -180,7 +180,7 @@ def main() -> int:
             continue
         plan += [(dev, "naive_loop", 1)]
         plan += [(dev, "network", b) for b in args.batches]
-        e2e = args.e2e_batch or (8 if dev == "cpu" else 256)
+        e2e = args.e2e_batch or (32 if dev == "cpu" else 256)
         plan += [(dev, "network_nchw", e2e), (dev, "end_to_end", e2e)]
         plan += [(dev, f"end_to_end_ens{k}", e2e) for k in args.ensembles]
     info = {

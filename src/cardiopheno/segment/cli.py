@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     seg.add_argument("--checkpoint", default=None, help="model checkpoint (default: shipped model)")
     seg.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     seg.add_argument(
-        "--slice-batch", type=int, default=None, help="slices per network call (8 CPU, 256 GPU)"
+        "--slice-batch", type=int, default=None, help="slices per network call (32 CPU, 256 GPU)"
     )
     seg.add_argument("--no-tta", action="store_true", help="skip test-time augmentation")
     seg.add_argument(
