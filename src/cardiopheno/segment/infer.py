@@ -120,14 +120,14 @@ class Segmenter:
         self.device = resolve_device(device)
         self.checkpoint = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
         self.model, self.net_cfg, self.pre_cfg, _ = load_checkpoint(self.checkpoint, self.device)
-        # batch norm folded into the convolutions, channels-last layout: together 1.6x the
-        # network's slices/s on the 2-core CPU (benchmarks/segment_throughput.py); channels-last
-        # is also the layout tensor cores prefer on a GPU
+        # batch norm folded into the convolutions and channels-last layout: the network alone
+        # went from 422 to 808 slices/s on the 2-core CPU (BENCHMARKS.md); channels-last is also
+        # the layout tensor cores prefer on a GPU
         self.model = fold_batch_norm(self.model).to(memory_format=torch.channels_last)
         self.sha256 = file_sha256(self.checkpoint)
         self.pipe = SlicePipeline(self.pre_cfg)
-        # None/0: 32 slices per call on the CPU (fastest end to end on the quiet 2-core VM, with
-        # the ensemble: 244 against 222 slices/s at 8), 256 on a GPU
+        # None/0: 32 slices per call on the CPU (fastest end to end on the quiet 2-core VM,
+        # BENCHMARKS.md), 256 on a GPU
         self.slice_batch = int(slice_batch or (32 if self.device.type == "cpu" else 256))
         self.heart_crop = heart_crop and self.pre_cfg.crop < self.pre_cfg.roi
         self.tta = tta
