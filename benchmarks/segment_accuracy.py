@@ -129,12 +129,20 @@ def main() -> int:
     ap.add_argument(
         "--flip-ensemble", type=int, default=1, help="flipped copies averaged (config default: 1)"
     )
+    ap.add_argument("--precision", default="auto", help="auto, float32, bfloat16 or float16")
     ap.add_argument("--out", default=str(REPO / "results/benchmarks/segment_accuracy.json"))
     args = ap.parse_args()
-    seg = Segmenter(args.checkpoint, args.device, tta=False, flip_ensemble=args.flip_ensemble)
+    seg = Segmenter(
+        args.checkpoint,
+        args.device,
+        tta=False,
+        flip_ensemble=args.flip_ensemble,
+        precision=args.precision,
+    )
     result = {
         "checkpoint": str(seg.checkpoint),
         "flip_ensemble": args.flip_ensemble,
+        "precision": seg.precision,
         "checkpoint_sha256": seg.sha256,
         "note": "ACDC in-plane spacing estimated from reference.csv voxel volume (see MODEL_CARD)",
     }

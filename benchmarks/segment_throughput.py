@@ -3,11 +3,14 @@ cine (200 x 200 pixels at 1.8 mm, 10 slices x 50 frames), against a naive per-sl
 in the same run, on the CPU and (when present) the GPU.
 
     python benchmarks/segment_throughput.py [--checkpoint PATH] [--image CINE.nii.gz]
-        [--devices cpu cuda] [--threads 2] [--out results/benchmarks/segment_throughput.json]
+        [--devices cpu cuda] [--threads 2] [--precisions auto float32] [--ensembles 0 1 3]
+        [--out results/benchmarks/segment_throughput.json]
 
 Measured, per device:
+- each configuration runs once per ``--precisions`` value (the autocast dtype; ``auto``, the
+  default: float32 on a CPU, float16 on a GPU);
 - ``network``: the network alone on preprocessed, heart-cropped slices (``inference_mode``,
-  channels-last, fp16 autocast on GPU), for each slice batch size; ``network_nchw`` the same in
+  channels-last, batch norm folded), for each slice batch size; ``network_nchw`` the same in
   PyTorch's default memory layout, at the end-to-end batch size;
 - ``naive_loop``: one slice at a time through the network on the full ``roi`` grid with
   ``torch.no_grad`` (what a straightforward per-slice script does);
@@ -105,13 +108,20 @@ def measure(kind: str, batch: int, args) -> dict:
         tta=kind.startswith("end_to_end_ens"),
         threads=args.threads,
         flip_ensemble=int(kind[len("end_to_end_ens") :]) if "_ens" in kind else 0,
+        precision=args.precision,
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     if kind in ("network", "network_nchw"):
         if kind == "network_nchw":
             seg.model = seg.model.to(memory_format=torch.contiguous_format)
-            seg._forward = lambda x: seg.model(x.contiguous())
+
+            def nchw(x):
+                amp = seg.amp_dtype
+                with torch.autocast(seg.device.type, dtype=amp, enabled=amp is not None):
+                    return seg.model(x.contiguous()).float()
+
+            seg._forward = nchw
         prep = seg.prepare(data, spacing)
         first = seg.predict_labels(prep.stack[: data.shape[2]])
         from cardiopheno.segment.transforms import heart_center
@@ -141,6 +151,7 @@ def measure(kind: str, batch: int, args) -> dict:
         "kind": kind,
         "device": args.device,
         "slice_batch": batch,
+        "precision": "float32 (plain model)" if kind == "naive_loop" else seg.precision,
         "threads": args.threads,
         "slices": n_slices,
         "seconds_per_cine": seconds,
@@ -165,10 +176,17 @@ def main() -> int:
         default=[0, 1, 3],
         help="flip-ensemble sizes (end to end)",
     )
+    ap.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["auto"],
+        help="network arithmetic to measure: auto, float32, bfloat16, float16",
+    )
     ap.add_argument("--out", default=str(REPO / "results/benchmarks/segment_throughput.json"))
     ap.add_argument("--machine", default="", help="words describing the machine, for the record")
     ap.add_argument("--single", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    ap.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.single:
         kind, batch = args.single.split(":")
@@ -178,11 +196,12 @@ def main() -> int:
     for dev in args.devices:
         if dev == "cuda" and not torch.cuda.is_available():
             continue
-        plan += [(dev, "naive_loop", 1)]
-        plan += [(dev, "network", b) for b in args.batches]
+        plan += [(dev, "auto", "naive_loop", 1)]
         e2e = args.e2e_batch or (32 if dev == "cpu" else 256)
-        plan += [(dev, "network_nchw", e2e), (dev, "end_to_end", e2e)]
-        plan += [(dev, f"end_to_end_ens{k}", e2e) for k in args.ensembles]
+        for prec in args.precisions:
+            plan += [(dev, prec, "network", b) for b in args.batches]
+            plan += [(dev, prec, "network_nchw", e2e), (dev, prec, "end_to_end", e2e)]
+            plan += [(dev, prec, f"end_to_end_ens{k}", e2e) for k in args.ensembles]
     info = {
         "machine": args.machine or platform.node(),
         "cpu": platform.processor() or platform.machine(),
@@ -196,7 +215,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
-    for dev, kind, batch in plan:
+    for dev, prec, kind, batch in plan:
         cmd = [
             sys.executable,
             __file__,
@@ -206,6 +225,8 @@ def main() -> int:
             dev,
             "--threads",
             str(args.threads),
+            "--precision",
+            prec,
         ]
         if args.checkpoint:
             cmd += ["--checkpoint", args.checkpoint]
@@ -218,7 +239,7 @@ def main() -> int:
         row = json.loads(res.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(
-            f"{dev:5s} {kind:16s} batch {batch:4d}: {row['slices_per_s']:8.1f} slices/s, "
+            f"{dev:5s} {row['precision'][:8]:8s} {kind:16s} batch {batch:4d}: {row['slices_per_s']:8.1f} slices/s, "
             f"peak {row['peak_memory_mib']:.0f} MiB",
             flush=True,
         )

@@ -18,6 +18,7 @@ from cardiopheno.segment.network import (
     NetworkConfig,
     build_network,
     fold_batch_norm,
+    resolve_precision,
     save_checkpoint,
 )
 from cardiopheno.segment.transforms import (
@@ -203,6 +204,31 @@ def test_flip_ensemble_fills_the_tta_columns_without_extra_passes(tiny_checkpoin
     assert slices[0] - (z + z * t) in (2 * z, 4 * z)
     with pytest.raises(ValueError, match="flip_ensemble"):
         Segmenter(tiny_checkpoint, "cpu", flip_ensemble=4)
+
+
+def test_precision_auto_is_float32_on_cpu_and_bfloat16_warns_without_amx(monkeypatch, caplog):
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert resolve_precision("auto", cpu) is None
+    assert resolve_precision("float32", cpu) is None
+    assert resolve_precision("auto", gpu) is torch.float16
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": True})
+    assert resolve_precision("bfloat16", cpu) is torch.bfloat16
+    assert "emulated" not in caplog.text
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": False})
+    assert resolve_precision("bfloat16", cpu) is torch.bfloat16
+    assert "bfloat16 on a CPU without amx_bf16 is emulated" in caplog.text
+    with pytest.raises(ValueError, match="precision must be one of auto, float32"):
+        resolve_precision("half", cpu)
+
+
+def test_bfloat16_segmentation_matches_float32(tiny_checkpoint, rng):
+    img = rng.normal(100, 20, (50, 44, 4, 3)).astype(np.float32)
+    labels = {}
+    for precision in ("float32", "bfloat16"):
+        seg = Segmenter(tiny_checkpoint, "cpu", precision=precision, tta=False)
+        assert seg.precision == precision
+        labels[precision] = seg.segment_array(img, (1.5, 1.4)).labels
+    assert (labels["float32"] == labels["bfloat16"]).mean() > 0.95
 
 
 @pytest.mark.parametrize("ndim", [3, 4])

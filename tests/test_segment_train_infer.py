@@ -173,13 +173,14 @@ def test_unreadable_input_gives_a_clear_error(tmp_path, tiny_checkpoint, capsys)
 
 
 @pytest.mark.slow
-def test_shipped_model_segments_a_synthetic_subject(tmp_path):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_shipped_model_segments_a_synthetic_subject(tmp_path, precision):
     cohort = pytest.importorskip("cardiopheno.synth.cohort", reason="cardiopheno.synth not present")
     if not DEFAULT_CHECKPOINT.is_file():
         pytest.fail(f"shipped checkpoint missing: {DEFAULT_CHECKPOINT}")
     manifest = cohort.generate_cohort(tmp_path, 1, seed=3, fault_fraction=0.0, n_jobs=1)
     row = pd.read_csv(manifest, dtype={"eid": str}).iloc[0]
-    seg = Segmenter(device="cpu", tta=False)
+    seg = Segmenter(device="cpu", tta=False, precision=precision)
     out = tmp_path / "seg.nii.gz"
     seg.segment_file(tmp_path / row["sa"], out)
     pred = np.asarray(nib.load(out).dataobj)

@@ -64,6 +64,14 @@ def test_demo_config_plans(tmp_path):
             {"cohort": {"source": "synthetic"}, "batching": {"batch_size": 0}},
             ["0 is less than the minimum of 1", "['batching']['batch_size']"],
         ),
+        (
+            {"cohort": {"source": "synthetic"}, "segmentation": {"flip_ensemble": 5}},
+            ["5 is greater than the maximum of 3", "['segmentation']['flip_ensemble']"],
+        ),
+        (
+            {"cohort": {"source": "synthetic"}, "segmentation": {"precision": "half"}},
+            ["'half' is not one of", "['segmentation']['precision']"],
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, config, expected):

@@ -34,6 +34,7 @@ from cardiopheno.segment.network import (
     fold_batch_norm,
     load_checkpoint,
     resolve_device,
+    resolve_precision,
 )
 from cardiopheno.segment.transforms import (
     CLASSES,
@@ -112,12 +113,16 @@ class Segmenter:
         threads: int | None = None,
         smooth_inverse: bool = True,
         flip_ensemble: int = 1,
+        precision: str = "auto",
     ):
         if threads:
             torch.set_num_threads(int(threads))
         if not 0 <= int(flip_ensemble) <= len(ENSEMBLE_FLIPS):
             raise ValueError(f"flip_ensemble must be 0..{len(ENSEMBLE_FLIPS)}, got {flip_ensemble}")
         self.device = resolve_device(device)
+        # autocast dtype of the network (None: float32); see network.resolve_precision
+        self.amp_dtype = resolve_precision(precision, self.device)
+        self.precision = str(self.amp_dtype or torch.float32).removeprefix("torch.")
         self.checkpoint = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
         self.model, self.net_cfg, self.pre_cfg, _ = load_checkpoint(self.checkpoint, self.device)
         # batch norm folded into the convolutions and channels-last layout: the network alone
@@ -139,7 +144,9 @@ class Segmenter:
     # ------------------------------------------------------------------ network on slice stacks
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda"):
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+        ):
             return self.model(x).float()
 
     @torch.inference_mode()
@@ -415,7 +422,11 @@ def segment_batch(
         STATUS_COLUMNS,
         config=config,
         model_sha256=segmenter.sha256,
-        extra={"checkpoint": str(segmenter.checkpoint)},
+        extra={
+            "checkpoint": str(segmenter.checkpoint),
+            "precision": segmenter.precision,
+            "flip_ensemble": str(len(segmenter.flips)),
+        },
     )
     log.info("segmented %d of %d subjects (%s)", int(table["ok"].sum()), len(table), table_path)
     return table
@@ -454,6 +465,7 @@ def run_batch(
         fill_holes=bool(settings.get("fill_holes", True)),
         threads=threads,
         flip_ensemble=int(settings.get("flip_ensemble", 1)),
+        precision=settings.get("precision", "auto"),
     )
     workers = min(int(settings.get("loader_workers", 1)), threads - 1) if threads > 1 else 0
     return segment_batch(
