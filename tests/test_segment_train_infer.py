@@ -132,7 +132,9 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
     assert not table.loc["6", "ok"] and "labels nothing" in table.loc["6", "reason"]
     assert len(out) == 6
     assert column_specs(table_path)["seconds"].unit == "s"
-    assert file_metadata(table_path)["model_sha256"] == seg.sha256
+    meta = file_metadata(table_path)
+    assert meta["model_sha256"] == seg.sha256
+    assert (meta["precision"], meta["flip_ensemble"]) == ("float32", "1")  # CPU defaults
 
 
 def test_batch_from_a_dicom_conversion_table_keeps_the_conversion_reason(
