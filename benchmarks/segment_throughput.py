@@ -114,14 +114,8 @@ def measure(kind: str, batch: int, args) -> dict:
         torch.cuda.reset_peak_memory_stats()
     if kind in ("network", "network_nchw"):
         if kind == "network_nchw":
-            seg.model = seg.model.to(memory_format=torch.contiguous_format)
-
-            def nchw(x):
-                amp = seg.amp_dtype
-                with torch.autocast(seg.device.type, dtype=amp, enabled=amp is not None):
-                    return seg.model(x.contiguous()).float()
-
-            seg._forward = nchw
+            seg.memory_format = torch.contiguous_format
+            seg.model = seg.model.to(memory_format=seg.memory_format)
         prep = seg.prepare(data, spacing)
         first = seg.predict_labels(prep.stack[: data.shape[2]])
         from cardiopheno.segment.transforms import heart_center

@@ -128,7 +128,8 @@ class Segmenter:
         # batch norm folded into the convolutions and channels-last layout: the network alone
         # went from 422 to 808 slices/s on the 2-core CPU (BENCHMARKS.md); channels-last is also
         # the layout tensor cores prefer on a GPU
-        self.model = fold_batch_norm(self.model).to(memory_format=torch.channels_last)
+        self.memory_format = torch.channels_last
+        self.model = fold_batch_norm(self.model).to(memory_format=self.memory_format)
         self.sha256 = file_sha256(self.checkpoint)
         self.pipe = SlicePipeline(self.pre_cfg)
         # None/0: 32 slices per call on the CPU (fastest end to end on the quiet 2-core VM,
@@ -143,7 +144,7 @@ class Segmenter:
 
     # ------------------------------------------------------------------ network on slice stacks
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=self.memory_format)
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
         ):

@@ -263,8 +263,8 @@ def fill_slice_holes(labels: np.ndarray) -> np.ndarray:
     The slices are laid side by side along y, each followed by one background column. A path
     between two slices has to cross such a column, which touches the mosaic's edge, so a
     background region is enclosed in the mosaic exactly when it is enclosed in its own slice:
-    the result equals slice-by-slice filling (``tests/test_segment_pipeline.py`` checks it) at a
-    tenth of the cost for a 500-slice cine.
+    the result equals slice-by-slice filling (``tests/test_segment_pipeline.py`` checks it) at
+    about a third of the cost (0.11 against 0.31 s for a 500-slice cine, in a profile).
     """
     x, y, n = labels.shape
     mosaic = np.zeros((x, n, y + 1), np.uint8)
