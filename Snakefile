@@ -17,6 +17,7 @@ include: "workflow/rules/batches.smk"
 
 wildcard_constraints:
     batch=r"b\d{4}",
+    view="|".join(VIEWS_SEGMENTED) or "none",
 
 
 include: "workflow/rules/cohort.smk"

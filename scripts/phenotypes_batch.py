@@ -12,4 +12,5 @@ phenotypes_batch(
     families=smk.params.families,
     ed_frame=smk.params.ed_frame,
     config=smk.config,
+    view_tables=list(smk.input.views),
 )

@@ -14,4 +14,5 @@ qc_batch(
     smk.output.montages,
     QCThresholds.from_config(smk.params.thresholds),
     config=smk.config,
+    view_tables=list(smk.input.views),
 )

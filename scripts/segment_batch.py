@@ -1,4 +1,5 @@
-"""Snakemake entry: segment one batch of subjects (cardiopheno.segment.infer.run_batch)."""
+"""Snakemake entry: segment one view of one batch of subjects (cardiopheno.segment.infer.run_batch);
+the short axis when the rule has no ``view`` wildcard."""
 
 from cardiopheno.segment.infer import run_batch
 from cardiopheno.workflow_log import setup
@@ -12,4 +13,5 @@ run_batch(
     smk.params.settings,
     threads=smk.threads,
     config=smk.config,
+    view=smk.wildcards.get("view", "sa"),
 )

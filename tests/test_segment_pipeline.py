@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from monai.transforms import FillHoles
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY
 from cardiopheno.segment.data import acdc_patient_ids, acdc_spacing, read_acdc_volume
@@ -22,7 +23,7 @@ from cardiopheno.segment.network import (
     save_checkpoint,
 )
 from cardiopheno.segment.transforms import (
-    _FILL,
+    SA_FILL,
     PreprocessConfig,
     SlicePipeline,
     fill_slice_holes,
@@ -139,8 +140,9 @@ def test_postprocessing_keeps_largest_component_and_fills_holes():
 @given(arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 4)),
               elements=st.sampled_from([0, 1, 2, 3])))  # fmt: skip
 def test_filling_all_slices_at_once_equals_slice_by_slice(labels):
+    fill = FillHoles(applied_labels=list(SA_FILL))
     expected = np.stack(
-        [np.asarray(_FILL(labels[None, :, :, z]))[0] for z in range(labels.shape[2])], axis=-1
+        [np.asarray(fill(labels[None, :, :, z]))[0] for z in range(labels.shape[2])], axis=-1
     )
     np.testing.assert_array_equal(fill_slice_holes(labels), expected)
 

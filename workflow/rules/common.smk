@@ -13,6 +13,7 @@ from cardiopheno.batching import (
 from cardiopheno.io.atomic import remove_stale
 from cardiopheno.io.manifest import load_manifest
 from cardiopheno.io.tables import read_any
+from cardiopheno.synth.cohort import synthetic_views
 
 # The whole config against config.schema.yaml, whose sections $ref one schema file each (errors
 # then name the full key, e.g. instance['synthetic']['n_subjects']); snakemake's validate does not
@@ -111,6 +112,25 @@ def cohort_has_dicom():
 
 
 DICOM_INPUTS = cohort_has_dicom()
+
+
+def cohort_views():
+    """The views beside the short axis that are segmented: those configured that the cohort has
+    (the demo cohort has every view the generator renders; a user's, its manifest's columns)."""
+    wanted = config["segmentation"]["views"]
+    if SYNTHETIC:
+        have = synthetic_views()
+    else:
+        have = set(read_any(config["cohort"]["manifest"]).columns)
+    return [v for v in wanted if v in have]
+
+
+VIEWS_SEGMENTED = cohort_views()
+
+
+def view_segment_tables(wildcards):
+    """The other views' segment tables of one batch (what view-reading phenotypes need)."""
+    return [f"results/segment_{v}/{wildcards.batch}.parquet" for v in VIEWS_SEGMENTED]
 
 
 def segment_input(wildcards):

@@ -5,6 +5,7 @@ rule phenotypes_batch:
     input:
         segment="results/segment/{batch}.parquet",
         covariates=batch_covariates,
+        views=view_segment_tables,
     output:
         "results/phenotypes/batches/{batch}.parquet",
     log:

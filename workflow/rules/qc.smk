@@ -7,6 +7,7 @@ rule qc_batch:
         segment="results/segment/{batch}.parquet",
         manifest=batch_manifest,
         phenotypes="results/phenotypes/batches/{batch}.parquet",
+        views=view_segment_tables,
     output:
         table="results/qc/batches/{batch}.parquet",
         montages=directory("results/qc/montages/{batch}"),

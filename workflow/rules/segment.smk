@@ -1,5 +1,6 @@
-# Short-axis segmentation: one job per batch of subjects (a data loader reads ahead, all frames'
+# Segmentation: one job per batch of subjects and view (a data loader reads ahead, all frames'
 # slices go through the network in batches), and an optional training rule (off in the demo).
+# The short axis keeps its historical paths; the other views (cardiopheno.views) are one rule.
 
 
 rule segment_batch:
@@ -10,6 +11,23 @@ rule segment_batch:
         table="results/segment/{batch}.parquet",
     log:
         "results/logs/segment_batch/{batch}.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    threads: 2
+    params:
+        settings={k: v for k, v in config["segmentation"].items() if k != "train"},
+    script:
+        "../../scripts/segment_batch.py"
+
+
+rule segment_view_batch:
+    input:
+        manifest=batch_manifest,
+    output:
+        segmentations=directory("results/segment_{view}/{batch}"),
+        table="results/segment_{view}/{batch}.parquet",
+    log:
+        "results/logs/segment_view_batch/{view}_{batch}.log",
     conda:
         "../../envs/cardiopheno.yaml"
     threads: 2

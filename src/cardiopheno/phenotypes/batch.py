@@ -1,8 +1,10 @@
 """Phenotypes for a batch of subjects, and the merge of batch tables into one cohort table.
 
-Input is the segment stage's per-batch status table (eid, seg_sa, ok, reason, ...). A subject
-whose segmentation failed or cannot be read still gets a row, with NaN values and the reason in
-``phenotypes_reason``, so that nothing is silently lost between stages.
+Input is the segment stage's per-batch status table (eid, seg_sa, ok, reason, ...) plus, for
+families that read other views, those views' segment tables. A subject whose short-axis
+segmentation failed or cannot be read still gets a row, with NaN values and the reason in
+``phenotypes_reason``; a subject without another view (or whose view failed) keeps its short-axis
+values, and ``phenotypes_notes`` says which values are missing and why.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ STATUS_COLUMNS = {
     "phenotypes_ok": ColumnSpec("", "phenotypes were computed for this subject"),
     "phenotypes_reason": ColumnSpec("", "why not, when phenotypes_ok is false"),
     "phenotypes_seconds": ColumnSpec("s", "time spent computing this subject's phenotypes"),
+    "phenotypes_notes": ColumnSpec(
+        "", "values left out or computed with less data than usual, and why ('; '-separated)"
+    ),
 }
 
 
@@ -49,20 +54,44 @@ def _covariates_by_eid(path: str | os.PathLike | None) -> dict[str, dict]:
     return df.set_index("eid")[keep].to_dict(orient="index")
 
 
+def view_segmentations(view_tables: Sequence[str | os.PathLike]) -> dict[str, dict[str, str]]:
+    """eid -> {view: segmentation path} from other views' segment tables (failed views are
+    listed with an empty path and their reason under ``<view>:reason``)."""
+    out: dict[str, dict[str, str]] = {}
+    for path in view_tables:
+        view = file_metadata(path).get("view", "")
+        table = read_table(path)
+        seg_col = next(c for c in table.columns if c.startswith(("seg_", "seg4_")))
+        for rec in table.itertuples(index=False):
+            entry = out.setdefault(str(rec.eid), {})
+            entry[view] = getattr(rec, seg_col) if rec.ok else ""
+            if not rec.ok:
+                entry[f"{view}:reason"] = str(rec.reason)
+    return out
+
+
 def phenotype_rows(
     subjects: pd.DataFrame,
     covariates: Mapping[str, Mapping[str, float]],
     families: Sequence[str] | None = None,
     ed_frame: str = "max_volume",
+    views: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[pd.DataFrame, list[PhenotypeSpec]]:
-    """One row per subject in ``subjects`` (columns eid, seg_sa, optional ok/reason)."""
+    """One row per subject in ``subjects`` (columns eid, seg_sa, optional ok/reason); ``views``
+    maps eid -> {view: segmentation path} (see :func:`view_segmentations`)."""
     fams = resolve_families(families)
     specs = output_specs(fams)
     rows = []
     for rec in tqdm(subjects.itertuples(index=False), total=len(subjects), desc="phenotypes"):
         eid = str(rec.eid)
-        row: dict = {"eid": eid, **{s.name: math.nan for s in specs}}
+        row: dict = {"eid": eid, **{s.name: math.nan for s in specs}, "phenotypes_notes": ""}
         seg_ok = bool(getattr(rec, "ok", True))
+        subject_views = (views or {}).get(eid, {})
+        notes = [
+            f"{key.split(':')[0]} not segmented: {why}"
+            for key, why in subject_views.items()
+            if key.endswith(":reason")
+        ]
         t0 = time.perf_counter()
         if not seg_ok:
             reason = f"segmentation failed: {getattr(rec, 'reason', '') or 'no reason given'}"
@@ -70,20 +99,28 @@ def phenotype_rows(
         else:
             try:
                 ctx = context_from_files(
-                    rec.seg_sa, None, covariates.get(eid, {}), ed_frame_mode=ed_frame, eid=eid
+                    rec.seg_sa,
+                    None,
+                    covariates.get(eid, {}),
+                    ed_frame_mode=ed_frame,
+                    eid=eid,
+                    views={k: v for k, v in subject_views.items() if ":" not in k},
                 )
                 row.update(compute_phenotypes(ctx, fams))
                 row.update(phenotypes_ok=True, phenotypes_reason="")
+                notes += ctx.notes
             except (ImageReadError, PhenotypeError, OSError, ValueError) as exc:
                 log.warning("%s: no phenotypes: %s", eid, exc)
                 row.update(phenotypes_ok=False, phenotypes_reason=str(exc))
         row["phenotypes_seconds"] = time.perf_counter() - t0
+        row["phenotypes_notes"] = "; ".join(notes)
         rows.append(row)
     df = pd.DataFrame(rows, columns=["eid", *[s.name for s in specs], *STATUS_COLUMNS])
     for s in specs:
         df[s.name] = df[s.name].astype("Int64" if s.dtype == "int" else "float64")
     df["phenotypes_ok"] = df["phenotypes_ok"].astype(bool)
     df["phenotypes_reason"] = df["phenotypes_reason"].fillna("").astype(str)
+    df["phenotypes_notes"] = df["phenotypes_notes"].fillna("").astype(str)
     return df, specs
 
 
@@ -94,10 +131,18 @@ def phenotypes_batch(
     families: Sequence[str] | None = None,
     ed_frame: str = "max_volume",
     config: Mapping | None = None,
+    view_tables: Sequence[str | os.PathLike] = (),
 ) -> pd.DataFrame:
-    """Compute a batch's phenotypes from its segment status table and write them as Parquet."""
+    """Compute a batch's phenotypes from its segment status table (and the other views' tables)
+    and write them as Parquet."""
     subjects = read_table(segment_table)
-    df, specs = phenotype_rows(subjects, _covariates_by_eid(covariates), families, ed_frame)
+    df, specs = phenotype_rows(
+        subjects,
+        _covariates_by_eid(covariates),
+        families,
+        ed_frame,
+        view_segmentations(view_tables),
+    )
     model_sha = file_metadata(segment_table).get("model_sha256", "")
     write_table(
         df,

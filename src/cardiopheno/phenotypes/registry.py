@@ -5,7 +5,10 @@ A *family* is a module in this package that exposes
 - ``FAMILY``: its name (the name config ``phenotypes.families`` lists),
 - ``OUTPUTS``: a list of :class:`PhenotypeSpec` (name, unit, description), declared next to
 - ``compute(ctx: SubjectContext) -> dict[str, float]``: its single entry function,
-- optionally ``REQUIRES``: names of families whose values it reads from ``ctx.values``.
+- optionally ``REQUIRES``: names of families whose values it reads from ``ctx.values``,
+- optionally ``VIEWS``: the views beside the short axis it reads (``ctx.view(name)``; see
+  :mod:`cardiopheno.views`). A subject without such a view gets NaN for what needs it and a
+  note saying why (``ctx.note``), never an error.
 
 Families share one :class:`SubjectContext` per subject, which computes the expensive things once
 (per-frame label volumes, ED/ES frames, BSA, heart rate) and caches them. The registry runs the
@@ -53,6 +56,23 @@ class PhenotypeSpec:
     dtype: str = "float"  # "float" or "int" (frame indices)
 
 
+@dataclass(frozen=True)
+class ViewData:
+    """A segmented view beside the short axis: labels X x Y x 1 x T in the view's convention."""
+
+    labels: np.ndarray
+    affine: np.ndarray
+    spacing: tuple[float, float, float]
+    frame_interval_ms: float | None = None
+    image: np.ndarray | None = None
+
+    @classmethod
+    def from_files(cls, seg_path, image_path=None) -> ViewData:
+        seg = load_cine(seg_path, dtype=np.uint8)
+        image = load_cine(image_path).data if image_path else None
+        return cls(seg.data, seg.affine, seg.spacing, seg.frame_interval_ms, image)
+
+
 @dataclass
 class SubjectContext:
     """One subject's inputs plus lazily computed quantities shared by all families.
@@ -71,6 +91,16 @@ class SubjectContext:
     ed_frame_mode: str = "max_volume"
     eid: str = ""
     values: dict[str, float] = field(default_factory=dict)
+    views: Mapping[str, ViewData] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def view(self, name: str) -> ViewData | None:
+        """The subject's segmented ``name`` view, or None when it has none."""
+        return self.views.get(name)
+
+    def note(self, message: str) -> None:
+        """Record why a value is missing or was computed with less data than usual."""
+        self.notes.append(message)
 
     def __post_init__(self) -> None:
         if self.labels.ndim == 3:
@@ -274,8 +304,10 @@ def context_from_files(
     covariates: Mapping[str, float] | None = None,
     ed_frame_mode: str = "max_volume",
     eid: str = "",
+    views: Mapping[str, str | os.PathLike] | None = None,
 ) -> SubjectContext:
-    """Build a context from a (3D or 4D) segmentation NIfTI, reading timing from its header.
+    """Build a context from a (3D or 4D) segmentation NIfTI, reading timing from its header,
+    plus the label maps of other ``views`` (view name -> segmentation path).
 
     When the segmentation's header has no frame interval, the image's is used (if given).
     """
@@ -300,4 +332,5 @@ def context_from_files(
         affine=seg.affine,
         ed_frame_mode=ed_frame_mode,
         eid=eid,
+        views={name: ViewData.from_files(path) for name, path in (views or {}).items() if path},
     )

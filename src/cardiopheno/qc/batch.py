@@ -30,6 +30,7 @@ from cardiopheno.qc.montage import draw_montage
 from cardiopheno.qc.phenotype import check_phenotypes, robust_outliers
 from cardiopheno.qc.segmentation import check_segmentation, check_tta
 from cardiopheno.qc.summary import draw_summary
+from cardiopheno.qc.views import VIEW_CHECKS, VIEW_DESCRIPTIONS, check_atria
 
 log = logging.getLogger(__name__)
 BASIC = ("img_readable", "seg_readable")  # a subject passes only if these ran and passed
@@ -38,6 +39,18 @@ COLUMNS = {
 }
 COLUMNS["qc_pass"] = ColumnSpec("", "subject passes every QC check")
 COLUMNS["qc_reasons"] = ColumnSpec("", "readable reasons of the failed checks, '; '-separated")
+COLUMNS.update(
+    {
+        c: ColumnSpec("", f"view QC check passed: {VIEW_DESCRIPTIONS[c]} (null: not run)")
+        for c in VIEW_CHECKS
+    }
+)
+COLUMNS["qc_view_reasons"] = ColumnSpec(
+    "", "failed checks of the other views ('; '-separated); they mask phenotypes, not qc_pass"
+)
+COLUMNS["qc_masked_idps"] = ColumnSpec(
+    "", "phenotypes that failed their view's QC (','-separated): left out of the statistics"
+)
 
 
 def subject_checks(
@@ -108,15 +121,43 @@ def summarise(results: Sequence[CheckResult]) -> dict:
     return row
 
 
+def view_row(view_paths: Mapping[str, str]) -> dict:
+    """The view QC columns of one subject from its other views' label maps (view -> path)."""
+    labels = {}
+    for view, path in view_paths.items():
+        try:
+            labels[view] = load_cine(path, dtype=np.uint8).data
+        except ImageReadError as exc:
+            log.warning("view QC: %s", exc)
+    results, masked = check_atria(labels)
+    row = {r.name: r.passed for r in results}
+    row["qc_view_reasons"] = "; ".join(
+        f"{r.name}: {r.reason}" for r in results if r.passed is False
+    )
+    row["qc_masked_idps"] = ",".join(sorted(masked))
+    return row
+
+
 def _table(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
-    for c in ALL_CHECKS:
+    for c in (*ALL_CHECKS, *VIEW_CHECKS):
         if c not in df.columns:
             df[c] = pd.NA
         df[c] = df[c].astype("boolean")
     df["qc_pass"] = df["qc_pass"].astype(bool)
-    df["qc_reasons"] = df["qc_reasons"].fillna("").astype(str)
-    return df[["eid", *ALL_CHECKS, "qc_pass", "qc_reasons"]]
+    for c in ("qc_reasons", "qc_view_reasons", "qc_masked_idps"):
+        df[c] = (df[c] if c in df.columns else pd.Series("", index=df.index)).fillna("").astype(str)
+    return df[
+        [
+            "eid",
+            *ALL_CHECKS,
+            "qc_pass",
+            "qc_reasons",
+            *VIEW_CHECKS,
+            "qc_view_reasons",
+            "qc_masked_idps",
+        ]
+    ]
 
 
 def qc_batch(
@@ -127,9 +168,14 @@ def qc_batch(
     montage_dir: str | os.PathLike,
     thresholds: QCThresholds,
     config: Mapping | None = None,
+    view_tables: Sequence[str | os.PathLike] = (),
 ) -> pd.DataFrame:
-    """QC every subject of a segment batch table; montages of failed subjects into montage_dir."""
+    """QC every subject of a segment batch table (and its other views' label maps, from
+    ``view_tables``); montages of failed subjects into montage_dir."""
+    from cardiopheno.phenotypes.batch import view_segmentations
+
     seg = read_table(segment_table)
+    other_views = view_segmentations(view_tables)
     sa = _image_paths(manifest)
     pheno = {}
     if phenotypes_table:
@@ -154,6 +200,8 @@ def qc_batch(
             results = [CheckResult.fail("img_readable", f"QC error {type(exc).__name__}: {exc}")]
             image = labels = None
         row = {"eid": eid, **summarise(results)}
+        paths = {k: v for k, v in other_views.get(eid, {}).items() if ":" not in k and v}
+        row.update(view_row(paths))
         rows.append(row)
         if not row["qc_pass"]:
             draw_montage(Path(montage_dir) / f"{eid}.png", eid, image, labels, row["qc_reasons"])

@@ -7,17 +7,21 @@ import json
 import logging
 import sys
 
+from cardiopheno.views import VIEWS
+
 log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
     seg = subparsers.add_parser(
         "segment",
-        help="segment a short-axis cine (3D or 4D NIfTI) into LV cavity, myocardium and RV",
-        description="Write a uint8 label map (1 LV cavity, 2 LV myocardium, 3 RV cavity) with the "
-        "input's shape and affine.",
+        help="segment a cine of one view (3D or 4D NIfTI): short axis by default",
+        description="Write a uint8 label map with the input's shape and affine, in the view's "
+        "ukbb_cardiac convention: sa 1 LV cavity, 2 LV myocardium, 3 RV cavity; la_2ch 1 LA; "
+        "la_4ch 1 LV cavity, 2 LV myocardium, 3 RV, 4 LA, 5 RA (seg4_la_4ch); ao 1 ascending, "
+        "2 descending aorta.",
     )
-    seg.add_argument("--input", required=True, help="short-axis NIfTI (X x Y x slices [x frames])")
+    seg.add_argument("--input", required=True, help="NIfTI cine (X x Y x slices [x frames])")
     seg.add_argument("--output", required=True, help="label map to write (.nii.gz)")
     seg.add_argument("--checkpoint", default=None, help="model checkpoint (default: shipped model)")
     seg.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -33,6 +37,12 @@ def register(subparsers) -> None:
         help="flipped copies averaged with the prediction (0 none, 1 default, up to 3)",
     )
     seg.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    seg.add_argument(
+        "--view",
+        default="sa",
+        choices=list(VIEWS),
+        help="the cine's view (sa, la_2ch, la_4ch, ao): chooses the network and labels",
+    )
     seg.add_argument(
         "--precision",
         default="auto",
@@ -63,6 +73,12 @@ def register(subparsers) -> None:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--network", default=None, help='JSON, e.g. {"channels": [16,32,64,128,256]}')
     tr.add_argument("--init", default=None, help="initial weights (checkpoint) for fine-tuning")
+    tr.add_argument(
+        "--view",
+        default="sa",
+        choices=list(VIEWS),
+        help="view to train (labels, synthetic images and default network grid; default sa)",
+    )
     tr.add_argument("--no-resume", action="store_true", help="start afresh even if last.pt exists")
     tr.set_defaults(func=run_train)
 
@@ -81,6 +97,7 @@ def run_segment(args) -> int:
             threads=args.threads,
             flip_ensemble=args.flip_ensemble,
             precision=args.precision,
+            view=args.view,
         )
         seg = segmenter.segment_file(args.input, args.output)
     except (ImageReadError, CheckpointError, RuntimeError, ValueError) as exc:
@@ -98,6 +115,7 @@ def run_segment(args) -> int:
 def run_train(args) -> int:
     from cardiopheno.segment.network import NetworkConfig
     from cardiopheno.segment.train import TrainConfig, TrainingData, train_from_sources
+    from cardiopheno.segment.transforms import PreprocessConfig
 
     network = NetworkConfig().to_dict()
     if args.network:
@@ -111,6 +129,7 @@ def run_train(args) -> int:
         synthetic_frames=args.synthetic_frames,
         caches=args.cache,
         val_caches=args.val_cache,
+        view=args.view,
     )
     cfg = TrainConfig(
         epochs=args.epochs,
@@ -122,8 +141,10 @@ def run_train(args) -> int:
         device=args.device,
         network=network,
         init_checkpoint=args.init,
+        view=args.view,
     )
-    result = train_from_sources(data, args.out, cfg, resume=not args.no_resume)
+    pre_cfg = PreprocessConfig(**VIEWS[args.view].preprocess)
+    result = train_from_sources(data, args.out, cfg, pre_cfg, resume=not args.no_resume)
     log.info("best mean validation Dice %.4f (%s)", result["best_mean_dice"], result["best"])
     return 0
 

@@ -177,11 +177,13 @@ def nifti_pair_volumes(
 
 # -------------------------------------------------------------------------- synthetic cohort
 def synthetic_volumes(
-    cohort_dir: str | os.PathLike, frames_per_subject: int = 6, seed: int = 0
+    cohort_dir: str | os.PathLike, frames_per_subject: int = 6, seed: int = 0, view: str = "sa"
 ) -> Iterator[LabelledVolume]:
-    """Frames of a synthetic cohort written by ``cardiopheno.synth`` (``manifest.csv`` with ``sa``,
-    ground truth at ``truth/labels/<eid>.nii.gz``); subjects listed in ``truth/faults.parquet``
-    (deliberately faulty scans) are skipped. ED, ES (by true LV volume) and evenly spread frames."""
+    """Frames of one view of a synthetic cohort written by ``cardiopheno.synth`` (``manifest.csv``
+    with the view's column, ground truth at ``truth/labels/<eid>.nii.gz`` for the short axis and
+    ``truth/labels/<eid>_<view>.nii.gz`` for the others); subjects listed in
+    ``truth/faults.parquet`` (deliberately faulty short-axis scans) are skipped. The frames of
+    largest and smallest label 1 (ED and ES for the short axis) and randomly drawn others."""
     cohort_dir = Path(cohort_dir)
     manifest = read_any(cohort_dir / "manifest.csv")
     faults_path = cohort_dir / "truth" / "faults.parquet"
@@ -191,9 +193,10 @@ def synthetic_volumes(
         eid = str(row.eid)
         if eid in faulty:
             continue
-        truth = cohort_dir / "truth" / "labels" / f"{eid}.nii.gz"
+        suffix = "" if view == "sa" else f"_{view}"
+        truth = cohort_dir / "truth" / "labels" / f"{eid}{suffix}.nii.gz"
         try:
-            img = load_cine(cohort_dir / str(row.sa))
+            img = load_cine(cohort_dir / str(getattr(row, view)))
             lab = load_cine(truth, dtype=np.float32)
         except ImageReadError as exc:
             log.warning("synthetic subject %s skipped: %s", eid, exc)

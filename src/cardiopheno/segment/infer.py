@@ -1,5 +1,7 @@
-"""Segment short-axis cines: one scan (:meth:`Segmenter.segment_file`) or a batch of subjects from
+"""Segment cines of one view (:mod:`cardiopheno.views`: the short-axis stack, the long-axis 2- and
+4-chamber cines, the aorta): one scan (:meth:`Segmenter.segment_file`) or a batch of subjects from
 a manifest (:func:`segment_batch`, a data loader reading the next scans while the network runs).
+Each view has its own network and label map; everything else is shared.
 
 Per cine: every slice of every frame is preprocessed in one call (see
 :mod:`cardiopheno.segment.transforms`), the first frame is segmented on the ``roi`` grid to find
@@ -37,26 +39,34 @@ from cardiopheno.segment.network import (
     resolve_precision,
 )
 from cardiopheno.segment.transforms import (
-    CLASSES,
     SlicePipeline,
     heart_center,
     postprocess,
 )
+from cardiopheno.views import VIEWS, ViewSpec, view_spec
 
 log = logging.getLogger(__name__)
-TTA_KEYS = ("lv", "myo", "rv")
+TTA_KEYS = tuple(VIEWS["sa"].keys.values())  # the short axis's: lv, myo, rv
 
-STATUS_COLUMNS = {
-    "seconds": ColumnSpec("s", "wall time spent on this subject (read, segment, write)"),
-    **{
-        f"tta_dice_{k}": ColumnSpec(
-            "",
-            f"mean Dice of the {name} between the prediction and predictions on flipped input "
-            "at the ED and ES frames (test-time augmentation); NaN when TTA is off or not run",
-        )
-        for k, name in zip(TTA_KEYS, ("LV cavity", "LV myocardium", "RV cavity"), strict=True)
-    },
-}
+
+def status_columns(view: ViewSpec) -> dict[str, ColumnSpec]:
+    """Documented float columns of a view's segment table."""
+    return {
+        "seconds": ColumnSpec("s", "wall time spent on this subject (read, segment, write)"),
+        **{
+            f"tta_dice_{view.keys[c]}": ColumnSpec(
+                "",
+                f"mean Dice of the {view.labels[c]} between the prediction and predictions on "
+                "flipped input at the frames of largest and smallest "
+                f"{view.labels[view.classes[0]]} (test-time augmentation); NaN when TTA is off "
+                "or not run",
+            )
+            for c in view.classes
+        },
+    }
+
+
+STATUS_COLUMNS = status_columns(VIEWS["sa"])
 
 
 @dataclass
@@ -114,6 +124,7 @@ class Segmenter:
         smooth_inverse: bool = True,
         flip_ensemble: int = 1,
         precision: str = "auto",
+        view: str = "sa",
     ):
         if threads:
             torch.set_num_threads(int(threads))
@@ -123,8 +134,16 @@ class Segmenter:
         # autocast dtype of the network (None: float32); see network.resolve_precision
         self.amp_dtype = resolve_precision(precision, self.device)
         self.precision = str(self.amp_dtype or torch.float32).removeprefix("torch.")
-        self.checkpoint = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+        self.view = view_spec(view)
+        default = DEFAULT_CHECKPOINT if view == "sa" else self.view.default_checkpoint
+        self.checkpoint = Path(checkpoint) if checkpoint else default
         self.model, self.net_cfg, self.pre_cfg, _ = load_checkpoint(self.checkpoint, self.device)
+        if self.net_cfg.out_channels != self.view.n_classes:
+            raise ValueError(
+                f"{self.checkpoint}: the network has {self.net_cfg.out_channels} output classes, "
+                f"the {view} view needs {self.view.n_classes} (background + "
+                f"{', '.join(self.view.labels.values())})"
+            )
         # batch norm folded into the convolutions and channels-last layout: the network alone
         # went from 422 to 808 slices/s on the 2-core CPU (BENCHMARKS.md); channels-last is also
         # the layout tensor cores prefer on a GPU
@@ -219,17 +238,18 @@ class Segmenter:
             for i in range(0, t * z, step):
                 chunk = pred.probs[i : i + step]
                 inv = self.pipe.invert(chunk.reshape(-1, *chunk.shape[2:]), stack, crop_tf)
-                labels[i : i + step] = inv.reshape(chunk.shape[0], 4, x, y).max(1).indices
+                labels[i : i + step] = inv.reshape(chunk.shape[0], -1, x, y).max(1).indices
         else:
             labels = self.pipe.invert(pred.labels.float(), stack, crop_tf, mode="nearest")
             labels = labels.round().to(torch.uint8)
         labels = np.ascontiguousarray(labels.numpy().reshape(t, z, x, y).transpose(2, 3, 1, 0))
-        postprocess(labels, self.largest_component, self.fill_holes)
+        view = self.view
+        postprocess(labels, self.largest_component, self.fill_holes, view.classes, view.fill_holes)
         tta = {}
         if self.tta:
-            frames = _ed_es_frames(pred.labels, z, t)
+            frames = _ed_es_frames(pred.labels, z, t, view.classes[0])
             if pred.members:
-                tta = _tta_from_members(pred.members, frames, z)
+                tta = _tta_from_members(pred.members, frames, z, view)
             else:
                 tta = self._tta(stack, pred.labels, frames, z)
         return Segmentation(labels, tta)
@@ -243,7 +263,7 @@ class Segmenter:
         for axis in (1, 2):
             pred = self.predict_labels(torch.flip(x, dims=(axis,)))
             members.append(torch.flip(pred, dims=(axis,)))
-        return _tta_from_members(members, list(range(len(frames))), z)
+        return _tta_from_members(members, list(range(len(frames))), z, self.view)
 
     def segment_array(self, data: np.ndarray, spacing: Sequence[float]) -> Segmentation:
         """Segment an ``X x Y x Z [x T]`` array with in-plane ``spacing`` (mm)."""
@@ -273,22 +293,25 @@ def _frame_index(frames: Sequence[int], z: int) -> torch.Tensor:
     return torch.cat([torch.arange(f * z, (f + 1) * z) for f in frames])
 
 
-def _ed_es_frames(net_labels: torch.Tensor, z: int, t: int) -> list[int]:
-    """The frames of largest and smallest LV cavity (ED and ES) in the network's labels."""
-    lv = (net_labels == CLASSES[0]).reshape(t, z, -1).sum(dim=(1, 2))
-    return sorted({int(lv.argmax()), int(lv.argmin())})
+def _ed_es_frames(net_labels: torch.Tensor, z: int, t: int, label: int = 1) -> list[int]:
+    """The frames where ``label`` is largest and smallest in the network's labels (ED and ES for
+    the LV cavity of the short axis)."""
+    area = (net_labels == label).reshape(t, z, -1).sum(dim=(1, 2))
+    return sorted({int(area.argmax()), int(area.argmin())})
 
 
-def _tta_from_members(members: list[torch.Tensor], frames: list[int], z: int) -> dict[str, float]:
+def _tta_from_members(
+    members: list[torch.Tensor], frames: list[int], z: int, view: ViewSpec = VIEWS["sa"]
+) -> dict[str, float]:
     """Mean Dice per class, at ``frames``, between the unflipped prediction (``members[0]``) and
     each flipped one: how stable the segmentation is under test-time augmentation."""
     idx = _frame_index(frames, z)
     base = members[0][idx].numpy()
-    scores: dict[str, list[float]] = {k: [] for k in TTA_KEYS}
+    scores: dict[str, list[float]] = {view.keys[c]: [] for c in view.classes}
     for member in members[1:]:
         pred = member[idx].numpy()
-        for key, cls in zip(TTA_KEYS, CLASSES, strict=True):
-            scores[key].append(dice(base == cls, pred == cls))
+        for cls in view.classes:
+            scores[view.keys[cls]].append(dice(base == cls, pred == cls))
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
@@ -298,13 +321,12 @@ def _nifti_shape(path) -> tuple[int, ...]:
     return tuple(nib.load(path).shape)
 
 
-# ------------------------------------------------------------------------------- batches
 class _CineDataset(torch.utils.data.Dataset):
     """Reads and preprocesses one subject per item; failures come back as an error string."""
 
     def __init__(self, rows: list[dict], segmenter: Segmenter):
         self.rows = rows
-        self.pipe = segmenter.pipe
+        self.view = segmenter.view
         self.prepare = segmenter.prepare
 
     def __len__(self) -> int:
@@ -313,14 +335,19 @@ class _CineDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> Prepared:
         row = self.rows[i]
         t0 = time.perf_counter()
-        if row.get("error"):  # failed upstream (DICOM conversion): keep its reason
+        if row.get("error"):  # failed upstream (no image, DICOM conversion): keep its reason
             return Prepared(row["eid"], (0, 0, 0, 0), None, error=row["error"], source="model")
         try:
-            if row.get("seg_sa"):
+            if row.get("provided"):
                 return Prepared(row["eid"], (0, 0, 0, 0), None, source="provided")
-            cine = load_cine(row["sa"])
+            cine = load_cine(row["image"])
             if cine.data.size == 0:
-                raise ImageReadError(f"{row['sa']}: empty image {cine.data.shape}")
+                raise ImageReadError(f"{row['image']}: empty image {cine.data.shape}")
+            if self.view.single_slice and cine.data.shape[2] != 1:
+                raise ImageReadError(
+                    f"{row['image']}: the {self.view.name} view is a single-slice cine "
+                    f"(X x Y x 1 x frames), this image is {cine.data.shape}"
+                )
             prep = self.prepare(cine.data, cine.spacing, row["eid"])
         except Exception as exc:  # one bad subject must not stop the batch
             return Prepared(row["eid"], (0, 0, 0, 0), None, error=_reason(exc), source="model")
@@ -337,6 +364,63 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}".replace("\n", " ")
 
 
+def _job_rows(manifest: pd.DataFrame, eids: Sequence[str], view: ViewSpec) -> list[dict]:
+    """What each subject brings for ``view``: its image, a provided segmentation (the first
+    non-empty of the view's provided columns), or why there is nothing to segment."""
+    by_eid = {str(r["eid"]): r for r in manifest.to_dict("records")}
+
+    def text(value) -> str:
+        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+    rows = []
+    for eid in eids:
+        r = by_eid.get(str(eid), {})
+        image = text(r.get(view.name))
+        column = next((c for c in view.provided if text(r.get(c))), "")
+        error = ""
+        if not r.get("ok", True):
+            error = f"conversion: {r.get('reason') or 'failed'}"
+        elif not image:
+            error = f"no {view.name} image in the manifest"
+        rows.append(
+            {
+                "eid": str(eid),
+                "image": image,
+                "provided": text(r.get(column)) if column else "",
+                "provided_column": column,
+                "error": error,
+            }
+        )
+    return rows
+
+
+def _use_provided(row: dict, view: ViewSpec, out_dir: Path) -> str:
+    """Check a provided segmentation against its image; return the label map to use: the file
+    itself when it is in the view's own convention, else a copy mapped onto the view's labels."""
+    column = row["provided_column"]
+    lut = view.provided[column]
+    allowed = {i: f"label {i}" for i in range(1, len(lut))}
+    if column == view.seg_name:
+        allowed = view.labels
+    problem = check_provided_segmentation(row["image"], row["provided"], allowed=allowed)
+    if problem:
+        raise ValueError(problem)
+    if column == view.seg_name:
+        return str(Path(row["provided"]).resolve())
+    labels = np.rint(load_cine(row["provided"], dtype=np.float32).data).astype(np.uint8)
+    dest = out_dir / row["eid"] / f"{view.seg_name}.nii.gz"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    mapped = view.map_provided(column, labels)
+    save_labels_like(
+        dest, mapped if _nifti_ndim(row["provided"]) == 4 else mapped[..., 0], row["image"]
+    )
+    return str(dest.resolve())
+
+
+def _nifti_ndim(path) -> int:
+    return len(_nifti_shape(path))
+
+
 def segment_batch(
     manifest: pd.DataFrame,
     eids: Sequence[str],
@@ -347,24 +431,14 @@ def segment_batch(
     progress: bool = True,
     config: dict | None = None,
 ) -> pd.DataFrame:
-    """Segment ``eids`` of ``manifest`` (absolute ``sa``, optional ``seg_sa``) into
-    ``out_dir/<eid>/seg_sa.nii.gz`` and write the status table to ``table_path``."""
+    """Segment ``eids`` of ``manifest`` (absolute image paths in the view's column, optional
+    provided segmentations) into ``out_dir/<eid>/<seg_name>.nii.gz`` and write the status table
+    (eid, the view's ``seg_name`` column, source, ok, reason, seconds, tta_dice_*) to
+    ``table_path``."""
+    view = segmenter.view
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_eid = {str(r["eid"]): r for r in manifest.to_dict("records")}
-    rows = []
-    for eid in eids:
-        r = by_eid.get(str(eid), {"eid": str(eid), "sa": ""})
-        seg = r.get("seg_sa", "")
-        error = "" if r.get("ok", True) else f"conversion: {r.get('reason') or 'failed'}"
-        rows.append(
-            {
-                "eid": str(eid),
-                "sa": r.get("sa", ""),
-                "seg_sa": "" if pd.isna(seg) else seg,
-                "error": error,
-            }
-        )
+    rows = _job_rows(manifest, eids, view)
     loader = torch.utils.data.DataLoader(
         _CineDataset(rows, segmenter),
         batch_size=None,
@@ -374,62 +448,59 @@ def segment_batch(
     )
     records = []
     nan = float("nan")
+    tta_keys = [view.keys[c] for c in view.classes]
     for row, prep in tqdm(
-        zip(rows, loader, strict=True), total=len(rows), disable=not progress, desc="segment"
+        zip(rows, loader, strict=True), total=len(rows), disable=not progress, desc=view.name
     ):
         t0 = time.perf_counter()
         rec = {
             "eid": prep.eid,
-            "seg_sa": "",
+            view.seg_name: "",
             "source": prep.source or "model",
             "ok": False,
             "reason": prep.error,
-            **{f"tta_dice_{k}": nan for k in TTA_KEYS},
+            **{f"tta_dice_{k}": nan for k in tta_keys},
         }
         try:
             if prep.source == "provided":
-                problem = check_provided_segmentation(row["sa"], row["seg_sa"])
-                if problem:
-                    raise ValueError(problem)
-                rec.update(seg_sa=str(Path(row["seg_sa"]).resolve()), ok=True)
+                rec.update({view.seg_name: _use_provided(row, view, out_dir), "ok": True})
             elif not prep.error:
                 seg = segmenter.segment_prepared(prep)
-                dest = out_dir / prep.eid / "seg_sa.nii.gz"
+                dest = out_dir / prep.eid / f"{view.seg_name}.nii.gz"
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                save_labels_like(dest, seg.labels, row["sa"])
-                rec.update(seg_sa=str(dest.resolve()), ok=True)
+                save_labels_like(dest, seg.labels, row["image"])
+                rec.update({view.seg_name: str(dest.resolve()), "ok": True})
                 rec.update({f"tta_dice_{k}": v for k, v in seg.tta.items()})
         except Exception as exc:  # recorded, and the batch goes on
             rec.update(ok=False, reason=_reason(exc))
         if not rec["ok"]:
-            log.warning("subject %s failed: %s", prep.eid, rec["reason"])
+            log.warning("subject %s (%s) failed: %s", prep.eid, view.name, rec["reason"])
         rec["seconds"] = prep.seconds + time.perf_counter() - t0
         records.append(rec)
-    columns = [
-        "eid",
-        "seg_sa",
-        "source",
-        "ok",
-        "reason",
-        "seconds",
-        *(f"tta_dice_{k}" for k in TTA_KEYS),
-    ]
-    table = pd.DataFrame(records, columns=columns)
+    columns = ["eid", view.seg_name, "source", "ok", "reason", "seconds"]
+    table = pd.DataFrame(records, columns=[*columns, *(f"tta_dice_{k}" for k in tta_keys)])
     table["ok"] = table["ok"].astype(bool)
     table["seconds"] = table["seconds"].astype(float)
     write_table(
         table,
         table_path,
-        STATUS_COLUMNS,
+        status_columns(view),
         config=config,
         model_sha256=segmenter.sha256,
         extra={
+            "view": view.name,
             "checkpoint": str(segmenter.checkpoint),
             "precision": segmenter.precision,
             "flip_ensemble": str(len(segmenter.flips)),
         },
     )
-    log.info("segmented %d of %d subjects (%s)", int(table["ok"].sum()), len(table), table_path)
+    log.info(
+        "%s: segmented %d of %d subjects (%s)",
+        view.name,
+        int(table["ok"].sum()),
+        len(table),
+        table_path,
+    )
     return table
 
 
@@ -440,8 +511,10 @@ def run_batch(
     settings: dict,
     threads: int | None = None,
     config: dict | None = None,
+    view: str = "sa",
 ) -> pd.DataFrame:
-    """Segment every subject of a (batch) manifest with the ``segmentation`` config section.
+    """Segment ``view`` for every subject of a (batch) manifest with the ``segmentation`` config
+    section (``settings``; a view's own checkpoint under ``checkpoints``).
 
     ``threads`` (the rule's) are split between the network (torch threads) and one data-loader
     worker reading and preprocessing the next scans; with one thread the reading is done inline.
@@ -456,8 +529,14 @@ def run_batch(
         manifest["ok"] = manifest["ok"].astype(bool)
     else:
         manifest = load_manifest(manifest_path, check_files=False)
+    checkpoint = settings.get("checkpoint") if view == "sa" else None
+    checkpoint = checkpoint or (settings.get("checkpoints") or {}).get(view) or None
+    eids = manifest["eid"].astype(str).tolist()
+    if view != "sa" and not Path(checkpoint or view_spec(view).default_checkpoint).is_file():
+        # a view without a model is recorded, subject by subject, not a crashed workflow
+        return _without_model(eids, view, checkpoint, out_dir, table_path, config)
     segmenter = Segmenter(
-        checkpoint=settings.get("checkpoint") or None,
+        checkpoint=checkpoint,
         device=settings.get("device", "auto"),
         slice_batch=settings.get("slice_batch") or None,
         heart_crop=bool(settings.get("heart_crop", True)),
@@ -467,11 +546,12 @@ def run_batch(
         threads=threads,
         flip_ensemble=int(settings.get("flip_ensemble", 1)),
         precision=settings.get("precision", "auto"),
+        view=view,
     )
     workers = min(int(settings.get("loader_workers", 1)), threads - 1) if threads > 1 else 0
     return segment_batch(
         manifest,
-        manifest["eid"].astype(str).tolist(),
+        eids,
         out_dir,
         table_path,
         segmenter,
@@ -479,3 +559,24 @@ def run_batch(
         progress=bool(settings.get("progress", True)),
         config=config,
     )
+
+
+def _without_model(eids, view: str, checkpoint, out_dir, table_path, config) -> pd.DataFrame:
+    spec = view_spec(view)
+    reason = f"no {view} model: {checkpoint or spec.default_checkpoint} not found"
+    log.warning("%s (%d subjects)", reason, len(eids))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    nan = float("nan")
+    table = pd.DataFrame(
+        {
+            "eid": [str(e) for e in eids],
+            spec.seg_name: "",
+            "source": "model",
+            "ok": False,
+            "reason": reason,
+            "seconds": 0.0,
+            **{f"tta_dice_{spec.keys[c]}": nan for c in spec.classes},
+        }
+    )
+    write_table(table, table_path, status_columns(spec), config=config, extra={"view": view})
+    return table

@@ -40,6 +40,7 @@ class NetworkConfig:
     num_res_units: int = 1
     norm: str = "batch"
     dropout: float = 0.0
+    out_channels: int = N_CLASSES  # background plus the view's labels (4 for the short axis)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -61,7 +62,7 @@ def build_network(cfg: NetworkConfig | None = None) -> UNet:
     return UNet(
         spatial_dims=2,
         in_channels=1,
-        out_channels=N_CLASSES,
+        out_channels=cfg.out_channels,
         channels=cfg.channels,
         strides=cfg.strides,
         num_res_units=cfg.num_res_units,

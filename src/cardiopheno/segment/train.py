@@ -43,10 +43,10 @@ from cardiopheno.segment.network import (
     resolve_device,
     save_checkpoint,
 )
-from cardiopheno.segment.transforms import N_CLASSES, PreprocessConfig
+from cardiopheno.segment.transforms import PreprocessConfig
+from cardiopheno.views import view_spec
 
 log = logging.getLogger(__name__)
-CLASS_KEYS = ("lv", "myo", "rv")
 
 
 @dataclass
@@ -63,6 +63,7 @@ class TrainConfig:
     augment: bool = True
     init_checkpoint: str | None = None  # start from these weights (fine-tuning), new schedule
     network: dict = field(default_factory=lambda: NetworkConfig().to_dict())
+    view: str = "sa"  # which view's labels (cardiopheno.views): sets the output classes
 
 
 def train_transforms(augment: bool = True) -> Compose:
@@ -112,8 +113,11 @@ def split_by_subject(cache: SliceCache, val_fraction: float, seed: int):
 
 
 @torch.inference_mode()
-def validate(model, cache: SliceCache, device, batch_size: int = 64) -> dict[str, float]:
+def validate(
+    model, cache: SliceCache, device, batch_size: int = 64, view: str = "sa"
+) -> dict[str, float]:
     """Mean Dice per class over validation volumes (each frame a 3D volume of its slices)."""
+    spec = view_spec(view)
     metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
     model.eval()
     for vol in np.unique(cache.volume):
@@ -126,11 +130,12 @@ def validate(model, cache: SliceCache, device, batch_size: int = 64) -> dict[str
         pred = torch.cat(preds)  # Z x H x W
         truth = torch.from_numpy(cache.label[idx].astype(np.int64))
         metric(
-            one_hot(pred.permute(1, 2, 0)[None, None], N_CLASSES),
-            one_hot(truth.permute(1, 2, 0)[None, None], N_CLASSES),
+            one_hot(pred.permute(1, 2, 0)[None, None], spec.n_classes),
+            one_hot(truth.permute(1, 2, 0)[None, None], spec.n_classes),
         )
     dice = metric.aggregate().cpu().numpy()
-    return {k: float(v) for k, v in zip(CLASS_KEYS, dice, strict=True)}
+    keys = [spec.keys[c] for c in spec.classes]
+    return {k: float(v) for k, v in zip(keys, dice, strict=True)}
 
 
 def _worker_init(worker_id: int) -> None:
@@ -178,12 +183,18 @@ def train(
         raise ValueError("no training slices")
     set_determinism(seed=cfg.seed)
     device = resolve_device(cfg.device)
-    net_cfg = NetworkConfig.from_dict(cfg.network)
+    net_cfg = NetworkConfig.from_dict(
+        {**cfg.network, "out_channels": view_spec(cfg.view).n_classes}
+    )
     model = build_network(net_cfg)
     if cfg.init_checkpoint:
         blob = torch.load(cfg.init_checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(blob["state_dict"])
-        log.info("initialised from %s", cfg.init_checkpoint)
+        # weights of the same shape only: another view's model (another number of classes)
+        # lends everything but its last layer
+        own = model.state_dict()
+        same = {k: v for k, v in blob["state_dict"].items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(same, strict=False)
+        log.info("initialised %d of %d tensors from %s", len(same), len(own), cfg.init_checkpoint)
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
@@ -237,7 +248,7 @@ def train(
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-        dice = validate(model, val_cache, device) if len(val_cache) else {}
+        dice = validate(model, val_cache, device, view=cfg.view) if len(val_cache) else {}
         mean = float(np.mean(list(dice.values()))) if dice else -float(np.mean(losses))
         record = {
             "epoch": epoch,
@@ -292,6 +303,7 @@ class TrainingData:
     nifti_manifest: str | None = None
     synthetic_cohort: str | None = None
     synthetic_frames: int = 6
+    view: str = "sa"  # the view read from the synthetic cohort
     caches: list[str] = field(default_factory=list)  # prebuilt .npz caches (training side)
     val_caches: list[str] = field(default_factory=list)
 
@@ -332,10 +344,13 @@ def build_caches(
     if data.nifti_manifest:
         train_paths.append(cached("nifti", lambda: nifti_pair_volumes(data.nifti_manifest)))
     if data.synthetic_cohort:
+        name = "synthetic" if data.view == "sa" else f"synthetic_{data.view}"
         train_paths.append(
             cached(
-                "synthetic",
-                lambda: synthetic_volumes(data.synthetic_cohort, data.synthetic_frames),
+                name,
+                lambda: synthetic_volumes(
+                    data.synthetic_cohort, data.synthetic_frames, view=data.view
+                ),
             )
         )
     if not train_paths:

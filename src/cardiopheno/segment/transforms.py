@@ -24,6 +24,7 @@ whose enclosed "hole" is the LV cavity).
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -251,12 +252,21 @@ def heart_center(labels: np.ndarray, roi: int) -> tuple[int, int]:
     return (int(round((xs.min() + xs.max()) / 2)), int(round((ys.min() + ys.max()) / 2)))
 
 
-_LCC = KeepLargestConnectedComponent(applied_labels=list(CLASSES), independent=True)
-# Holes are filled in the cavities only: the myocardium's "hole" is the LV cavity.
-_FILL = FillHoles(applied_labels=[LV_CAVITY, RV_CAVITY])
+@functools.cache
+def _lcc(classes: tuple[int, ...]) -> KeepLargestConnectedComponent:
+    return KeepLargestConnectedComponent(applied_labels=list(classes), independent=True)
 
 
-def fill_slice_holes(labels: np.ndarray) -> np.ndarray:
+@functools.cache
+def _fill(labels: tuple[int, ...]) -> FillHoles:
+    return FillHoles(applied_labels=list(labels))
+
+
+# Short axis: holes are filled in the cavities only (the myocardium's "hole" is the LV cavity).
+SA_FILL = (LV_CAVITY, RV_CAVITY)
+
+
+def fill_slice_holes(labels: np.ndarray, fill: tuple[int, ...] = SA_FILL) -> np.ndarray:
     """Fill the holes of the LV and RV cavities in every 2D slice of an ``X x Y x N`` label stack
     with one MONAI ``FillHoles`` call instead of N.
 
@@ -269,11 +279,17 @@ def fill_slice_holes(labels: np.ndarray) -> np.ndarray:
     x, y, n = labels.shape
     mosaic = np.zeros((x, n, y + 1), np.uint8)
     mosaic[:, :, :y] = np.moveaxis(labels, 2, 1)
-    filled = np.asarray(_FILL(mosaic.reshape(1, x, n * (y + 1))), dtype=np.uint8)
+    filled = np.asarray(_fill(fill)(mosaic.reshape(1, x, n * (y + 1))), dtype=np.uint8)
     return np.moveaxis(filled.reshape(x, n, y + 1)[:, :, :y], 1, 2)
 
 
-def postprocess_frame(labels: np.ndarray, largest_component: bool = True, fill_holes: bool = True):
+def postprocess_frame(
+    labels: np.ndarray,
+    largest_component: bool = True,
+    fill_holes: bool = True,
+    classes: tuple[int, ...] = CLASSES,
+    fill: tuple[int, ...] = SA_FILL,
+):
     """Clean one frame's ``X x Y x Z`` label map: largest 3D component per class, then holes in
     the LV and RV cavities filled in each 2D slice (a hole in a cavity is a slice-wise notion: in
     3D it would touch the top or bottom slice and stay open).
@@ -282,13 +298,19 @@ def postprocess_frame(labels: np.ndarray, largest_component: bool = True, fill_h
     """
     out = np.asarray(labels, dtype=np.uint8)
     if largest_component:
-        out = np.asarray(_LCC(out[None]), dtype=np.uint8)[0]
+        out = np.asarray(_lcc(classes)(out[None]), dtype=np.uint8)[0]
     if fill_holes:
-        out = fill_slice_holes(out)
+        out = fill_slice_holes(out, fill)
     return out
 
 
-def postprocess(labels: np.ndarray, largest_component: bool = True, fill_holes: bool = True):
+def postprocess(
+    labels: np.ndarray,
+    largest_component: bool = True,
+    fill_holes: bool = True,
+    classes: tuple[int, ...] = CLASSES,
+    fill: tuple[int, ...] = SA_FILL,
+):
     """Post-process every frame of an ``X x Y x Z x T`` label map in place, on the bounding box of
     all labels (plus a margin): everything outside it is background and stays so, and the box is
     typically a tenth of the field of view. Largest components are kept per frame; holes are
@@ -301,8 +323,10 @@ def postprocess(labels: np.ndarray, largest_component: bool = True, fill_holes: 
     by = slice(max(0, ys[0] - 2), ys[-1] + 3)
     if largest_component:
         for t in range(labels.shape[3]):
-            labels[bx, by, :, t] = postprocess_frame(labels[bx, by, :, t], fill_holes=False)
+            labels[bx, by, :, t] = postprocess_frame(
+                labels[bx, by, :, t], fill_holes=False, classes=classes
+            )
     if fill_holes:
         box = labels[bx, by]
-        labels[bx, by] = fill_slice_holes(box.reshape(*box.shape[:2], -1)).reshape(box.shape)
+        labels[bx, by] = fill_slice_holes(box.reshape(*box.shape[:2], -1), fill).reshape(box.shape)
     return labels

@@ -25,6 +25,24 @@ def mosteller_bsa(height_cm: pd.Series, weight_kg: pd.Series) -> pd.Series:
     return np.sqrt(height_cm.astype(float) * weight_kg.astype(float) / 3600.0)
 
 
+def mask_failed_idps(pheno: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
+    """NaN where a subject's phenotype failed its view's QC (qc column ``qc_masked_idps``)."""
+    if "qc_masked_idps" not in qc.columns:
+        return pheno
+    masked = qc.set_index(qc["eid"].astype(str))["qc_masked_idps"].fillna("").astype(str)
+    pheno = pheno.copy()
+    n = 0
+    for eid, names in masked[masked != ""].items():
+        cols = [c for c in names.split(",") if c in pheno.columns]
+        rows = pheno["eid"] == eid
+        if cols and rows.any():
+            pheno.loc[rows, cols] = np.nan
+            n += 1
+    if n:
+        log.info("view QC: phenotypes of %d subjects masked", n)
+    return pheno
+
+
 def analysis_frame(
     phenotypes: pd.DataFrame, qc: pd.DataFrame | None, covariates: pd.DataFrame
 ) -> pd.DataFrame:
@@ -44,6 +62,7 @@ def analysis_frame(
         n_before = len(pheno)
         pheno = pheno[pheno["eid"].isin(passed)]
         log.info("QC: %d of %d subjects pass", len(pheno), n_before)
+        pheno = mask_failed_idps(pheno, qc)
     cov = covariates.assign(eid=covariates["eid"].astype(str))
     missing = {"age", "sex"} - set(cov.columns)
     if missing:

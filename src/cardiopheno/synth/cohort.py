@@ -29,6 +29,7 @@ from cardiopheno.synth.faults import (
     assign_faults,
 )
 from cardiopheno.synth.imaging import simulate_subject
+from cardiopheno.synth.longaxis import LONG_AXIS_VIEWS
 from cardiopheno.synth.outcomes import outcome_model_markdown, sample_outcomes
 from cardiopheno.synth.population import population_model_markdown, sample_population
 
@@ -90,8 +91,25 @@ def _idp_columns() -> dict[str, ColumnSpec]:
             "intensity_scale": ColumnSpec("", "blood-pool intensity before bias and noise"),
             "noise_sigma": ColumnSpec("", "Rician noise sigma (image intensity units)"),
             "bsa_m2": ColumnSpec("m2", "body surface area (Mosteller)"),
+            "LA_passive_share": ColumnSpec(
+                "", "share of LA emptying that is passive (conduit) rather than active (booster)"
+            ),
         }
     )
+    for chamber in ("LA", "RA"):
+        for name, (unit, desc) in {
+            "V_max": ("mL", "maximal volume"),
+            "V_min": ("mL", "minimal volume"),
+            "SV": ("mL", "stroke volume (max - min)"),
+            "EF": ("%", "ejection fraction"),
+        }.items():
+            cols[f"{chamber}{name}"] = ColumnSpec(
+                unit, f"{chamber} {desc} of the 3D phantom (analytic truncated ellipsoid)"
+            )
+    for tag in ("LA_2ch", "LA_4ch", "RA_4ch"):
+        cols[f"{tag}_plane_offset_mm"] = ColumnSpec(
+            "mm", f"distance of the {tag[:2]} centre from the {tag[3:]} view's plane"
+        )
     return cols
 
 
@@ -107,12 +125,34 @@ def _curve_columns() -> dict[str, ColumnSpec]:
     }
 
 
+def synthetic_views() -> set[str]:
+    """The views beside the short axis that a generated cohort has (manifest columns)."""
+    return set(LONG_AXIS_VIEWS)
+
+
+def _atrial_curve_columns(names) -> dict[str, ColumnSpec]:
+    """Units and descriptions of the atrial truth curves (see synth.atria.atrial_truth_tables)."""
+    cols = {"time_ms": ColumnSpec("ms", "time since the cine's first frame (ventricular ED)")}
+    for name in names:
+        if name.endswith("_volume_ml_analytic"):
+            cols[name] = ColumnSpec("mL", f"{name[:2]} volume of the 3D phantom (analytic)")
+        elif name.endswith("_area_mm2"):
+            cols[name] = ColumnSpec("mm2", "atrial area in the view's truth labels")
+        elif name.endswith("_area_mm2_analytic"):
+            cols[name] = ColumnSpec("mm2", "area of the plane's cut through the atrium (analytic)")
+        elif name.endswith("_length_mm_analytic"):
+            cols[name] = ColumnSpec(
+                "mm", "height of that cut above the valve plane (analytic long-axis length)"
+            )
+    return cols
+
+
 def _make_subject(args: tuple) -> tuple[dict, pd.DataFrame, dict | None]:
     """Worker: render, write sa.nii.gz and the truth labels, apply the fault if any."""
-    out_dir, row, seed, index, fault = args
+    out_dir, row, seed, index, fault, views = args
     out_dir = Path(out_dir)
     eid = str(row["eid"])
-    subject = simulate_subject(pd.Series(row), seed, index)
+    subject = simulate_subject(pd.Series(row), seed, index, views)
     label_path = out_dir / "truth" / "labels" / f"{eid}.nii.gz"
     save_nifti(label_path, subject.labels, subject.affine, subject.zooms)
     sa_path = out_dir / "subjects" / eid / "sa.nii.gz"
@@ -135,8 +175,13 @@ def _make_subject(args: tuple) -> tuple[dict, pd.DataFrame, dict | None]:
     save_nifti(sa_path, data, affine, zooms)
     if fault in FILE_FAULTS:
         record["detail"] = apply_file_fault(fault, sa_path, rng)
+    for view, img in subject.views.items():
+        save_nifti(out_dir / "subjects" / eid / f"{view}.nii.gz", img.image, img.affine, img.zooms)
+        save_nifti(
+            out_dir / "truth" / "labels" / f"{eid}_{view}.nii.gz", img.labels, img.affine, img.zooms
+        )
     truth = {**subject.truth, "bsa_m2": float(row["bsa_m2"])}
-    return truth, subject.curves, record
+    return truth, subject.curves, record, subject.atrial_curves
 
 
 def generate_cohort(
@@ -145,6 +190,7 @@ def generate_cohort(
     seed: int = 0,
     fault_fraction: float = 0.05,
     n_jobs: int = 2,
+    views: tuple[str, ...] = LONG_AXIS_VIEWS,
 ) -> Path:
     """Generate the cohort under ``out_dir``; returns the manifest path."""
     t0 = time.perf_counter()
@@ -154,7 +200,7 @@ def generate_cohort(
     outcomes = sample_outcomes(pop, seed)
     faults = assign_faults(n_subjects, seed, fault_fraction)
     rows = pop.to_dict("records")
-    jobs = [(str(out_dir), rows[i], seed, i, faults.get(i)) for i in range(n_subjects)]
+    jobs = [(str(out_dir), rows[i], seed, i, faults.get(i), views) for i in range(n_subjects)]
     log.info(
         "generating %d subjects (seed %d, %d faulty) into %s with %d jobs",
         n_subjects, seed, len(faults), out_dir, n_jobs,
@@ -167,13 +213,17 @@ def generate_cohort(
 
     truth = pd.DataFrame([r[0] for r in results])
     curves = pd.concat([r[1] for r in results], ignore_index=True)
+    atrial = [r[3] for r in results if r[3] is not None]
     fault_rows = [r[2] for r in results if r[2] is not None]
     fault_table = pd.DataFrame(
         fault_rows, columns=["eid", "fault", "detail", "labels_match_image"]
     ).astype({"labels_match_image": bool})
 
     manifest = pd.DataFrame(
-        {"eid": pop["eid"], "sa": [f"subjects/{e}/sa.nii.gz" for e in pop["eid"]]}
+        {
+            "eid": pop["eid"],
+            **{v: [f"subjects/{e}/{v}.nii.gz" for e in pop["eid"]] for v in ("sa", *views)},
+        }
     )
     covariates = pop[COVARIATE_COLUMNS].assign(
         imaging_date=pd.to_datetime(pop["imaging_date"]).dt.strftime("%Y-%m-%d")
@@ -192,6 +242,13 @@ def generate_cohort(
     meta = {"seed": str(seed), "n_subjects": str(n_subjects), "fault_fraction": str(fault_fraction)}
     write_table(truth, tdir / "idps.parquet", columns=_idp_columns(), extra=meta)
     write_table(curves, tdir / "volume_curves.parquet", columns=_curve_columns(), extra=meta)
+    if atrial:
+        write_table(
+            pd.concat(atrial, ignore_index=True),
+            tdir / "atrial_curves.parquet",
+            columns=_atrial_curve_columns(pd.concat(atrial[:1]).columns),
+            extra=meta,
+        )
     write_table(
         outcomes.effects,
         tdir / "effects.parquet",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,8 @@ from cardiopheno.synth.anatomy import (
     cycle_shape,
     wall_thickness,
 )
+from cardiopheno.synth.atria import atrial_truth_tables, atrial_volumes, build_atria
+from cardiopheno.synth.longaxis import AORTIC_ROOT_MM, LONG_AXIS_VIEWS, render_long_axis
 from cardiopheno.synth.population import MYOCARDIAL_DENSITY_G_PER_ML
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ class Subject:
     truth: dict
     curves: pd.DataFrame
     slice_z: np.ndarray = field(repr=False)
+    views: dict = field(default_factory=dict, repr=False)  # long-axis ViewImage by view name
+    atrial_curves: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def _cov_disc(rho: np.ndarray, r: np.ndarray, px: float) -> np.ndarray:
@@ -124,9 +129,15 @@ def _background(sx, sy, depth: float, px: float, tissue: dict, tex: np.ndarray, 
     return img
 
 
-def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
-    """Render subject ``index`` of the cohort from its population row, deterministically."""
+def simulate_subject(
+    row: pd.Series, seed: int, index: int, views: tuple[str, ...] = LONG_AXIS_VIEWS
+) -> Subject:
+    """Render subject ``index`` of the cohort from its population row, deterministically: the
+    short-axis stack and the long-axis ``views`` of the same heart."""
     rng = np.random.default_rng([seed, index, 0x1A6E])
+    # the atria and long-axis views draw from their own stream, so the short axis's draws
+    # (and images below the valve plane) do not depend on which views are rendered
+    rng_la = np.random.default_rng([seed, index, 0x1A4C])
     n_frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
     hr = float(row["heart_rate"])
     rr_ms = 60000.0 / hr
@@ -137,6 +148,8 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
     rv_curve = row["RVESV"] + row["RVSV"] * filled
     sphericity = float(rng.uniform(1.8, 2.1)) if row["pathology"] == "dilated" else None
     heart = build_heart(lv_curve, float(row["LVM"]), rv_curve, rng, sphericity)
+    atrial_truth = atrial_volumes(row, rng_la)
+    atria = build_atria(heart, shape, atrial_truth, rng_la)
 
     # Slices: 1-2 above the ED base plane, then enough 10 mm slabs to pass the epicardial apex.
     depth = (1.0 + heart.tau) * heart.c[0] + 0.6 * heart.t[0]
@@ -209,12 +222,11 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
     n_t = n_frames
     image = np.empty((n_xy, n_xy, n_slices, n_t), np.float32)
     labels = np.zeros((n_xy, n_xy, n_slices, n_t), np.uint8)
-    r_base = heart.radii(np.array(-1.0))["r_out"][0]
-    atria = (  # (u, v, radius) in the heart frame: LA, RA, aortic root
-        (0.35 * r_base, 0.55 * r_base, 0.75 * r_base),
-        (-1.35 * r_base, 0.45 * r_base, 0.7 * r_base),
-        (-0.35 * r_base, -0.45 * r_base, 13.0),
-    )
+    la, ra = atria
+    # aortic root: anterior and towards the RV, clear of both atria and both long-axis planes
+    root_d = la.radius.max() + AORTIC_ROOT_MM + 3.0
+    root = (la.u - 0.7 * root_d, la.v - 0.7 * root_d, AORTIC_ROOT_MM)
+    r_atria = [(la.u, la.v, la.radius.max()), (ra.u, ra.v, ra.radius.max()), root]
     fat_theta = rng.uniform(0, 2 * np.pi)
     pap_theta = np.deg2rad(rng.uniform(35, 55, size=2)) * np.array([1, -1])
     for k in range(n_slices):
@@ -233,7 +245,7 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
                 float(np.max(r["rv_y"] + RV_WALL_MM)),
             )
             if np.any(z_k + dz > heart.z_base):
-                reach = max(reach, max(np.hypot(u, v) + rad for u, v, rad in atria) + 4.0)
+                reach = max(reach, max(np.hypot(u, v) + rad for u, v, rad in r_atria) + 4.0)
         reach += 2.0 * px
         i0, i1 = (
             int(max(0, np.floor(cx - reach / px))),
@@ -248,12 +260,8 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
         rho = np.hypot(u, v)
         ang = np.arctan2(v, u)
         fat_w = np.float32(1.0) + np.float32(3.5) * np.clip(np.cos(ang - fat_theta), 0.0, None) ** 2
-        atr_cov = [_cov_disc(np.hypot(u - au, v - av), ar, px) for au, av, ar in atria]
-        atr_covw = [
-            _cov_disc(np.hypot(u - au, v - av), ar + ATRIAL_WALL_MM, px) for au, av, ar in atria
-        ]
-        c_atr = np.maximum.reduce(atr_cov)
-        c_atrw = np.maximum.reduce(atr_covw)
+        rho_atr = [np.hypot(u - a.u, v - a.v) for a in atria]
+        rho_root = np.hypot(u - root[0], v - root[1])
         acc = {key: 0.0 for key in ("blood", "myo", "fat", "bg", "cav", "lvm", "rv")}
         for dz in _SUBSAMPLES:
             z = z_k + dz
@@ -276,6 +284,23 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
                 dist = np.sqrt(dx * dx + dy * dy)
                 c_pap = np.maximum(c_pap, _cov_disc(dist, 0.13 * r["r_in"] * mid, px))
             above = (z > heart.z_base)[:, None, None]
+            if above.any():  # atria: sections of the truncated ellipsoids; the root a cylinder
+                r_at = [a.section_radius(z, heart.z_base)[:, None, None] for a in atria]
+                c_atr = reduce(
+                    np.maximum,
+                    [_cov_disc(rho, r, px) for rho, r in zip(rho_atr, r_at, strict=True)]
+                    + [_cov_disc(rho_root, np.float32(root[2]), px)],
+                )
+                c_atrw = reduce(
+                    np.maximum,
+                    [
+                        _cov_disc(rho, (r + ATRIAL_WALL_MM) * (r > 0), px)
+                        for rho, r in zip(rho_atr, r_at, strict=True)
+                    ]
+                    + [_cov_disc(rho_root, np.float32(root[2] + ATRIAL_WALL_MM), px)],
+                )
+            else:
+                c_atr = c_atrw = np.float32(0.0)
             pap = c_pap * c_cav
             myo = c_out - c_cav
             rest = 1.0 - c_out
@@ -307,14 +332,59 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
         stack = np.stack([lab_bg, acc["cav"], acc["lvm"], acc["rv"]])
         labels[i0:i1, j0:j1, k, :] = np.moveaxis(np.argmax(stack, axis=0), 0, -1).astype(np.uint8)
 
-    # Acquisition: coil bias, intensity scale, Rician noise (point spread applied per slice).
-    xn = (ii - n_xy / 2) / n_xy
-    yn = (jj - n_xy / 2) / n_xy
+    image, scale, sigma = acquire(image, rng, with_params=True)
+
+    # Frame order: ~20 % of cines start elsewhere in the cycle (ED is not frame 0).
+    shift = int(rng.integers(1, n_frames)) if rng.random() < SHIFTED_FRACTION else 0
+    image = np.roll(image, shift, axis=3)
+    labels = np.roll(labels, shift, axis=3)
+    ed_frame, es_frame = shift, (es0 + shift) % n_frames
+
+    affine = _affine(rng, px, phi, cx, cy, slice_z[0])
+    zooms = (px, px, SLICE_SPACING_MM, dt)
+    truth, curves = _truth(row, heart, labels, px, dt, ed_frame, es_frame, shape, rr_ms, slice_z)
+    # Heart frame -> world, through the short axis's voxel grid: (i, j, k) -> (u, v, z) is
+    # linear, so the long-axis views share the stack's world coordinates.
+    to_heart = np.eye(4)
+    rot = np.array([[np.cos(phi), np.sin(phi)], [-np.sin(phi), np.cos(phi)]])  # px -> scene
+    to_uv = np.array([[-rvx, -rvy], [-rvy, rvx]]) @ rot * px
+    to_heart[:2, :2] = to_uv
+    to_heart[:2, 3] = -to_uv @ np.array([cx, cy])
+    to_heart[2, 2], to_heart[2, 3] = -SLICE_SPACING_MM, slice_z[0]
+    heart_to_world = affine @ np.linalg.inv(to_heart)
+    la_views = {
+        view: render_long_axis(
+            view, heart, atria, root, heart_to_world, tissue, n_frames, dt, rng_la
+        )
+        for view in views
+    }
+    atrial_t, atrial_curves = atrial_truth_tables(row, atria, la_views, dt)
+    truth.update(atrial_t)
+    truth.update(
+        n_frames=n_frames,
+        n_slices=n_slices,
+        matrix=n_xy,
+        pixel_mm=px,
+        frame_interval_ms=dt,
+        intensity_scale=scale,
+        noise_sigma=sigma,
+    )
+    return Subject(image, labels, affine, zooms, truth, curves, slice_z, la_views, atrial_curves)
+
+
+def acquire(image: np.ndarray, rng: np.random.Generator, with_params: bool = False):
+    """Acquisition of an ``X x Y x Z x T`` float scene (blood = 1; point spread already applied):
+    a smooth coil bias field (quadratic in-plane, linear through the slices), a per-scan intensity
+    scale, Rician noise; returns int16 (and the scale and noise sigma with ``with_params``).
+    Works in place on ``image``."""
+    nx, ny, nz = image.shape[:3]
+    xn = (np.arange(nx)[:, None] - nx / 2) / nx
+    yn = (np.arange(ny)[None, :] - ny / 2) / ny
     coef = rng.normal(0.0, 0.35, 5)
     bias2d = np.exp(
         coef[0] * xn + coef[1] * yn + coef[2] * xn**2 + coef[3] * xn * yn + coef[4] * yn**2
     )
-    zn = (np.arange(n_slices) - n_slices / 2) / n_slices
+    zn = (np.arange(nz) - nz / 2) / nz
     bias = bias2d[:, :, None] * np.exp(rng.normal(0.0, 0.1) * zn)[None, None, :]
     scale = float(rng.uniform(250.0, 1200.0))
     sigma = float(rng.uniform(0.025, 0.05)) * scale
@@ -330,26 +400,7 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
     n1 += n2
     image = np.sqrt(n1, out=n1)
     image = np.clip(np.rint(image), 0, 32767).astype(np.int16)
-
-    # Frame order: ~20 % of cines start elsewhere in the cycle (ED is not frame 0).
-    shift = int(rng.integers(1, n_frames)) if rng.random() < SHIFTED_FRACTION else 0
-    image = np.roll(image, shift, axis=3)
-    labels = np.roll(labels, shift, axis=3)
-    ed_frame, es_frame = shift, (es0 + shift) % n_frames
-
-    affine = _affine(rng, px, phi, cx, cy, slice_z[0])
-    zooms = (px, px, SLICE_SPACING_MM, dt)
-    truth, curves = _truth(row, heart, labels, px, dt, ed_frame, es_frame, shape, rr_ms, slice_z)
-    truth.update(
-        n_frames=n_frames,
-        n_slices=n_slices,
-        matrix=n_xy,
-        pixel_mm=px,
-        frame_interval_ms=dt,
-        intensity_scale=scale,
-        noise_sigma=sigma,
-    )
-    return Subject(image, labels, affine, zooms, truth, curves, slice_z)
+    return (image, scale, sigma) if with_params else image
 
 
 def _affine(rng, px, phi, cx, cy, z0) -> np.ndarray:

@@ -1,0 +1,126 @@
+"""The cine views a subject may have, each described once (DESIGN.md, "Views and motion").
+
+A view is data: the manifest column of its image, the provided-segmentation columns it accepts
+(ukbb_cardiac conventions) and how to map them onto its labels, its label map, the shape its cine
+must have, the checkpoint of its network and which cavities post-processing fills. Conversion,
+segmentation, QC and batching iterate over :data:`VIEWS`; a new view is an entry here, a model
+and a phenotype family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    name: str  # manifest column of the image, and the wildcard value of its rules
+    title: str
+    labels: dict[int, str]  # label value -> structure, in the view's own convention
+    keys: dict[int, str]  # label value -> short key (column suffixes such as tta_dice_<key>)
+    seg_name: str  # file stem and segment-table column of the view's label map
+    single_slice: bool  # a cine of one slice (X x Y x 1 x T) rather than a stack
+    checkpoint: str  # file name under cardiopheno/models
+    fill_holes: tuple[int, ...]  # labels whose in-slice holes are filled after segmentation
+    # provided-segmentation manifest columns -> lookup table onto this view's labels
+    provided: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # network grid of a newly trained model (PreprocessConfig fields; stored in the checkpoint)
+    preprocess: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        return tuple(sorted(self.labels))
+
+    @property
+    def n_classes(self) -> int:
+        """Network output channels: background plus every label."""
+        return len(self.labels) + 1
+
+    @property
+    def default_checkpoint(self) -> Path:
+        return Path(str(files("cardiopheno") / "models" / self.checkpoint))
+
+    def map_provided(self, column: str, labels: np.ndarray) -> np.ndarray:
+        """A provided label map in ``column``'s convention, in this view's labels."""
+        lut = np.asarray(self.provided[column], dtype=np.uint8)
+        if labels.size and int(labels.max()) >= len(lut):
+            raise ValueError(
+                f"{column}: label {int(labels.max())} is not in its convention (0..{len(lut) - 1})"
+            )
+        return lut[labels]
+
+
+# Single-slice views are segmented whole (192 x 192 pixels of 1.8 mm cover a UK Biobank
+# long-axis or aortic field of view): one slice per frame costs little, so no heart crop.
+WHOLE_FIELD = {"pixel_mm": 1.8, "roi": 192, "crop": 192}
+
+VIEWS: dict[str, ViewSpec] = {
+    v.name: v
+    for v in (
+        ViewSpec(
+            "sa",
+            "short-axis stack",
+            {1: "LV cavity", 2: "LV myocardium", 3: "RV cavity"},
+            {1: "lv", 2: "myo", 3: "rv"},
+            "seg_sa",
+            False,
+            "segment_sa_unet.pt",
+            (1, 3),
+            {"seg_sa": (0, 1, 2, 3)},
+        ),
+        ViewSpec(
+            "la_2ch",
+            "long-axis 2-chamber",
+            {1: "LA"},
+            {1: "la"},
+            "seg_la_2ch",
+            True,
+            "segment_la_2ch_unet.pt",
+            (1,),
+            {"seg_la_2ch": (0, 1)},
+            WHOLE_FIELD,
+        ),
+        ViewSpec(
+            "la_4ch",
+            "long-axis 4-chamber",
+            {1: "LV cavity", 2: "LV myocardium", 3: "RV cavity", 4: "LA", 5: "RA"},
+            {1: "lv", 2: "myo", 3: "rv", 4: "la", 5: "ra"},
+            "seg4_la_4ch",
+            True,
+            "segment_la_4ch_unet.pt",
+            (1, 3, 4, 5),
+            # seg4_la_4ch is this view's own convention; seg_la_4ch (1 LA, 2 RA) has atria only
+            {"seg4_la_4ch": (0, 1, 2, 3, 4, 5), "seg_la_4ch": (0, 4, 5)},
+            WHOLE_FIELD,
+        ),
+        ViewSpec(
+            "ao",
+            "transverse aorta",
+            {1: "ascending aorta", 2: "descending aorta"},
+            {1: "aao", 2: "dao"},
+            "seg_ao",
+            True,
+            "segment_ao_unet.pt",
+            (1, 2),
+            {"seg_ao": (0, 1, 2)},
+            WHOLE_FIELD,
+        ),
+    )
+}
+EXTRA_VIEWS = tuple(v for v in VIEWS if v != "sa")  # the views beside the short axis
+
+
+def view_spec(name: str) -> ViewSpec:
+    try:
+        return VIEWS[name]
+    except KeyError:
+        raise ValueError(f"unknown view {name!r} (known: {', '.join(VIEWS)})") from None
+
+
+def provided_columns() -> tuple[str, ...]:
+    """Every provided-segmentation column a manifest may carry."""
+    return tuple(c for v in VIEWS.values() for c in v.provided)
