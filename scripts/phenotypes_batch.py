@@ -7,10 +7,11 @@ smk = snakemake  # noqa: F821
 setup(smk)
 phenotypes_batch(
     smk.input.segment,
-    smk.output[0],
+    smk.output.table,
     covariates=smk.input.covariates,
     families=smk.params.families,
     ed_frame=smk.params.ed_frame,
     config=smk.config,
     view_tables=list(smk.input.views),
+    curves_out=smk.output.curves,
 )

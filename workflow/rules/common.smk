@@ -116,7 +116,8 @@ DICOM_INPUTS = cohort_has_dicom()
 
 def cohort_views():
     """The views beside the short axis that are segmented: those configured that the cohort has
-    (the demo cohort has every view the generator renders; a user's, its manifest's columns)."""
+    (the demo cohort has every view the generator renders; a user's, its manifest's columns).
+    """
     wanted = config["segmentation"]["views"]
     if SYNTHETIC:
         have = synthetic_views()

@@ -130,9 +130,32 @@ rule figures_tables:
         "../../scripts/figures_tables.py"
 
 
+rule figures_atria:
+    input:
+        curves=expand("results/phenotypes/curves/{batch}.parquet", batch=BATCHES),
+        qc="results/qc.parquet",
+        covariates=cohort_tables()["covariates"],
+    output:
+        curves=report(
+            expand(
+                "results/figures/atria/atrial_curves.{ext}",
+                ext=config["figures"]["formats"],
+            ),
+            caption="../report/atrial_curves.rst",
+            category="Atria",
+        ),
+    log:
+        "results/logs/figures_atria/figures_atria.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    script:
+        "../../scripts/figures_atria.py"
+
+
 rule figures:
     input:
         rules.figures_association.output,
         rules.figures_phewas.output,
         rules.figures_survival.output,
         rules.figures_tables.output,
+        rules.figures_atria.output,

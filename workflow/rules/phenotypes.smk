@@ -7,7 +7,8 @@ rule phenotypes_batch:
         covariates=batch_covariates,
         views=view_segment_tables,
     output:
-        "results/phenotypes/batches/{batch}.parquet",
+        table="results/phenotypes/batches/{batch}.parquet",
+        curves="results/phenotypes/curves/{batch}.parquet",
     log:
         "results/logs/phenotypes_batch/{batch}.log",
     conda:

@@ -188,6 +188,9 @@ def atrial_curves(ctx: SubjectContext) -> dict[str, np.ndarray]:
 
 def compute(ctx: SubjectContext) -> dict[str, float]:
     c = atrial_curves(ctx)
+    for name in ("LA_biplane_volume_ml", "RA_4ch_volume_ml"):
+        if name in c:
+            ctx.curves[name] = c[name]
     values: dict[str, float] = {}
     if "LA_biplane_volume_ml" in c:
         values.update(summarise("LA", c["LA_biplane_volume_ml"], ctx))

@@ -81,7 +81,7 @@ def phenotype_rows(
     maps eid -> {view: segmentation path} (see :func:`view_segmentations`)."""
     fams = resolve_families(families)
     specs = output_specs(fams)
-    rows = []
+    rows, curves = [], []
     for rec in tqdm(subjects.itertuples(index=False), total=len(subjects), desc="phenotypes"):
         eid = str(rec.eid)
         row: dict = {"eid": eid, **{s.name: math.nan for s in specs}, "phenotypes_notes": ""}
@@ -109,6 +109,7 @@ def phenotype_rows(
                 row.update(compute_phenotypes(ctx, fams))
                 row.update(phenotypes_ok=True, phenotypes_reason="")
                 notes += ctx.notes
+                curves.extend(_long_curves(eid, ctx.curves))
             except (ImageReadError, PhenotypeError, OSError, ValueError) as exc:
                 log.warning("%s: no phenotypes: %s", eid, exc)
                 row.update(phenotypes_ok=False, phenotypes_reason=str(exc))
@@ -121,7 +122,25 @@ def phenotype_rows(
     df["phenotypes_ok"] = df["phenotypes_ok"].astype(bool)
     df["phenotypes_reason"] = df["phenotypes_reason"].fillna("").astype(str)
     df["phenotypes_notes"] = df["phenotypes_notes"].fillna("").astype(str)
+    df.attrs["curves"] = pd.DataFrame(curves, columns=["eid", "curve", "frame", "phase", "value"])
     return df, specs
+
+
+def _long_curves(eid: str, curves: Mapping[str, object]) -> list[tuple]:
+    """(eid, curve, frame, phase in [0, 1) of the cine, value) rows of one subject's curves."""
+    out = []
+    for name, values in curves.items():
+        n = len(values)
+        out += [(eid, name, t, t / n, float(v)) for t, v in enumerate(values)]
+    return out
+
+
+CURVE_COLUMNS = {
+    "phase": ColumnSpec("", "frame / frames: position in the cine's cycle (0 = its first frame)"),
+    "value": ColumnSpec(
+        "see curve", "per-frame value: LA_biplane_volume_ml and RA_4ch_volume_ml in mL"
+    ),
+}
 
 
 def phenotypes_batch(
@@ -132,9 +151,10 @@ def phenotypes_batch(
     ed_frame: str = "max_volume",
     config: Mapping | None = None,
     view_tables: Sequence[str | os.PathLike] = (),
+    curves_out: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Compute a batch's phenotypes from its segment status table (and the other views' tables)
-    and write them as Parquet."""
+    and write them as Parquet; the families' per-frame curves (long format) to ``curves_out``."""
     subjects = read_table(segment_table)
     df, specs = phenotype_rows(
         subjects,
@@ -152,6 +172,8 @@ def phenotypes_batch(
         model_sha256=model_sha,
         extra={"ed_frame": ed_frame, "families": ",".join(families or [])},
     )
+    if curves_out:
+        write_table(df.attrs["curves"], curves_out, columns=CURVE_COLUMNS, config=config)
     n_bad = int((~df["phenotypes_ok"]).sum())
     log.info("%s: %d subjects, %d without phenotypes", out, len(df), n_bad)
     return df

@@ -44,6 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--height-cm", type=float, help="height for BSA-indexed values")
     p.add_argument("--weight-kg", type=float, help="weight for BSA-indexed values")
     p.add_argument("--families", nargs="+", help="families to run (default: all)")
+    p.add_argument(
+        "--view",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("VIEW", "SEG"),
+        help="another view's segmentation, e.g. --view la_4ch seg4_la_4ch.nii.gz (repeatable; "
+        "atrial_function reads la_2ch and la_4ch)",
+    )
     p.add_argument("--eid", default="", help="subject id written into the output")
     p.add_argument("--out", type=Path, help="write JSON here (default: stdout)")
     p.set_defaults(func=run)
@@ -60,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             covariates,
             ed_frame_mode=args.ed_frame.replace("-", "_"),
             eid=args.eid or args.seg.name,
+            views={name: path for name, path in args.view},
         )
         values = compute_phenotypes(ctx, families)
     except (ImageReadError, PhenotypeError, ValueError) as exc:
@@ -76,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()
         },
         "units": {k: specs[k].unit for k in values},
+        "notes": ctx.notes,
     }
     text = json.dumps(doc, indent=2)
     if args.out:

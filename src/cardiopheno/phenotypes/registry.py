@@ -33,6 +33,7 @@ import numpy as np
 
 from cardiopheno import LV_CAVITY
 from cardiopheno.io.nifti import load_cine
+from cardiopheno.views import view_spec
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ class SubjectContext:
     values: dict[str, float] = field(default_factory=dict)
     views: Mapping[str, ViewData] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # per-frame curves a family publishes (name -> one value per frame of its view), written by
+    # the batch stage to results/phenotypes/curves/ for figures and later models
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
 
     def view(self, name: str) -> ViewData | None:
         """The subject's segmented ``name`` view, or None when it has none."""
@@ -332,5 +336,9 @@ def context_from_files(
         affine=seg.affine,
         ed_frame_mode=ed_frame_mode,
         eid=eid,
-        views={name: ViewData.from_files(path) for name, path in (views or {}).items() if path},
+        views={
+            view_spec(name).name: ViewData.from_files(path)
+            for name, path in (views or {}).items()
+            if path
+        },
     )

@@ -112,3 +112,31 @@ def tables_for_report(sources: Mapping[str, PathLike], outputs: Mapping[str, Pat
 
 def _missing(message: str):
     return message_figure(message)
+
+
+def atrial_figures(
+    curve_tables: Sequence[PathLike],
+    qc: PathLike,
+    covariates: PathLike,
+    outputs: Sequence[PathLike],
+) -> None:
+    """The cohort's atrial volume curves by sex (QC-passed subjects whose atrial phenotypes
+    passed the atrial checks), in every requested format."""
+    import pandas as pd
+
+    from cardiopheno.plots.atria import atrial_curves_figure
+
+    curves = pd.concat([read_any(p) for p in curve_tables], ignore_index=True)
+    q = read_any(qc).set_index("eid")
+    passed = q["qc_pass"].astype(bool)
+    masked = q.get("qc_masked_idps", pd.Series("", index=q.index)).fillna("")
+    keep = {  # curve -> subjects whose atrium passed QC
+        "LA_biplane_volume_ml": set(q.index[passed & ~masked.str.contains("LAV_max")]),
+        "RA_4ch_volume_ml": set(q.index[passed & ~masked.str.contains("RAV_max")]),
+    }
+    curves = curves[
+        [e in keep.get(c, set()) for e, c in zip(curves["eid"], curves["curve"], strict=True)]
+    ]
+    sex = read_any(covariates).set_index("eid")["sex"].astype(float)
+    for path in outputs:
+        save(atrial_curves_figure(curves, sex), path)

@@ -74,6 +74,9 @@ def register(subparsers) -> None:
     tr.add_argument("--network", default=None, help='JSON, e.g. {"channels": [16,32,64,128,256]}')
     tr.add_argument("--init", default=None, help="initial weights (checkpoint) for fine-tuning")
     tr.add_argument(
+        "--patch", type=int, default=None, help="train on random patches of this size (pixels)"
+    )
+    tr.add_argument(
         "--view",
         default="sa",
         choices=list(VIEWS),
@@ -142,6 +145,7 @@ def run_train(args) -> int:
         network=network,
         init_checkpoint=args.init,
         view=args.view,
+        patch=args.patch,
     )
     pre_cfg = PreprocessConfig(**VIEWS[args.view].preprocess)
     result = train_from_sources(data, args.out, cfg, pre_cfg, resume=not args.no_resume)

@@ -32,6 +32,7 @@ from monai.transforms import (
     RandGaussianSmoothd,
     RandScaleIntensityd,
     RandShiftIntensityd,
+    RandSpatialCropd,
     ToTensord,
 )
 from monai.utils import set_determinism
@@ -64,13 +65,19 @@ class TrainConfig:
     init_checkpoint: str | None = None  # start from these weights (fine-tuning), new schedule
     network: dict = field(default_factory=lambda: NetworkConfig().to_dict())
     view: str = "sa"  # which view's labels (cardiopheno.views): sets the output classes
+    patch: int | None = None  # train on random patch x patch windows (None: whole slices)
 
 
-def train_transforms(augment: bool = True) -> Compose:
-    """Augmentation of ``{"image": 1xHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI)."""
+def train_transforms(augment: bool = True, patch: int | None = None) -> Compose:
+    """Augmentation of ``{"image": 1xHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI); with
+    ``patch``, a random ``patch`` x ``patch`` window of each slice after the spatial
+    augmentation (cheaper steps on large fields, and partly visible structures to learn from)."""
     keys = ["image", "label"]
     if not augment:
         return Compose([ToTensord(keys=keys)])
+    crop = (
+        [RandSpatialCropd(keys=keys, roi_size=(patch, patch), random_size=False)] if patch else []
+    )
     return Compose(
         [
             RandFlipd(keys=keys, prob=0.5, spatial_axis=0),
@@ -84,6 +91,7 @@ def train_transforms(augment: bool = True) -> Compose:
                 mode=("bilinear", "nearest"),
                 padding_mode="zeros",
             ),
+            *crop,
             RandBiasFieldd(keys="image", prob=0.3, coeff_range=(0.0, 0.3)),
             RandAdjustContrastd(keys="image", prob=0.3, gamma=(0.6, 1.6)),
             RandScaleIntensityd(keys="image", prob=0.3, factors=0.2),
@@ -210,7 +218,7 @@ def train(
         log.info("resuming from %s at epoch %d (best mean Dice %.4f)", last, start_epoch, best)
 
     loader = DataLoader(
-        Dataset(_items(train_cache), transform=train_transforms(cfg.augment)),
+        Dataset(_items(train_cache), transform=train_transforms(cfg.augment, cfg.patch)),
         batch_size=cfg.batch_size,
         shuffle=True,
         drop_last=len(train_cache) > cfg.batch_size,
