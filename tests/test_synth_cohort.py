@@ -44,9 +44,11 @@ def _sha(path):
 
 def test_layout_and_tables(cohort):
     manifest = pd.read_csv(cohort / "manifest.csv", dtype={"eid": str})
-    assert list(manifest.columns) == ["eid", "sa"]  # truth labels are not offered as seg_sa
-    for rel in manifest["sa"]:
-        assert (cohort / rel).is_file()
+    # truth labels are not offered as seg_* columns
+    assert list(manifest.columns) == ["eid", "sa", "la_2ch", "la_4ch"]
+    for col in ("sa", "la_2ch", "la_4ch"):
+        for rel in manifest[col]:
+            assert (cohort / rel).is_file()
     cov = pd.read_csv(cohort / "covariates.csv", dtype={"eid": str})
     assert {"eid", "age", "sex", "height_cm", "weight_kg", "sbp", "dbp", "heart_rate",
             "imaging_date"} <= set(cov.columns)  # fmt: skip
@@ -58,6 +60,38 @@ def test_layout_and_tables(cohort):
     assert "Population model" in (cohort / "truth" / "README.md").read_text()
     for eid in manifest["eid"]:
         assert (cohort / "truth" / "labels" / f"{eid}.nii.gz").is_file()
+        for view in ("la_2ch", "la_4ch"):
+            assert (cohort / "truth" / "labels" / f"{eid}_{view}.nii.gz").is_file()
+    assert (cohort / "truth" / "atrial_curves.parquet").is_file()
+
+
+def test_long_axis_views_share_the_heart_timing_and_world_space(cohort):
+    """Single-slice cines with the short axis's frames, ukbb label maps, and an affine that puts
+    the 4-chamber plane through the short-axis stack's LV (one heart, several views)."""
+    truth = read_table(cohort / "truth" / "idps.parquet").set_index("eid")
+    for eid in truth.index:
+        sa = nib.load(cohort / "subjects" / eid / "sa.nii.gz")
+        sa_lab = nib.load(cohort / "truth" / "labels" / f"{eid}.nii.gz")
+        for view, expected in (("la_2ch", {0, 1}), ("la_4ch", {0, 1, 2, 3, 4, 5})):
+            img = nib.load(cohort / "subjects" / eid / f"{view}.nii.gz")
+            assert img.shape[2] == 1 and img.shape[3] == sa.shape[3]
+            assert img.header.get_zooms()[3] == sa.header.get_zooms()[3]
+            lab = np.asarray(nib.load(cohort / "truth" / "labels" / f"{eid}_{view}.nii.gz").dataobj)
+            assert set(np.unique(lab)) == expected
+        # LV cavity centroid at ED in world space: the same point in both views, within a
+        # slice spacing (the 4-chamber cut sees only part of the cavity)
+        ed = int(truth.at[eid, "ED_frame"])
+        sa_lv = np.argwhere(np.asarray(sa_lab.dataobj)[..., ed] == 1).mean(axis=0)
+        la = nib.load(cohort / "truth" / "labels" / f"{eid}_la_4ch.nii.gz")
+        la_lv = np.argwhere(np.asarray(la.dataobj)[..., 0, 0] == 1).mean(axis=0)
+        w_sa = sa_lab.affine @ np.r_[sa_lv, 1.0]
+        w_la = la.affine @ np.r_[la_lv, 0.0, 1.0]
+        assert np.linalg.norm(w_sa[:3] - w_la[:3]) < 12.0
+    atr = read_table(cohort / "truth" / "atrial_curves.parquet")
+    for eid, c in atr.groupby("eid"):
+        la = c["LA_volume_ml_analytic"].to_numpy()
+        assert la.argmin() == 0  # after the atrial kick: ventricular ED, the cine's first frame
+        assert la.max() == pytest.approx(truth.at[eid, "LAV_max"])
 
 
 def test_header_geometry_and_frame_timing(cohort):

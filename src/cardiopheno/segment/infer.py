@@ -563,7 +563,7 @@ def run_batch(
 
 def _without_model(eids, view: str, checkpoint, out_dir, table_path, config) -> pd.DataFrame:
     spec = view_spec(view)
-    reason = f"no {view} model: {checkpoint or spec.default_checkpoint} not found"
+    reason = f"no {view} model: {Path(checkpoint or spec.default_checkpoint).name} not found"
     log.warning("%s (%d subjects)", reason, len(eids))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     nan = float("nan")
