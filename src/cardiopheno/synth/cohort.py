@@ -34,7 +34,9 @@ from cardiopheno.synth.population import population_model_markdown, sample_popul
 
 log = logging.getLogger(__name__)
 
-COVARIATE_COLUMNS = ["eid", "age", "sex", "height_cm", "weight_kg", "sbp", "dbp", "heart_rate"]
+COVARIATE_COLUMNS = [
+    "eid", "age", "sex", "height_cm", "weight_kg", "sbp", "dbp", "heart_rate", "central_pp",
+]  # fmt: skip
 VOXEL_TOLERANCE = {  # stated agreement of voxelised with analytic truth (relative)
     "LVEDV": 0.03,
     "LVESV": 0.05,
@@ -209,6 +211,13 @@ def generate_cohort(
             "sbp": ("mmHg", "systolic blood pressure"),
             "dbp": ("mmHg", "diastolic blood pressure"),
             "heart_rate": ("bpm", "heart rate"),
+            "central_pp": ("mmHg", "central (aortic) pulse pressure, as UK Biobank field 12678"),
+            "AAo_min_area": ("mm2", "true ascending aortic lumen area, diastolic"),
+            "AAo_max_area": ("mm2", "true ascending aortic lumen area, systolic"),
+            "AAo_distensibility": ("10-3/mmHg", "true ascending aortic distensibility"),
+            "DAo_min_area": ("mm2", "true descending aortic lumen area, diastolic"),
+            "DAo_max_area": ("mm2", "true descending aortic lumen area, systolic"),
+            "DAo_distensibility": ("10-3/mmHg", "true descending aortic distensibility"),
         }.items()
     }
     pop_cols.update(
