@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
 from cardiopheno import ASCENDING_AORTA, DESCENDING_AORTA
-from cardiopheno.synth.aorta import AREA_TOLERANCE, PressureWave, distensibility, simulate_aorta
+from cardiopheno.io.tables import read_table, write_table
+from cardiopheno.synth.aorta import (
+    AREA_TOLERANCE,
+    PressureWave,
+    curve_columns,
+    distensibility,
+    simulate_aorta,
+    truth_columns,
+)
 from cardiopheno.synth.population import AORTA_COEFFICIENTS, sample_population
 
 
@@ -120,3 +129,15 @@ def test_population_central_pp_and_age_trend_of_distensibility():
     assert 1.0 < pop.loc[pop["age"] > 75, "AAo_distensibility"].mean() < 3.0
     d_aao = np.sqrt(4 * pop["AAo_min_area"] / np.pi)
     assert 28 < d_aao.median() < 36 and 20 < np.sqrt(4 * pop["DAo_min_area"] / np.pi).median() < 26
+
+
+def test_truth_and_curves_are_writable_as_documented_tables(subjects, tmp_path):
+    truth = pd.DataFrame([s.truth for s in subjects])
+    curves = pd.concat([s.curves for s in subjects], ignore_index=True)
+    write_table(truth, tmp_path / "aorta_truth.parquet", columns=truth_columns())
+    write_table(curves, tmp_path / "aorta_curves.parquet", columns=curve_columns())
+    back = read_table(tmp_path / "aorta_truth.parquet")
+    assert (
+        back["AAo_distensibility_analytic"].tolist()
+        == truth["AAo_distensibility_analytic"].tolist()
+    )

@@ -28,10 +28,11 @@ import pandas as pd
 from scipy import ndimage
 
 from cardiopheno import ASCENDING_AORTA, DESCENDING_AORTA
+from cardiopheno.io.tables import ColumnSpec
 from cardiopheno.synth.imaging import (
     _coil_bias,
     _ellipse_cov_scene,
-    _rician_int16,
+    _scale_and_noise,
     _smooth_field,
 )
 
@@ -303,11 +304,8 @@ def simulate_aorta(
 
     # Acquisition: coil bias, intensity scale, Rician noise.
     bias = _coil_bias(rng, (ii - nx / 2) / nx, (jj - ny / 2) / ny)
-    scale = float(rng.uniform(250.0, 1200.0))
-    sigma = float(rng.uniform(0.025, 0.05)) * scale
-    image *= (scale * bias).astype(np.float32)[..., None]
-    image = _rician_int16(image, sigma, rng)[:, :, None, :]
-    labels = labels[:, :, None, :]
+    image, scale, sigma = _scale_and_noise(image, bias, rng)
+    image, labels = image[:, :, None, :], labels[:, :, None, :]
 
     affine = _affine(rng, px, phi, cx, cy)
     zooms = (px, px, SLICE_THICKNESS_MM, dt)
@@ -363,3 +361,46 @@ def _truth(row, labels, px, dt, area, fractional, a_min, dist, pp, w):
         curves[f"{vessel}_area_mm2_fractional"] = fractional[vessel]
         curves[f"{vessel}_pressure_shape"] = w[vessel]
     return t, curves
+
+
+def truth_columns() -> dict[str, ColumnSpec]:
+    """Units and descriptions of :attr:`AortaSubject.truth`'s float entries, for write_table."""
+    cols = {"central_pp": ColumnSpec("mmHg", "central pulse pressure driving the vessels")}
+    for vessel in VESSELS:
+        for kind, unit, what in (
+            ("max_area", "mm2", "maximum lumen area"),
+            ("min_area", "mm2", "minimum lumen area"),
+            ("distensibility", "10-3/mmHg", "distensibility (A_max - A_min) / (A_min PP) x 1000"),
+        ):
+            cols[f"{vessel}_{kind}"] = ColumnSpec(unit, f"{vessel} {what}: from the truth labels")
+            cols[f"{vessel}_{kind}_analytic"] = ColumnSpec(
+                unit, f"{vessel} {what}: analytic, over the continuous cycle"
+            )
+    cols.update(
+        pixel_mm=ColumnSpec("mm", "in-plane pixel size"),
+        frame_interval_ms=ColumnSpec("ms", "frame interval (pixdim[4])"),
+        rr_ms=ColumnSpec("ms", "RR interval of the cine"),
+        intensity_scale=ColumnSpec("", "blood signal before bias and noise"),
+        noise_sigma=ColumnSpec("", "Rician noise sigma"),
+        AAo_DAo_transit_ms=ColumnSpec("ms", "pulse transit time from AAo to DAo"),
+    )
+    return cols
+
+
+def curve_columns() -> dict[str, ColumnSpec]:
+    """Units and descriptions of :attr:`AortaSubject.curves`' float columns, for write_table."""
+    cols = {"time_ms": ColumnSpec("ms", "frame time from the R wave")}
+    for vessel in VESSELS:
+        cols.update(
+            {
+                f"{vessel}_area_mm2": ColumnSpec("mm2", f"{vessel} lumen area from the labels"),
+                f"{vessel}_area_mm2_analytic": ColumnSpec("mm2", f"{vessel} analytic lumen area"),
+                f"{vessel}_area_mm2_fractional": ColumnSpec(
+                    "mm2", f"{vessel} partial-volume area (sum of lumen coverage x pixel area)"
+                ),
+                f"{vessel}_pressure_shape": ColumnSpec(
+                    "", f"normalised pressure wave w(t) in [0, 1] at the {vessel}"
+                ),
+            }
+        )
+    return cols

@@ -86,6 +86,17 @@ def _coil_bias(rng: np.random.Generator, xn: np.ndarray, yn: np.ndarray) -> np.n
     )
 
 
+def _scale_and_noise(
+    image: np.ndarray, bias: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, float, float]:
+    """Per-subject intensity scale (blood 250-1200) times ``bias`` (over the leading axes), then
+    Rician noise of 2.5-5 % of blood; returns (int16 image, scale, noise sigma)."""
+    scale = float(rng.uniform(250.0, 1200.0))
+    sigma = float(rng.uniform(0.025, 0.05)) * scale
+    image *= (scale * bias).astype(np.float32)[..., None]
+    return _rician_int16(image, sigma, rng), scale, sigma
+
+
 def _rician_int16(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """|image + sigma (n1 + i n2)| rounded to int16 (magnitude image of complex Gaussian noise)."""
     n1 = rng.standard_normal(image.shape, dtype=np.float32)
@@ -334,10 +345,7 @@ def simulate_subject(row: pd.Series, seed: int, index: int) -> Subject:
     bias2d = _coil_bias(rng, (ii - n_xy / 2) / n_xy, (jj - n_xy / 2) / n_xy)
     zn = (np.arange(n_slices) - n_slices / 2) / n_slices
     bias = bias2d[:, :, None] * np.exp(rng.normal(0.0, 0.1) * zn)[None, None, :]
-    scale = float(rng.uniform(250.0, 1200.0))
-    sigma = float(rng.uniform(0.025, 0.05)) * scale
-    image *= (scale * bias).astype(np.float32)[..., None]
-    image = _rician_int16(image, sigma, rng)
+    image, scale, sigma = _scale_and_noise(image, bias, rng)
 
     # Frame order: ~20 % of cines start elsewhere in the cycle (ED is not frame 0).
     shift = int(rng.integers(1, n_frames)) if rng.random() < SHIFTED_FRACTION else 0
