@@ -45,7 +45,7 @@ def _covariates_by_eid(path: str | os.PathLike | None) -> dict[str, dict]:
     if not path:
         return {}
     df = read_any(path)
-    keep = [c for c in ("height_cm", "weight_kg") if c in df.columns]
+    keep = [c for c in ("height_cm", "weight_kg", "central_pp") if c in df.columns]
     return df.set_index("eid")[keep].to_dict(orient="index")
 
 
