@@ -1,5 +1,6 @@
 """Snakemake entry: one batch's per-subject QC table and montages (cardiopheno.qc.batch)."""
 
+from cardiopheno.qc.aorta import AortaQCThresholds
 from cardiopheno.qc.batch import qc_batch
 from cardiopheno.qc.checks import QCThresholds
 from cardiopheno.workflow_log import setup
@@ -15,4 +16,5 @@ qc_batch(
     QCThresholds.from_config(smk.params.thresholds),
     config=smk.config,
     view_tables=list(smk.input.views),
+    aorta=AortaQCThresholds.from_config(smk.params.thresholds.get("aorta")),
 )

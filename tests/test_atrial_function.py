@@ -24,7 +24,7 @@ def ellipse(a_mm: float, b_mm: float, n: int = 200, centre=(100, 80)) -> np.ndar
 def view(masks: list[np.ndarray], label: int = 1) -> ViewData:
     labels = np.stack([m.astype(np.uint8) * label for m in masks], axis=-1)[:, :, None, :]
     affine = np.diag([PX, PX, 6.0, 1.0])
-    return ViewData(labels, affine, (PX, PX, 6.0), 20.0)
+    return ViewData(labels, (PX, PX, 6.0), 20.0, affine=affine)
 
 
 def sa_context(**views) -> SubjectContext:
@@ -96,7 +96,7 @@ def test_truth_labels_of_a_synthetic_subject_give_its_atrial_volumes():
     row = sample_population(3, 7).iloc[1]
     subject = simulate_subject(row, 7, 1)
     views = {
-        name: VD(img.labels, img.affine, img.zooms[:3], img.zooms[3])
+        name: VD(img.labels, img.zooms[:3], img.zooms[3], affine=img.affine)
         for name, img in subject.views.items()
     }
     ctx = SubjectContext(subject.labels, subject.zooms[:3], affine=subject.affine, views=views)

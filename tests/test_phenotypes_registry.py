@@ -36,7 +36,13 @@ CONTRACT = (
 
 def test_registry_discovers_every_family_with_contract_names_and_units():
     fams = discover_families()
-    assert set(fams) == {"lv_function", "rv_function", "volume_curve", "wall_thickness"}
+    assert set(fams) == {
+        "lv_function",
+        "rv_function",
+        "volume_curve",
+        "wall_thickness",
+        "aortic_function",
+    }
     specs = {s.name: s for s in output_specs(list(fams.values()))}
     assert set(CONTRACT) <= set(specs)
     assert specs["LVEDV"].unit == "mL" and specs["LVEF"].unit == "%" and specs["LVM"].unit == "g"

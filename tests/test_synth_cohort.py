@@ -45,8 +45,8 @@ def _sha(path):
 def test_layout_and_tables(cohort):
     manifest = pd.read_csv(cohort / "manifest.csv", dtype={"eid": str})
     # truth labels are not offered as seg_* columns
-    assert list(manifest.columns) == ["eid", "sa", "la_2ch", "la_4ch"]
-    for col in ("sa", "la_2ch", "la_4ch"):
+    assert list(manifest.columns) == ["eid", "sa", "la_2ch", "la_4ch", "ao"]
+    for col in ("sa", "la_2ch", "la_4ch", "ao"):
         for rel in manifest[col]:
             assert (cohort / rel).is_file()
     cov = pd.read_csv(cohort / "covariates.csv", dtype={"eid": str})

@@ -27,6 +27,7 @@ def showcase_rows() -> list[dict]:
             "41270-0.1": "I50.0", "41280-0.1": "2019-11-20",
             "41270-0.2": NAN, "41280-0.2": NAN,
             "40000-0.0": NAN, "40001-0.0": NAN,
+            "12678-2.0": "42", "12678-2.1": "47",
         },
         {  # no automated BP (manual fallback), height "do not know" (-1), placeholder diagnosis date, died
             "eid": "1000022", "31-0.0": "0", "21003-2.0": "71", "53-2.0": "2017-09-02",
@@ -37,6 +38,7 @@ def showcase_rows() -> list[dict]:
             "41270-0.1": "I219", "41280-0.1": "2020-02-29",
             "41270-0.2": "i21.9", "41280-0.2": "2020-02-29",  # duplicate once normalised
             "40000-0.0": "2021-05-07", "40001-0.0": "I21.9",
+            "12678-2.0": "-1", "12678-2.1": "38",
         },
         {  # one automated reading, sex "prefer not to answer", nothing else
             "eid": "1000033", "31-0.0": "-3", "21003-2.0": NAN, "53-2.0": NAN,
@@ -73,6 +75,13 @@ def test_covariates_average_readings_and_drop_negative_codes(showcase):
     assert c["sex"] is pd.NA and np.isnan(c["weight_kg"]) and np.isnan(c["age"])
     assert (c["sbp"], c["dbp"]) == (119, 71)
     assert pd.isna(c["imaging_date"])
+
+
+def test_central_pulse_pressure_is_the_mean_of_field_12678_instances_2_0_and_2_1(showcase):
+    cov = ukbb_to_cohort_tables(showcase)[0].set_index("eid")["central_pp"]
+    assert cov["1000011"] == pytest.approx(44.5)  # (42 + 47) / 2
+    assert cov["1000022"] == 38  # -1 (do not know) dropped, the other reading kept
+    assert np.isnan(cov["1000033"])  # no pulse-wave analysis
 
 
 def test_diagnoses_are_long_undotted_and_dated(showcase):
@@ -127,7 +136,9 @@ def test_cli_writes_the_three_cohort_tables(showcase, tmp_path):
     cov = pd.read_csv(tmp_path / "out" / "covariates.csv", dtype={"eid": str})
     assert cov.columns.tolist() == [
         "eid", "age", "sex", "height_cm", "weight_kg", "sbp", "dbp", "heart_rate", "imaging_date",
+        "central_pp",
     ]  # fmt: skip
+    assert cov.set_index("eid").loc["1000011", "central_pp"] == 44.5
     assert cov.set_index("eid").loc["1000011", "heart_rate"] == 66
     assert cov.set_index("eid").loc["1000011", "imaging_date"] == "2016-03-14"
     dx = pd.read_csv(tmp_path / "out" / "diagnoses.csv", dtype=str)

@@ -10,6 +10,9 @@ reading at the imaging visit). Conventions:
 - several columns for one quantity are averaged (blood pressure is the mean of the available
   automated readings), and ``fallbacks`` fill what the primary columns leave missing (manual
   readings ``93-2.*`` / ``94-2.*``);
+- ``central_pp`` is field 12678, "central pulse pressure during PWA" (Vicorder), the mean of
+  ``12678-2.0`` and ``12678-2.1`` as ukbb_cardiac's aortic/eval_aortic_area.py takes it; the
+  aortic distensibility divides by it (values under 10 mmHg are discarded there, not here);
 - dates are ISO ``YYYY-MM-DD``; UK Biobank's placeholder dates (1900-01-01, 1901-01-01, 1902-02-02,
   1903-03-03, 2037-07-07) become missing;
 - ICD-10 codes are written in UK Biobank's undotted upper-case form (``I500``, ``I10``, ``E119``):
@@ -46,6 +49,7 @@ DEFAULT_FIELD_MAP: dict = {
         "dbp": ["4079-2.*"],
         "heart_rate": ["102-2.*"],
         "imaging_date": ["53-2.0"],
+        "central_pp": ["12678-2.0", "12678-2.1"],
     },
     "fallbacks": {"sbp": ["93-2.*"], "dbp": ["94-2.*"]},
     "date_columns": ["imaging_date"],
@@ -56,6 +60,7 @@ DEFAULT_FIELD_MAP: dict = {
 
 COVARIATE_COLUMNS = (
     "eid", "age", "sex", "height_cm", "weight_kg", "sbp", "dbp", "heart_rate", "imaging_date",
+    "central_pp",
 )  # fmt: skip
 _ICD10 = re.compile(r"^[A-Z][0-9]{2}[0-9A-Z]{0,4}$")
 

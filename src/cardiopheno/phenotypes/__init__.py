@@ -5,11 +5,14 @@ from cardiopheno.phenotypes.registry import (
     PhenotypeError,
     PhenotypeSpec,
     SubjectContext,
+    ViewData,
     compute_phenotypes,
     context_from_files,
     discover_families,
     output_specs,
+    reasons_text,
     resolve_families,
+    view_from_files,
 )
 
 __all__ = [
@@ -17,9 +20,12 @@ __all__ = [
     "PhenotypeError",
     "PhenotypeSpec",
     "SubjectContext",
+    "ViewData",
     "compute_phenotypes",
     "context_from_files",
     "discover_families",
     "output_specs",
+    "reasons_text",
     "resolve_families",
+    "view_from_files",
 ]

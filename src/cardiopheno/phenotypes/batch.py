@@ -26,6 +26,7 @@ from cardiopheno.phenotypes.registry import (
     compute_phenotypes,
     context_from_files,
     output_specs,
+    reasons_text,
     resolve_families,
 )
 
@@ -50,7 +51,7 @@ def _covariates_by_eid(path: str | os.PathLike | None) -> dict[str, dict]:
     if not path:
         return {}
     df = read_any(path)
-    keep = [c for c in ("height_cm", "weight_kg") if c in df.columns]
+    keep = [c for c in ("height_cm", "weight_kg", "central_pp") if c in df.columns]
     return df.set_index("eid")[keep].to_dict(orient="index")
 
 
@@ -108,7 +109,7 @@ def phenotype_rows(
                 )
                 row.update(compute_phenotypes(ctx, fams))
                 row.update(phenotypes_ok=True, phenotypes_reason="")
-                notes += ctx.notes
+                notes += ctx.notes + ([reasons_text(ctx)] if ctx.reasons else [])
                 curves.extend(_long_curves(eid, ctx.curves))
             except (ImageReadError, PhenotypeError, OSError, ValueError) as exc:
                 log.warning("%s: no phenotypes: %s", eid, exc)

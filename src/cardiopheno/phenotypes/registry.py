@@ -6,9 +6,15 @@ A *family* is a module in this package that exposes
 - ``OUTPUTS``: a list of :class:`PhenotypeSpec` (name, unit, description), declared next to
 - ``compute(ctx: SubjectContext) -> dict[str, float]``: its single entry function,
 - optionally ``REQUIRES``: names of families whose values it reads from ``ctx.values``,
-- optionally ``VIEWS``: the views beside the short axis it reads (``ctx.view(name)``; see
-  :mod:`cardiopheno.views`). A subject without such a view gets NaN for what needs it and a
-  note saying why (``ctx.note``), never an error.
+- optionally ``VIEW``: the view whose segmentation it reads (default ``"sa"``, the short-axis
+  stack in ``ctx.labels``); any other view comes from ``ctx.views[VIEW]`` (:class:`ViewData`).
+  When the subject has no such view, the registry does not call ``compute`` and every output of
+  the family is NaN with the reason ``"no <view> view"`` in ``ctx.reasons``.
+
+A family that cannot give a value (a missing covariate, say) returns NaN for it and says why
+with ``ctx.explain(names, reason)`` (or, for a family reading several views, a free-text
+``ctx.note(message)``, e.g. frames left out); after :func:`compute_phenotypes`, ``ctx.reasons`` maps each
+such output to its reason and :func:`reasons_text` joins them for a table column.
 
 Families share one :class:`SubjectContext` per subject, which computes the expensive things once
 (per-frame label volumes, ED/ES frames, BSA, heart rate) and caches them. The registry runs the
@@ -38,6 +44,7 @@ from cardiopheno.views import view_spec
 log = logging.getLogger(__name__)
 
 ED_FRAME_MODES = ("max_volume", "first")
+SHORT_AXIS_VIEW = "sa"  # the view of SubjectContext.labels
 MYOCARDIAL_DENSITY_G_PER_ML = 1.05  # ukbb_cardiac and ACDC convention
 # Modules of this package that are not families.
 _NOT_FAMILIES = frozenset({"registry", "cli", "batch"})
@@ -57,21 +64,30 @@ class PhenotypeSpec:
     dtype: str = "float"  # "float" or "int" (frame indices)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ViewData:
-    """A segmented view beside the short axis: labels X x Y x 1 x T in the view's convention."""
+    """One view's segmentation for the families that read it (``VIEW`` = its name).
+
+    ``labels`` is X x Y x slices x frames (a 3D map gains a frame axis; single-slice cines such as
+    ``ao`` and ``la_4ch`` have one slice) in that view's label map; ``spacing`` is (x, y, slice
+    spacing or thickness) in mm; ``frame_interval_ms`` from the header (None when unknown).
+    """
 
     labels: np.ndarray
-    affine: np.ndarray
     spacing: tuple[float, float, float]
     frame_interval_ms: float | None = None
     image: np.ndarray | None = None
+    affine: np.ndarray | None = None
 
-    @classmethod
-    def from_files(cls, seg_path, image_path=None) -> ViewData:
-        seg = load_cine(seg_path, dtype=np.uint8)
-        image = load_cine(image_path).data if image_path else None
-        return cls(seg.data, seg.affine, seg.spacing, seg.frame_interval_ms, image)
+    def __post_init__(self) -> None:
+        if self.labels.ndim == 3:
+            self.labels = self.labels[..., np.newaxis]
+        if self.labels.ndim != 4:
+            raise PhenotypeError(f"expected a 3D or 4D label map, got {self.labels.shape}")
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.labels.shape[3])
 
 
 @dataclass
@@ -81,10 +97,14 @@ class SubjectContext:
     ``labels`` is X x Y x slices x frames (uint8, cardiopheno label convention); ``spacing`` is
     (x, y, slice spacing) in mm; ``frame_interval_ms`` comes from the NIfTI header (None when the
     header does not say). ``covariates`` may hold ``height_cm`` and ``weight_kg`` for BSA.
+    ``views`` holds the subject's other views by name (``"ao"``, ``"la_4ch"``, ...), absent when
+    the subject has none; ``labels`` and ``spacing`` are None for a subject without a short-axis
+    stack (its short-axis families give NaN, "no sa view"). ``reasons`` collects, per output
+    name, why a family left it NaN.
     """
 
-    labels: np.ndarray
-    spacing: tuple[float, float, float]
+    labels: np.ndarray | None
+    spacing: tuple[float, float, float] | None
     frame_interval_ms: float | None = None
     covariates: Mapping[str, float] = field(default_factory=dict)
     image: np.ndarray | None = None
@@ -92,30 +112,29 @@ class SubjectContext:
     ed_frame_mode: str = "max_volume"
     eid: str = ""
     values: dict[str, float] = field(default_factory=dict)
-    views: Mapping[str, ViewData] = field(default_factory=dict)
+    views: dict[str, ViewData] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # per-frame curves a family publishes (name -> one value per frame of its view), written by
     # the batch stage to results/phenotypes/curves/ for figures and later models
     curves: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def view(self, name: str) -> ViewData | None:
-        """The subject's segmented ``name`` view, or None when it has none."""
-        return self.views.get(name)
-
     def note(self, message: str) -> None:
-        """Record why a value is missing or was computed with less data than usual."""
+        """Record why values are missing or were computed with less data than usual."""
         self.notes.append(message)
 
     def __post_init__(self) -> None:
+        if self.ed_frame_mode not in ED_FRAME_MODES:
+            raise PhenotypeError(
+                f"{self.eid}: ed_frame must be one of {ED_FRAME_MODES}, got {self.ed_frame_mode!r}"
+            )
+        if self.labels is None:
+            return
         if self.labels.ndim == 3:
             self.labels = self.labels[..., np.newaxis]
         if self.labels.ndim != 4:
             raise PhenotypeError(
                 f"{self.eid}: expected a 3D or 4D label map, got {self.labels.shape}"
-            )
-        if self.ed_frame_mode not in ED_FRAME_MODES:
-            raise PhenotypeError(
-                f"{self.eid}: ed_frame must be one of {ED_FRAME_MODES}, got {self.ed_frame_mode!r}"
             )
         if self.affine is None:
             self.affine = np.diag([*self.spacing, 1.0])
@@ -123,6 +142,21 @@ class SubjectContext:
     @property
     def n_frames(self) -> int:
         return int(self.labels.shape[3])
+
+    def view(self, name: str) -> ViewData | None:
+        """The named view's data, None when the subject lacks it (``"sa"``: ``self.labels``)."""
+        if name in self.views:
+            return self.views[name]
+        if name == SHORT_AXIS_VIEW and self.labels is not None:
+            return ViewData(
+                self.labels, self.spacing, self.frame_interval_ms, self.image, self.affine
+            )
+        return None
+
+    def explain(self, names: Sequence[str], reason: str) -> None:
+        """Record why the outputs ``names`` are NaN (kept in ``self.reasons``)."""
+        for name in names:
+            self.reasons[name] = reason
 
     @property
     def voxel_volume_ml(self) -> float:
@@ -206,6 +240,7 @@ class Family:
     outputs: tuple[PhenotypeSpec, ...]
     requires: tuple[str, ...]
     module: ModuleType
+    view: str = SHORT_AXIS_VIEW
 
     def compute(self, ctx: SubjectContext) -> dict[str, float]:
         return self.module.compute(ctx)
@@ -217,7 +252,10 @@ def _check_module(module: ModuleType) -> Family | None:
     outputs = tuple(module.OUTPUTS)
     if not all(isinstance(o, PhenotypeSpec) for o in outputs):
         raise TypeError(f"{module.__name__}.OUTPUTS must be a list of PhenotypeSpec")
-    return Family(module.FAMILY, outputs, tuple(getattr(module, "REQUIRES", ())), module)
+    requires = tuple(getattr(module, "REQUIRES", ()))
+    return Family(
+        module.FAMILY, outputs, requires, module, getattr(module, "VIEW", SHORT_AXIS_VIEW)
+    )
 
 
 def discover_families(package: str = "cardiopheno.phenotypes") -> dict[str, Family]:
@@ -290,16 +328,50 @@ def compute_phenotypes(ctx: SubjectContext, families: Sequence[Family]) -> dict[
     """Run ``families`` (already in dependency order) on one subject; return name -> value.
 
     Every declared output is present: a value a family did not return is NaN. A family that
-    returns an undeclared name is a bug and raises.
+    returns an undeclared name is a bug and raises. A family whose ``VIEW`` the subject lacks is
+    not run: its outputs are NaN with the reason "no <view> view" in ``ctx.reasons``.
     """
     for fam in families:
-        values = fam.compute(ctx)
         declared = {s.name for s in fam.outputs}
+        if ctx.view(fam.view) is None:
+            ctx.values.update(dict.fromkeys(declared, math.nan))
+            ctx.explain([s.name for s in fam.outputs], f"no {fam.view} view")
+            continue
+        values = fam.compute(ctx)
         extra = set(values) - declared
         if extra:
             raise RuntimeError(f"family {fam.name} returned undeclared outputs {sorted(extra)}")
         ctx.values.update({n: values.get(n, math.nan) for n in declared})
     return {s.name: ctx.values.get(s.name, math.nan) for s in output_specs(families)}
+
+
+def reasons_text(ctx: SubjectContext, names: Sequence[str] | None = None) -> str:
+    """``ctx.reasons`` as one line, outputs grouped by reason ("AAo_distensibility,
+    DAo_distensibility: no central pulse pressure; ..."); only ``names`` when given."""
+    groups: dict[str, list[str]] = {}
+    for name, reason in ctx.reasons.items():
+        if names is None or name in names:
+            groups.setdefault(reason, []).append(name)
+    return "; ".join(f"{', '.join(n)}: {r}" for r, n in groups.items())
+
+
+def view_from_files(
+    seg_path: str | os.PathLike, image_path: str | os.PathLike | None = None, eid: str = ""
+) -> ViewData:
+    """A view's :class:`ViewData` from its segmentation NIfTI (3D or 4D), reading timing from its
+    header; when that has no frame interval, the image's is used (if given). The image must be on
+    the segmentation's grid."""
+    seg = load_cine(seg_path, dtype=np.uint8)
+    image, interval = None, seg.frame_interval_ms
+    if image_path:
+        cine = load_cine(image_path)
+        if cine.data.shape != seg.data.shape:
+            raise PhenotypeError(
+                f"{eid or Path(seg_path).name}: segmentation {seg.data.shape} and image "
+                f"{cine.data.shape} differ in shape"
+            )
+        image, interval = cine.data, interval or cine.frame_interval_ms
+    return ViewData(seg.data, seg.spacing, interval, image, seg.affine)
 
 
 def context_from_files(
@@ -308,37 +380,24 @@ def context_from_files(
     covariates: Mapping[str, float] | None = None,
     ed_frame_mode: str = "max_volume",
     eid: str = "",
-    views: Mapping[str, str | os.PathLike] | None = None,
+    views: Mapping[str, ViewData | str | os.PathLike] | None = None,
 ) -> SubjectContext:
-    """Build a context from a (3D or 4D) segmentation NIfTI, reading timing from its header,
-    plus the label maps of other ``views`` (view name -> segmentation path).
-
-    When the segmentation's header has no frame interval, the image's is used (if given).
-    """
-    seg = load_cine(seg_path, dtype=np.uint8)
-    image = None
-    interval = seg.frame_interval_ms
-    if image_path:
-        cine = load_cine(image_path)
-        if cine.data.shape != seg.data.shape:
-            raise PhenotypeError(
-                f"{eid or Path(seg_path).name}: segmentation {seg.data.shape} and image "
-                f"{cine.data.shape} differ in shape"
-            )
-        image = cine.data
-        interval = interval or cine.frame_interval_ms
+    """Build a context from the short-axis segmentation NIfTI (see :func:`view_from_files`),
+    plus the subject's other views when given (name -> :class:`ViewData` or the path of its
+    segmentation; empty paths are left out)."""
+    sa = view_from_files(seg_path, image_path, eid)
     return SubjectContext(
-        labels=seg.data,
-        spacing=seg.spacing,
-        frame_interval_ms=interval,
+        labels=sa.labels,
+        spacing=sa.spacing,
+        frame_interval_ms=sa.frame_interval_ms,
         covariates=dict(covariates or {}),
-        image=image,
-        affine=seg.affine,
+        image=sa.image,
+        affine=sa.affine,
         ed_frame_mode=ed_frame_mode,
         eid=eid,
         views={
-            view_spec(name).name: ViewData.from_files(path)
-            for name, path in (views or {}).items()
-            if path
+            view_spec(name).name: v if isinstance(v, ViewData) else view_from_files(v, eid=eid)
+            for name, v in (views or {}).items()
+            if isinstance(v, ViewData) or v
         },
     )

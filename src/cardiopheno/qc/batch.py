@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from cardiopheno.io.nifti import ImageReadError, load_cine
 from cardiopheno.io.tables import ColumnSpec, file_metadata, read_any, read_table, write_table
+from cardiopheno.qc.aorta import AortaQCThresholds
 from cardiopheno.qc.checks import (
     ALL_CHECKS,
     DESCRIPTIONS,
@@ -30,7 +31,7 @@ from cardiopheno.qc.montage import draw_montage
 from cardiopheno.qc.phenotype import check_phenotypes, robust_outliers
 from cardiopheno.qc.segmentation import check_segmentation, check_tta
 from cardiopheno.qc.summary import draw_summary
-from cardiopheno.qc.views import VIEW_CHECKS, VIEW_DESCRIPTIONS, check_atria
+from cardiopheno.qc.views import VIEW_CHECKS, VIEW_DESCRIPTIONS, check_views
 
 log = logging.getLogger(__name__)
 BASIC = ("img_readable", "seg_readable")  # a subject passes only if these ran and passed
@@ -121,7 +122,11 @@ def summarise(results: Sequence[CheckResult]) -> dict:
     return row
 
 
-def view_row(view_paths: Mapping[str, str]) -> dict:
+def view_row(
+    view_paths: Mapping[str, str],
+    ao_image: str | None = None,
+    aorta: AortaQCThresholds | None = None,
+) -> dict:
     """The view QC columns of one subject from its other views' label maps (view -> path)."""
     labels = {}
     for view, path in view_paths.items():
@@ -129,7 +134,13 @@ def view_row(view_paths: Mapping[str, str]) -> dict:
             labels[view] = load_cine(path, dtype=np.uint8).data
         except ImageReadError as exc:
             log.warning("view QC: %s", exc)
-    results, masked = check_atria(labels)
+    image = None
+    if ao_image and "ao" in labels:
+        try:
+            image = load_cine(ao_image).data
+        except ImageReadError as exc:
+            log.warning("view QC: %s", exc)
+    results, masked = check_views(labels, image, aorta)
     row = {r.name: r.passed for r in results}
     row["qc_view_reasons"] = "; ".join(
         f"{r.name}: {r.reason}" for r in results if r.passed is False
@@ -169,6 +180,7 @@ def qc_batch(
     thresholds: QCThresholds,
     config: Mapping | None = None,
     view_tables: Sequence[str | os.PathLike] = (),
+    aorta: AortaQCThresholds | None = None,
 ) -> pd.DataFrame:
     """QC every subject of a segment batch table (and its other views' label maps, from
     ``view_tables``); montages of failed subjects into montage_dir."""
@@ -177,6 +189,7 @@ def qc_batch(
     seg = read_table(segment_table)
     other_views = view_segmentations(view_tables)
     sa = _image_paths(manifest)
+    ao = _image_paths(manifest, "ao")
     pheno = {}
     if phenotypes_table:
         pheno = read_table(phenotypes_table).set_index("eid").to_dict(orient="index")
@@ -201,7 +214,7 @@ def qc_batch(
             image = labels = None
         row = {"eid": eid, **summarise(results)}
         paths = {k: v for k, v in other_views.get(eid, {}).items() if ":" not in k and v}
-        row.update(view_row(paths))
+        row.update(view_row(paths, ao.get(eid), aorta))
         rows.append(row)
         if not row["qc_pass"]:
             draw_montage(Path(montage_dir) / f"{eid}.png", eid, image, labels, row["qc_reasons"])
@@ -217,13 +230,16 @@ def qc_batch(
     return df
 
 
-def _image_paths(manifest: str | os.PathLike) -> dict[str, str]:
-    """eid -> absolute short-axis image path (relative paths are relative to the manifest)."""
+def _image_paths(manifest: str | os.PathLike, column: str = "sa") -> dict[str, str]:
+    """eid -> absolute image path of a view (relative paths are relative to the manifest); {}
+    when the manifest has no such column."""
     man = read_any(manifest)
+    if column not in man.columns:
+        return {}
     base = Path(manifest).resolve().parent
     return {
         str(e): str((base / p).resolve()) if p else ""
-        for e, p in zip(man["eid"], man["sa"].fillna(""), strict=True)
+        for e, p in zip(man["eid"], man[column].fillna(""), strict=True)
     }
 
 

@@ -78,9 +78,12 @@ class QCThresholds:
 
     @classmethod
     def from_config(cls, cfg: Mapping | None) -> QCThresholds:
-        """Build from the ``qc:`` config section (nested image/segmentation/... or flat)."""
+        """Build from the ``qc:`` config section (nested image/segmentation/... or flat; the
+        ``aorta`` subsection belongs to :class:`cardiopheno.qc.aorta.AortaQCThresholds`)."""
         flat: dict = {}
         for key, value in (cfg or {}).items():
+            if key == "aorta":
+                continue
             if isinstance(value, Mapping) and key != "ranges":
                 flat.update(value)
             else:

@@ -21,6 +21,9 @@ import pandas as pd
 from cardiopheno.io.atomic import atomic_path
 from cardiopheno.io.nifti import save_nifti
 from cardiopheno.io.tables import ColumnSpec, write_table
+from cardiopheno.synth.aorta import curve_columns as aorta_curve_columns
+from cardiopheno.synth.aorta import simulate_aorta
+from cardiopheno.synth.aorta import truth_columns as aorta_truth_columns
 from cardiopheno.synth.faults import (
     FAULT_TYPES,
     FILE_FAULTS,
@@ -35,7 +38,9 @@ from cardiopheno.synth.population import population_model_markdown, sample_popul
 
 log = logging.getLogger(__name__)
 
-COVARIATE_COLUMNS = ["eid", "age", "sex", "height_cm", "weight_kg", "sbp", "dbp", "heart_rate"]
+COVARIATE_COLUMNS = [
+    "eid", "age", "sex", "height_cm", "weight_kg", "sbp", "dbp", "heart_rate", "central_pp",
+]  # fmt: skip
 VOXEL_TOLERANCE = {  # stated agreement of voxelised with analytic truth (relative)
     "LVEDV": 0.03,
     "LVESV": 0.05,
@@ -106,6 +111,7 @@ def _idp_columns() -> dict[str, ColumnSpec]:
             cols[f"{chamber}{name}"] = ColumnSpec(
                 unit, f"{chamber} {desc} of the 3D phantom (analytic truncated ellipsoid)"
             )
+    cols.update({_aorta_truth_key(k): v for k, v in aorta_truth_columns().items()})
     for tag in ("LA_2ch", "LA_4ch", "RA_4ch"):
         cols[f"{tag}_plane_offset_mm"] = ColumnSpec(
             "mm", f"distance of the {tag[:2]} centre from the {tag[3:]} view's plane"
@@ -125,9 +131,18 @@ def _curve_columns() -> dict[str, ColumnSpec]:
     }
 
 
+SYNTHETIC_VIEWS = (*LONG_AXIS_VIEWS, "ao")
+
+
 def synthetic_views() -> set[str]:
     """The views beside the short axis that a generated cohort has (manifest columns)."""
-    return set(LONG_AXIS_VIEWS)
+    return set(SYNTHETIC_VIEWS)
+
+
+def _aorta_truth_key(name: str) -> str:
+    """Aortic truth columns in the one truth table: IDPs keep their names, acquisition details
+    (pixel size, noise, ...) get an ``ao_`` prefix so they do not clash with the short axis's."""
+    return name if name.startswith(("AAo_", "DAo_", "central_pp")) else f"ao_{name}"
 
 
 def _atrial_curve_columns(names) -> dict[str, ColumnSpec]:
@@ -152,7 +167,9 @@ def _make_subject(args: tuple) -> tuple[dict, pd.DataFrame, dict | None]:
     out_dir, row, seed, index, fault, views = args
     out_dir = Path(out_dir)
     eid = str(row["eid"])
-    subject = simulate_subject(pd.Series(row), seed, index, views)
+    subject = simulate_subject(
+        pd.Series(row), seed, index, tuple(v for v in views if v in LONG_AXIS_VIEWS)
+    )
     label_path = out_dir / "truth" / "labels" / f"{eid}.nii.gz"
     save_nifti(label_path, subject.labels, subject.affine, subject.zooms)
     sa_path = out_dir / "subjects" / eid / "sa.nii.gz"
@@ -181,7 +198,16 @@ def _make_subject(args: tuple) -> tuple[dict, pd.DataFrame, dict | None]:
             out_dir / "truth" / "labels" / f"{eid}_{view}.nii.gz", img.labels, img.affine, img.zooms
         )
     truth = {**subject.truth, "bsa_m2": float(row["bsa_m2"])}
-    return truth, subject.curves, record, subject.atrial_curves
+    aortic_curves = None
+    if "ao" in views:
+        ao = simulate_aorta(pd.Series(row), seed, index)
+        save_nifti(out_dir / "subjects" / eid / "ao.nii.gz", ao.image, ao.affine, ao.zooms)
+        save_nifti(
+            out_dir / "truth" / "labels" / f"{eid}_ao.nii.gz", ao.labels, ao.affine, ao.zooms
+        )
+        truth.update({_aorta_truth_key(k): v for k, v in ao.truth.items() if k != "eid"})
+        aortic_curves = ao.curves
+    return truth, subject.curves, record, subject.atrial_curves, aortic_curves
 
 
 def generate_cohort(
@@ -190,7 +216,7 @@ def generate_cohort(
     seed: int = 0,
     fault_fraction: float = 0.05,
     n_jobs: int = 2,
-    views: tuple[str, ...] = LONG_AXIS_VIEWS,
+    views: tuple[str, ...] = SYNTHETIC_VIEWS,
 ) -> Path:
     """Generate the cohort under ``out_dir``; returns the manifest path."""
     t0 = time.perf_counter()
@@ -214,6 +240,7 @@ def generate_cohort(
     truth = pd.DataFrame([r[0] for r in results])
     curves = pd.concat([r[1] for r in results], ignore_index=True)
     atrial = [r[3] for r in results if r[3] is not None]
+    aortic = [r[4] for r in results if r[4] is not None]
     fault_rows = [r[2] for r in results if r[2] is not None]
     fault_table = pd.DataFrame(
         fault_rows, columns=["eid", "fault", "detail", "labels_match_image"]
@@ -241,6 +268,13 @@ def generate_cohort(
     tdir = out_dir / "truth"
     meta = {"seed": str(seed), "n_subjects": str(n_subjects), "fault_fraction": str(fault_fraction)}
     write_table(truth, tdir / "idps.parquet", columns=_idp_columns(), extra=meta)
+    if aortic:
+        write_table(
+            pd.concat(aortic, ignore_index=True),
+            tdir / "aortic_curves.parquet",
+            columns=aorta_curve_columns(),
+            extra=meta,
+        )
     write_table(curves, tdir / "volume_curves.parquet", columns=_curve_columns(), extra=meta)
     if atrial:
         write_table(
@@ -266,6 +300,13 @@ def generate_cohort(
             "sbp": ("mmHg", "systolic blood pressure"),
             "dbp": ("mmHg", "diastolic blood pressure"),
             "heart_rate": ("bpm", "heart rate"),
+            "central_pp": ("mmHg", "central (aortic) pulse pressure, as UK Biobank field 12678"),
+            "AAo_min_area": ("mm2", "true ascending aortic lumen area, diastolic"),
+            "AAo_max_area": ("mm2", "true ascending aortic lumen area, systolic"),
+            "AAo_distensibility": ("10-3/mmHg", "true ascending aortic distensibility"),
+            "DAo_min_area": ("mm2", "true descending aortic lumen area, diastolic"),
+            "DAo_max_area": ("mm2", "true descending aortic lumen area, systolic"),
+            "DAo_distensibility": ("10-3/mmHg", "true descending aortic distensibility"),
         }.items()
     }
     pop_cols.update(

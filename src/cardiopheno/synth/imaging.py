@@ -83,6 +83,40 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float
     return f / max(float(f.std()), 1e-6)
 
 
+def _coil_bias(rng: np.random.Generator, xn: np.ndarray, yn: np.ndarray) -> np.ndarray:
+    """Smooth multiplicative receive-coil bias, exp(quadratic) in coordinates normalised to the FOV."""
+    coef = rng.normal(0.0, 0.35, 5)
+    return np.exp(
+        coef[0] * xn + coef[1] * yn + coef[2] * xn**2 + coef[3] * xn * yn + coef[4] * yn**2
+    )
+
+
+def _scale_and_noise(
+    image: np.ndarray, bias: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, float, float]:
+    """Per-subject intensity scale (blood 250-1200) times ``bias`` (over the leading axes), then
+    Rician noise of 2.5-5 % of blood; returns (int16 image, scale, noise sigma)."""
+    scale = float(rng.uniform(250.0, 1200.0))
+    sigma = float(rng.uniform(0.025, 0.05)) * scale
+    image *= (scale * bias).astype(np.float32)[..., None]
+    return _rician_int16(image, sigma, rng), scale, sigma
+
+
+def _rician_int16(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """|image + sigma (n1 + i n2)| rounded to int16 (magnitude image of complex Gaussian noise)."""
+    n1 = rng.standard_normal(image.shape, dtype=np.float32)
+    n2 = rng.standard_normal(image.shape, dtype=np.float32)
+    # in place: the cine is the largest array here
+    n1 *= sigma
+    n1 += image
+    n1 *= n1
+    n2 *= sigma
+    n2 *= n2
+    n1 += n2
+    out = np.sqrt(n1, out=n1)
+    return np.clip(np.rint(out), 0, 32767).astype(np.int16)
+
+
 def _ellipse_cov_scene(sx, sy, centre, axes, angle, px):
     c, s = np.cos(angle), np.sin(angle)
     x, y = sx - centre[0], sy - centre[1]
@@ -380,26 +414,10 @@ def acquire(image: np.ndarray, rng: np.random.Generator, with_params: bool = Fal
     nx, ny, nz = image.shape[:3]
     xn = (np.arange(nx)[:, None] - nx / 2) / nx
     yn = (np.arange(ny)[None, :] - ny / 2) / ny
-    coef = rng.normal(0.0, 0.35, 5)
-    bias2d = np.exp(
-        coef[0] * xn + coef[1] * yn + coef[2] * xn**2 + coef[3] * xn * yn + coef[4] * yn**2
-    )
     zn = (np.arange(nz) - nz / 2) / nz
+    bias2d = _coil_bias(rng, xn, yn)
     bias = bias2d[:, :, None] * np.exp(rng.normal(0.0, 0.1) * zn)[None, None, :]
-    scale = float(rng.uniform(250.0, 1200.0))
-    sigma = float(rng.uniform(0.025, 0.05)) * scale
-    image *= (scale * bias).astype(np.float32)[..., None]
-    n1 = rng.standard_normal(image.shape, dtype=np.float32)
-    n2 = rng.standard_normal(image.shape, dtype=np.float32)
-    # |image + sigma (n1 + i n2)|, in place (the cine is the largest array here)
-    n1 *= sigma
-    n1 += image
-    n1 *= n1
-    n2 *= sigma
-    n2 *= n2
-    n1 += n2
-    image = np.sqrt(n1, out=n1)
-    image = np.clip(np.rint(image), 0, 32767).astype(np.int16)
+    image, scale, sigma = _scale_and_noise(image, bias, rng)
     return (image, scale, sigma) if with_params else image
 
 

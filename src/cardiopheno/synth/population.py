@@ -19,6 +19,13 @@ Model (documented again in the cohort's truth/README.md, see :func:`population_m
   ``pathology == "none"`` only: dilated (4 %: EDV x 1.4-1.8, EF ~ N(32, 7), LVM x 1.25, RVEDV x 1.2,
   RVEF - 8), hypertrophic (3 %: LVM x 1.4-1.9, EDV x 0.9, EF + 4), low_ef (3 %: EF ~ N(40, 5)).
   In pathology the RV follows the LV's output: RVEF is reset so that RVSV = LVSV (1 + N(0, 0.08)).
+* Central pressure and the aorta (:func:`aorta_truth`, its own random stream so the columns above
+  do not change): ``central_pp`` (mmHg), the central (aortic) pulse pressure that UK Biobank's
+  Vicorder pulse-wave analysis reports (field 12678), is the brachial pulse pressure sbp - dbp
+  divided by an age-dependent amplification; ascending (AAo) and proximal descending (DAo) aortic
+  diastolic areas grow with age, BSA and male sex; their distensibility falls linearly with age
+  (:data:`AORTA_COEFFICIENTS`), with a residual proportional to the mean, and sets each
+  vessel's systolic area: A_max = A_min (1 + D x central_pp / 1000).
 """
 
 from __future__ import annotations
@@ -67,6 +74,41 @@ PUBLISHED_REFERENCE: dict[str, dict[int, tuple[float, float]]] = {
 }
 
 TRUE_IDPS = ("LVEDV", "LVESV", "LVSV", "LVEF", "LVM", "RVEDV", "RVESV", "RVSV", "RVEF")
+
+# Pulse-pressure amplification (brachial PP / central PP): about 1.35 at 45 years falling to
+# about 1.17 at 75, a little higher in men and at faster heart rates (McEniery et al., JACC
+# 2005;46:1753, ACCT; Vicorder's transfer function keeps DBP and lowers SBP, as the anchor's
+# aortic/eval_aortic_area.py notes). Per unit: age in years, sex 1 male, heart rate in bpm.
+PP_AMPLIFICATION = {"at_45": 1.35, "age": -0.006, "sex": 0.04, "heart_rate": 0.002, "sd": 0.05}
+MIN_AMPLIFICATION = 1.02
+# Aortic distensibility D in 10^-3 mmHg^-1: D = intercept + age x (age - 45) + sex x male, times
+# (1 + CV z) (z ~ N(0, 1) clipped to +-3, so the mean stays linear and D stays positive). The
+# ascending aorta's falls from about 6 at 45 years to about 2 at 75 (Redheuil et al.,
+# Hypertension 2010;55:319: -13.6 kPa^-1 1e-3 = -1.8 1e-3 mmHg^-1 per decade, steepest before
+# 50; Nethononda et al., JCMR 2015;17:20: -1.1 to -1.3 per decade at the ascending aorta, -1.0 to
+# -1.2 at the proximal descending aorta, which stays more distensible). The sex term is small
+# and assumed (Nethononda: women start higher and fall faster, so it averages out over 45-80).
+AORTA_COEFFICIENTS: dict[str, dict[str, float]] = {
+    "AAo_distensibility": {"intercept": 6.0, "age": -0.13, "sex": -0.3, "cv": 0.25},
+    "DAo_distensibility": {"intercept": 7.0, "age": -0.11, "sex": -0.3, "cv": 0.25},
+}
+AORTA_AGE_CENTRE = 45.0
+RHO_AORTA = 0.6  # correlation of the AAo and DAo distensibility residuals (one arterial tree)
+# Diastolic (minimum) lumen diameter in mm at the pulmonary-trunk level: intercept at 63 years
+# and BSA 1.9 m2, per year, per m2, male vs female, residual SD, and bounds (ascending ~28-36
+# mm, descending ~20-26 mm, growing with age and body size: the CMR nomogram of Davis et al.,
+# JCMR 2014; the UK Biobank aortic study of Bai et al., Nature Medicine 2020).
+AORTA_DIAMETER_MM: dict[str, dict[str, float]] = {
+    "AAo": {"intercept": 30.5, "age": 0.12, "bsa_m2": 5.0, "sex": 1.0, "sd": 2.5, "lo": 22.0,
+            "hi": 45.0},
+    "DAo": {"intercept": 22.5, "age": 0.08, "bsa_m2": 3.0, "sex": 0.8, "sd": 1.8, "lo": 16.0,
+            "hi": 34.0},
+}  # fmt: skip
+AORTA_COLUMNS = (
+    "central_pp",
+    "AAo_min_area", "AAo_max_area", "AAo_distensibility",
+    "DAo_min_area", "DAo_max_area", "DAo_distensibility",
+)  # fmt: skip
 
 
 def _covariates(n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -166,7 +208,51 @@ def sample_population(n: int, seed: int) -> pd.DataFrame:
     out["RVESV"] = rvedv * (1.0 - rvef / 100.0)
     out["RVSV"] = rvedv - out["RVESV"]
     out["RVEF"] = rvef
-    return out
+    return pd.concat([out, aorta_truth(out, seed)], axis=1)
+
+
+def aorta_truth(cov: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Central pulse pressure and the true aortic areas and distensibilities (:data:`AORTA_COLUMNS`).
+
+    Reads age, sex, bsa_m2, sbp, dbp and heart_rate from ``cov``; draws from a stream of its own,
+    so adding it left every other column of :func:`sample_population` unchanged.
+    """
+    n = len(cov)
+    rng = np.random.default_rng([seed, 0xA0127A])
+    age, sex = cov["age"].to_numpy(float), cov["sex"].to_numpy(float)
+    bsa, hr = cov["bsa_m2"].to_numpy(float), cov["heart_rate"].to_numpy(float)
+    a = PP_AMPLIFICATION
+    amp = (
+        a["at_45"]
+        + a["age"] * (age - 45.0)
+        + a["sex"] * sex
+        + a["heart_rate"] * (hr - 64.0)
+        + rng.normal(0.0, a["sd"], n)
+    )
+    brachial_pp = (cov["sbp"] - cov["dbp"]).to_numpy(float)
+    central_pp = np.round(brachial_pp / np.maximum(amp, MIN_AMPLIFICATION))
+    out = pd.DataFrame({"central_pp": central_pp}, index=cov.index)
+    z = rng.standard_normal((2, n))
+    z_dist = {"AAo": z[0], "DAo": RHO_AORTA * z[0] + np.sqrt(1 - RHO_AORTA**2) * z[1]}
+    for vessel, zd in z_dist.items():
+        d = AORTA_DIAMETER_MM[vessel]
+        diameter = np.clip(
+            d["intercept"]
+            + d["age"] * (age - 63.0)
+            + d["bsa_m2"] * (bsa - 1.9)
+            + d["sex"] * sex
+            + rng.normal(0.0, d["sd"], n),
+            d["lo"],
+            d["hi"],
+        )
+        b = AORTA_COEFFICIENTS[f"{vessel}_distensibility"]
+        mean = b["intercept"] + b["age"] * (age - AORTA_AGE_CENTRE) + b["sex"] * sex
+        dist = mean * (1.0 + b["cv"] * np.clip(zd, -3.0, 3.0))
+        a_min = np.pi * diameter**2 / 4.0
+        out[f"{vessel}_min_area"] = a_min
+        out[f"{vessel}_max_area"] = a_min * (1.0 + dist * central_pp / 1000.0)
+        out[f"{vessel}_distensibility"] = dist
+    return out[list(AORTA_COLUMNS)]
 
 
 def association_effects() -> pd.DataFrame:
@@ -232,5 +318,31 @@ def population_model_markdown() -> str:
         "In every pathology RVEF is then reset so that RVSV = LVSV (1 + N(0, 0.08)) (flow conservation).",
         "Bounds: EDV 50-400 mL, LVM 40-300 g, LVEF 15-80 %, RVEF 20-80 %.",
         "",
+        "Central pulse pressure and the aorta (`aorta_truth`): central_pp = round((sbp - dbp) / amp)",
+        "mmHg, amp = {at_45} {age:+} (age - 45) {sex:+} male {heart_rate:+} (HR - 64) + N(0, {sd}),".format(
+            **PP_AMPLIFICATION
+        ),
+        f"at least {MIN_AMPLIFICATION}. Diastolic lumen diameter (mm) = intercept + b_age (age - 63) +",
+        "b_bsa (bsa_m2 - 1.9) + b_sex male + N(0, sd), clipped; A_min = pi d^2 / 4 mm2.",
+        f"Distensibility (1e-3/mmHg) = (intercept + b_age (age - {AORTA_AGE_CENTRE:g}) + b_sex male)",
+        f"x (1 + cv z), z ~ N(0, 1) clipped to +-3 (AAo and DAo z correlated {RHO_AORTA}); so an OLS",
+        "of distensibility on age and sex recovers b_age and b_sex. A_max = A_min (1 + D central_pp /",
+        "1000).",
+        "",
+        "| vessel | diameter intercept | /year | /m2 | male | SD | bounds |",
+        "|---|---|---|---|---|---|---|",
     ]
+    for vessel, d in AORTA_DIAMETER_MM.items():
+        lines.append(
+            f"| {vessel} | {d['intercept']} | {d['age']} | {d['bsa_m2']} | {d['sex']} | {d['sd']} "
+            f"| {d['lo']}-{d['hi']} |"
+        )
+    lines += [
+        "",
+        "| distensibility | intercept (age 45, female) | /year | male | cv |",
+        "|---|---|---|---|---|",
+    ]
+    for name, b in AORTA_COEFFICIENTS.items():
+        lines.append(f"| {name} | {b['intercept']} | {b['age']} | {b['sex']} | {b['cv']} |")
+    lines.append("")
     return "\n".join(lines)
