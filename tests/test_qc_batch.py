@@ -11,6 +11,7 @@ from cardiopheno.phenotypes._phantom import make_phantom, phantom_image
 from cardiopheno.phenotypes.batch import merge_phenotypes, phenotypes_batch
 from cardiopheno.qc.batch import merge_qc, outlier_montages, qc_batch
 from cardiopheno.qc.checks import ALL_CHECKS, QCThresholds
+from cardiopheno.qc.views import VIEW_CHECKS
 
 
 def _cohort(tmp_path, n=14):
@@ -62,7 +63,11 @@ def test_qc_batch_and_merge_keep_every_subject_with_reasons(tmp_path):
 
     merged = merge_qc([tmp_path / "qc_b.parquet"], tmp_path / "phenotypes.parquet",
                       tmp_path / "qc.parquet", tmp_path / "qc_summary.png", th)  # fmt: skip
-    assert list(merged.columns) == ["eid", *ALL_CHECKS, "qc_pass", "qc_reasons"]
+    assert list(merged.columns) == [
+        "eid", *ALL_CHECKS, "qc_pass", "qc_reasons", *VIEW_CHECKS, "qc_view_reasons",
+        "qc_masked_idps",
+    ]  # fmt: skip
+    assert merged[list(VIEW_CHECKS)].isna().all().all()  # no other views: not run
     stored = pd.read_parquet(tmp_path / "qc.parquet")
     assert str(stored["seg_lv_coverage"].dtype) == "boolean" and len(stored) == 14
     assert set(column_specs(tmp_path / "qc.parquet")) >= {*ALL_CHECKS, "qc_pass"}

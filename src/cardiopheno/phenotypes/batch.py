@@ -77,9 +77,10 @@ def phenotype_rows(
     families: Sequence[str] | None = None,
     ed_frame: str = "max_volume",
     views: Mapping[str, Mapping[str, str]] | None = None,
-) -> tuple[pd.DataFrame, list[PhenotypeSpec]]:
-    """One row per subject in ``subjects`` (columns eid, seg_sa, optional ok/reason); ``views``
-    maps eid -> {view: segmentation path} (see :func:`view_segmentations`)."""
+) -> tuple[pd.DataFrame, list[PhenotypeSpec], pd.DataFrame]:
+    """One row per subject in ``subjects`` (columns eid, seg_sa, optional ok/reason), the specs,
+    and the families' per-frame curves in long format; ``views`` maps eid -> {view: segmentation
+    path} (see :func:`view_segmentations`)."""
     fams = resolve_families(families)
     specs = output_specs(fams)
     rows, curves = [], []
@@ -123,8 +124,8 @@ def phenotype_rows(
     df["phenotypes_ok"] = df["phenotypes_ok"].astype(bool)
     df["phenotypes_reason"] = df["phenotypes_reason"].fillna("").astype(str)
     df["phenotypes_notes"] = df["phenotypes_notes"].fillna("").astype(str)
-    df.attrs["curves"] = pd.DataFrame(curves, columns=["eid", "curve", "frame", "phase", "value"])
-    return df, specs
+    curves_df = pd.DataFrame(curves, columns=["eid", "curve", "frame", "phase", "value"])
+    return df, specs, curves_df
 
 
 def _long_curves(eid: str, curves: Mapping[str, object]) -> list[tuple]:
@@ -157,7 +158,7 @@ def phenotypes_batch(
     """Compute a batch's phenotypes from its segment status table (and the other views' tables)
     and write them as Parquet; the families' per-frame curves (long format) to ``curves_out``."""
     subjects = read_table(segment_table)
-    df, specs = phenotype_rows(
+    df, specs, curves = phenotype_rows(
         subjects,
         _covariates_by_eid(covariates),
         families,
@@ -174,7 +175,7 @@ def phenotypes_batch(
         extra={"ed_frame": ed_frame, "families": ",".join(families or [])},
     )
     if curves_out:
-        write_table(df.attrs["curves"], curves_out, columns=CURVE_COLUMNS, config=config)
+        write_table(curves, curves_out, columns=CURVE_COLUMNS, config=config)
     n_bad = int((~df["phenotypes_ok"]).sum())
     log.info("%s: %d subjects, %d without phenotypes", out, len(df), n_bad)
     return df
