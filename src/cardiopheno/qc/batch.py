@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from cardiopheno.io.nifti import ImageReadError, load_cine
+from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.tables import ColumnSpec, file_metadata, read_any, read_table, write_table
 from cardiopheno.qc.checks import (
     ALL_CHECKS,
@@ -128,13 +129,16 @@ def qc_batch(
     thresholds: QCThresholds,
     config: Mapping | None = None,
 ) -> pd.DataFrame:
-    """QC every subject of a segment batch table; montages of failed subjects into montage_dir."""
+    """QC every subject of a segment batch table; montages of failed subjects into montage_dir.
+
+    Reasons show input paths relative to the manifest's folder (:mod:`cardiopheno.io.paths`)."""
     seg = read_table(segment_table)
     sa = _image_paths(manifest)
     pheno = {}
     if phenotypes_table:
         pheno = read_table(phenotypes_table).set_index("eid").to_dict(orient="index")
     Path(montage_dir).mkdir(parents=True, exist_ok=True)
+    root = input_root(config)
     rows = []
     for rec in tqdm(seg.itertuples(index=False), total=len(seg), desc="qc"):
         eid = str(rec.eid)
@@ -154,6 +158,9 @@ def qc_batch(
             results = [CheckResult.fail("img_readable", f"QC error {type(exc).__name__}: {exc}")]
             image = labels = None
         row = {"eid": eid, **summarise(results)}
+        row["qc_reasons"] = scrub_paths(
+            row["qc_reasons"], (sa.get(eid), getattr(rec, "seg_sa", None)), root
+        )
         rows.append(row)
         if not row["qc_pass"]:
             draw_montage(Path(montage_dir) / f"{eid}.png", eid, image, labels, row["qc_reasons"])

@@ -14,6 +14,7 @@ counterparts (taken from the ensemble's passes when there is one, else from extr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -26,7 +27,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from cardiopheno.io.nifti import ImageReadError, load_cine, save_labels_like
+from cardiopheno.io.nifti import ImageReadError, load_cine, read_frame_interval, save_labels_like
+from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.provided import check_provided_segmentation
 from cardiopheno.io.tables import ColumnSpec, file_sha256, read_table, write_table
 from cardiopheno.segment.network import (
@@ -48,6 +50,12 @@ TTA_KEYS = ("lv", "myo", "rv")
 
 STATUS_COLUMNS = {
     "seconds": ColumnSpec("s", "wall time spent on this subject (read, segment, write)"),
+    "frame_interval_ms": ColumnSpec(
+        "ms",
+        "frame interval from the NIfTI header (pixdim[4]) that the phenotypes use; NaN when "
+        "unknown. frame_interval_source says whether its unit was read from the header "
+        "('header sec|msec|usec') or inferred ('inferred sec|msec', see io.nifti.frame_interval)",
+    ),
     **{
         f"tta_dice_{k}": ColumnSpec(
             "",
@@ -70,6 +78,8 @@ class Prepared:
     error: str = ""
     source: str = ""
     seconds: float = 0.0
+    frame_interval_ms: float | None = None
+    frame_interval_source: str = "none"
 
 
 @dataclass
@@ -317,11 +327,21 @@ class _CineDataset(torch.utils.data.Dataset):
             return Prepared(row["eid"], (0, 0, 0, 0), None, error=row["error"], source="model")
         try:
             if row.get("seg_sa"):
-                return Prepared(row["eid"], (0, 0, 0, 0), None, source="provided")
+                prep = Prepared(row["eid"], (0, 0, 0, 0), None, source="provided")
+                # the phenotypes read the segmentation's header first, then the image's; an
+                # unreadable file is reported by check_provided_segmentation below
+                with contextlib.suppress(ImageReadError):
+                    interval = read_frame_interval(row["seg_sa"])
+                    if interval[0] is None:
+                        interval = read_frame_interval(row["sa"])
+                    prep.frame_interval_ms, prep.frame_interval_source = interval
+                return prep
             cine = load_cine(row["sa"])
             if cine.data.size == 0:
                 raise ImageReadError(f"{row['sa']}: empty image {cine.data.shape}")
             prep = self.prepare(cine.data, cine.spacing, row["eid"])
+            prep.frame_interval_ms = cine.frame_interval_ms
+            prep.frame_interval_source = cine.frame_interval_source
         except Exception as exc:  # one bad subject must not stop the batch
             return Prepared(row["eid"], (0, 0, 0, 0), None, error=_reason(exc), source="model")
         prep.source = "model"
@@ -346,9 +366,13 @@ def segment_batch(
     num_workers: int = 1,
     progress: bool = True,
     config: dict | None = None,
+    root: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Segment ``eids`` of ``manifest`` (absolute ``sa``, optional ``seg_sa``) into
-    ``out_dir/<eid>/seg_sa.nii.gz`` and write the status table to ``table_path``."""
+    ``out_dir/<eid>/seg_sa.nii.gz`` and write the status table to ``table_path``.
+
+    Failure reasons show input paths relative to ``root`` (the manifest's folder; see
+    :func:`cardiopheno.io.paths.display_path`), never absolute."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     by_eid = {str(r["eid"]): r for r in manifest.to_dict("records")}
@@ -384,6 +408,8 @@ def segment_batch(
             "source": prep.source or "model",
             "ok": False,
             "reason": prep.error,
+            "frame_interval_ms": prep.frame_interval_ms or nan,
+            "frame_interval_source": prep.frame_interval_source,
             **{f"tta_dice_{k}": nan for k in TTA_KEYS},
         }
         try:
@@ -402,6 +428,7 @@ def segment_batch(
         except Exception as exc:  # recorded, and the batch goes on
             rec.update(ok=False, reason=_reason(exc))
         if not rec["ok"]:
+            rec["reason"] = scrub_paths(rec["reason"], (row["sa"], row["seg_sa"]), root)
             log.warning("subject %s failed: %s", prep.eid, rec["reason"])
         rec["seconds"] = prep.seconds + time.perf_counter() - t0
         records.append(rec)
@@ -412,11 +439,14 @@ def segment_batch(
         "ok",
         "reason",
         "seconds",
+        "frame_interval_ms",
+        "frame_interval_source",
         *(f"tta_dice_{k}" for k in TTA_KEYS),
     ]
     table = pd.DataFrame(records, columns=columns)
     table["ok"] = table["ok"].astype(bool)
     table["seconds"] = table["seconds"].astype(float)
+    table["frame_interval_ms"] = table["frame_interval_ms"].astype(float)
     write_table(
         table,
         table_path,
@@ -478,4 +508,5 @@ def run_batch(
         num_workers=max(0, workers),
         progress=bool(settings.get("progress", True)),
         config=config,
+        root=input_root(config),
     )
