@@ -10,7 +10,9 @@ from cardiopheno.batching import (
     read_index,
     read_tables,
 )
+from cardiopheno.config_checks import check_config
 from cardiopheno.io.atomic import remove_stale
+from cardiopheno.io.covariates import check_covariates_file, covariate_columns
 from cardiopheno.io.manifest import load_manifest
 from cardiopheno.io.tables import read_any
 
@@ -22,6 +24,9 @@ for _section in list(config):
     validate(
         config[_section], f"../schemas/config.{_section}.schema.yaml", set_default=True
     )
+# What a schema cannot judge (a QC minimum above its maximum, an IDP no enabled family makes, a
+# date that is not one): one error naming every key (cardiopheno.config_checks).
+check_config(config)
 
 SYNTHETIC = config["cohort"]["source"] == "synthetic"
 COHORT_DIR = "results/cohort"
@@ -44,6 +49,12 @@ def cohort_tables():
     return {
         name: config["cohort"][name] for name in ("covariates", "diagnoses", "deaths")
     }
+
+
+if not SYNTHETIC and workflow.is_main_process:
+    # Every covariate column the config uses (type, sex coding, impossible ages and dates) before
+    # any job runs: one error naming the file, columns, values and lines (cardiopheno.io.covariates).
+    check_covariates_file(config["cohort"]["covariates"], covariate_columns(config))
 
 
 # --- batches: owned by the batching code (cardiopheno.batching); keep other helpers outside ---
