@@ -23,6 +23,7 @@ from cardiopheno.io.manifest import ManifestError, eid_problem, load_manifest
 from cardiopheno.io.nifti import Cine, load_cine, read_frame_interval, save_nifti
 from cardiopheno.io.paths import display_path, scrub_paths
 from cardiopheno.io.records import icd10_codes, record_issues
+from cardiopheno.io.tables import read_table
 from cardiopheno.phenotypes import context_from_files
 from cardiopheno.phenotypes._phantom import make_phantom, phantom_image
 from cardiopheno.qc.batch import qc_batch
@@ -429,3 +430,94 @@ def test_unicode_eid_plans_and_m_f_sex_passes_the_start_up_checks(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:]
     plan = pd.read_csv(tmp_path / "w/results/batches/plan.csv", dtype=str)
     assert "ünï€" in set(plan["eid"])
+
+
+# ------------------------------------------------------------------ end to end
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory) -> tuple[Path, dict]:
+    """The whole workflow on a 6-subject synthetic cohort made hostile the way real ones are: a
+    unicode eid, a UK Biobank header (seconds, unit unknown), an infinite voxel, sex coded M/F,
+    malformed ICD-10 codes and dates and a diagnosis dated 2199, in a folder named after a person."""
+    work = tmp_path_factory.mktemp("hostile")
+    cohort = work / "home" / "jane.doe" / "cohort"
+    res = subprocess.run(
+        [str(SNAKEMAKE.with_name("cardiopheno")), "synth", "--n", "6", "--seed", "3",
+         "--fault-fraction", "0", "--out", str(cohort)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    tables = {k: pd.read_csv(cohort / f"{k}.csv", dtype={"eid": str}) for k in
+              ("manifest", "covariates", "diagnoses", "deaths")}  # fmt: skip
+    eids = tables["manifest"]["eid"].tolist()
+    rename = {eids[0]: "ünï€"}
+    for table in tables.values():
+        table["eid"] = table["eid"].replace(rename)
+    ukbb = nib.load(cohort / tables["manifest"].loc[1, "sa"])
+    interval_ms = float(ukbb.header.get_zooms()[3])
+    data = np.asanyarray(ukbb.dataobj).astype(np.float32)
+    img = nib.Nifti1Image(data, ukbb.affine, header=ukbb.header.copy())
+    img.header.set_zooms((*ukbb.header.get_zooms()[:3], interval_ms / 1000.0))
+    img.header.set_xyzt_units("mm", "unknown")
+    nib.save(img, cohort / tables["manifest"].loc[1, "sa"])
+    inf = nib.load(cohort / tables["manifest"].loc[2, "sa"])
+    data = np.asanyarray(inf.dataobj).astype(np.float32)
+    data[0, 0, 0, 0] = np.inf
+    save_nifti(cohort / tables["manifest"].loc[2, "sa"], data, inf.affine, inf.header.get_zooms())
+    tables["covariates"]["sex"] = tables["covariates"]["sex"].map({0: "F", 1: "M"})
+    bad = pd.DataFrame({"eid": [eids[3]] * 6, "icd10": ["XYZ", "12345", "I50..0", "", "I21", "I48"],
+                        "date": ["2015-01-01"] * 4 + ["notadate", "2199-01-01"]})  # fmt: skip
+    tables["diagnoses"] = pd.concat([tables["diagnoses"], bad], ignore_index=True)
+    for name, table in tables.items():
+        table.to_csv(cohort / f"{name}.csv", index=False)
+    config = {
+        "cohort": {"source": "manifest", **{k: str(cohort / f"{k}.csv") for k in tables}},
+        "batching": {"batch_size": 3},
+    }
+    cfg = work / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config, allow_unicode=True))
+    res = subprocess.run(
+        [str(SNAKEMAKE), "--workflow-profile", str(ROOT / "workflow/profiles/default"),
+         "--cores", "2", "--configfile", str(cfg), "-d", str(work / "run"), "-s",
+         str(ROOT / "Snakefile")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout[-6000:]
+    return work / "run" / "results", {"ukbb": eids[1], "inf": eids[2], "ms": interval_ms}
+
+
+@pytest.mark.slow
+def test_hostile_cohort_runs_end_to_end(hostile_run):
+    results, which = hostile_run
+    segment = pd.concat([read_table(p) for p in sorted((results / "segment").glob("b*.parquet"))])
+    segment = segment.set_index("eid")
+    # the unicode eid is segmented, phenotyped and written where it belongs
+    assert segment.loc["ünï€", "ok"]
+    seg_path = Path(segment.loc["ünï€", "seg_sa"])
+    assert seg_path.is_file() and seg_path.parent.name == "ünï€"
+    assert seg_path.parent.parent.parent == results / "segment"
+    # the UK Biobank header: interval inferred in seconds, heart rate as with the ms header
+    ukbb = segment.loc[which["ukbb"]]
+    assert ukbb["frame_interval_source"] == "inferred sec"
+    assert ukbb["frame_interval_ms"] == pytest.approx(which["ms"], rel=1e-4)
+    pheno = read_table(results / "phenotypes.parquet").set_index("eid")
+    assert 30 <= pheno.loc[which["ukbb"], "HR"] <= 200
+    assert segment.loc["ünï€", "frame_interval_source"] == "header msec"
+    # the infinite voxel refuses the image, as a NaN one does
+    assert not segment.loc[which["inf"], "ok"]
+    assert "non-finite voxels (NaN or infinite)" in segment.loc[which["inf"], "reason"]
+    # no absolute path (nor the person's name in it) in any reason
+    qc = read_table(results / "qc.parquet")
+    counts = (results / "run_summary" / "counts.csv").read_text()
+    texts = [*segment["reason"], *qc["qc_reasons"], *pheno["phenotypes_reason"], counts]
+    for text in texts:
+        assert "jane.doe" not in text and "/home/" not in text, text
+    # sex coded M/F reached the statistics; malformed records counted; 2199 ignored
+    assert (results / "association" / "associations.parquet").is_file()
+    assert (results / "survival" / "cox.parquet").is_file()
+    records = pd.read_csv(results / "run_summary" / "records.csv").set_index(["table", "issue"])
+    assert records.loc[("diagnoses", "malformed ICD-10 code"), "n"] == 3
+    assert records.loc[("diagnoses", "unreadable date"), "n"] == 1
+    end = records.loc[("survival", "end of follow-up"), "examples"]
+    assert not end.startswith("2199") and "2199-01-01 (diagnoses" in end
+    outcomes = read_table(results / "survival" / "outcomes.parquet")
+    assert outcomes["time_years"].max() < 30

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from cardiopheno.errors import ProblemsError
 from cardiopheno.phenotypes.registry import output_specs, resolve_families
 
 #: Config keys that name IDPs (columns of phenotypes.parquet).
@@ -25,13 +26,11 @@ IDP_KEYS = (
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(ProblemsError):
     """A config with problems; ``problems`` lists each one, naming its key."""
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"config has {len(problems)} problem(s):\n{lines}")
+        super().__init__("config", problems)
 
 
 def _get(config: Mapping, keys: tuple[str, ...]):

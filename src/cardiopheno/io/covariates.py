@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cardiopheno.errors import ProblemsError
 from cardiopheno.io.records import as_dates
 from cardiopheno.io.tables import read_any
 
@@ -30,14 +31,12 @@ DATE_COLUMNS = ("imaging_date",)
 DERIVED = {"bsa_m2": ("height_cm", "weight_kg")}
 
 
-class CovariatesError(ValueError):
+class CovariatesError(ProblemsError):
     """A covariates table with problems; ``problems`` lists each one as a readable line."""
 
     def __init__(self, path: str | os.PathLike, problems: list[str]):
         self.path = Path(path)
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"covariates {path} has {len(problems)} problem(s):\n{lines}")
+        super().__init__(f"covariates {path}", problems)
 
 
 def _rows(mask: pd.Series, values: pd.Series, limit: int = 5) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cardiopheno.errors import ProblemsError
 from cardiopheno.io.tables import read_any
 
 REQUIRED_COLUMNS = ("eid", "sa")
@@ -21,14 +22,12 @@ KNOWN_COLUMNS = frozenset(("eid", *IMAGE_COLUMNS, *SEGMENTATION_COLUMNS))
 PATH_COLUMNS = (*IMAGE_COLUMNS, *SEGMENTATION_COLUMNS)
 
 
-class ManifestError(ValueError):
+class ManifestError(ProblemsError):
     """A manifest with problems; ``problems`` lists each one as a readable line."""
 
     def __init__(self, path: str | os.PathLike, problems: list[str]):
         self.path = Path(path)
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"manifest {path} has {len(problems)} problem(s):\n{lines}")
+        super().__init__(f"manifest {path}", problems)
 
 
 def _preview(items: list[str], limit: int = 10) -> str:
