@@ -521,3 +521,9 @@ def test_hostile_cohort_runs_end_to_end(hostile_run):
     assert not end.startswith("2199") and "2199-01-01 (diagnoses" in end
     outcomes = read_table(results / "survival" / "outcomes.parquet")
     assert outcomes["time_years"].max() < 30
+
+
+def test_missing_covariate_values_are_allowed_with_a_warning_naming_the_lines(caplog):
+    with caplog.at_level(logging.WARNING):
+        check_covariates(_covariates(age=[50, None, 70, None]), "cov.csv", COLUMNS, TODAY)
+    assert "column age is empty on 2 of 4 rows (lines 3, 5)" in caplog.text

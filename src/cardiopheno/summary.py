@@ -14,7 +14,7 @@ import pandas as pd
 
 from cardiopheno.io.atomic import atomic_path
 from cardiopheno.io.manifest import load_manifest
-from cardiopheno.io.records import ISSUE_COLUMNS, record_issues
+from cardiopheno.io.records import ISSUE_COLUMNS, log_issues, record_issues
 from cardiopheno.io.tables import read_any, read_table, write_table
 from cardiopheno.stats.outcomes import resolve_end_of_followup
 
@@ -107,8 +107,7 @@ def records_summary(
         record_issues(deaths, "deaths", today),
     ]
     out = pd.concat(rows, ignore_index=True)
-    for row in out.iloc[1:].itertuples(index=False):
-        log.warning("%s: %d record(s) with %s (e.g. %s)", row.table, row.n, row.issue, row.examples)
+    log_issues(out.iloc[1:])
     log.info("end of follow-up %s", end.describe())
     return out
 

@@ -51,12 +51,6 @@ def cohort_tables():
     }
 
 
-if not SYNTHETIC and workflow.is_main_process:
-    # Every covariate column the config uses (type, sex coding, impossible ages and dates) before
-    # any job runs: one error naming the file, columns, values and lines (cardiopheno.io.covariates).
-    check_covariates_file(config["cohort"]["covariates"], covariate_columns(config))
-
-
 # --- batches: owned by the batching code (cardiopheno.batching); keep other helpers outside ---
 # A persisted plan (results/batches/plan.csv, eid -> batch) that only grows: subjects keep their
 # batch, new subjects fill new batches, and a per-batch manifest results/batches/{batch}.csv is
@@ -111,6 +105,11 @@ def batch_index(wildcards):
 
 
 # --- end of batches ---
+
+if not SYNTHETIC and workflow.is_main_process:
+    # After the manifest, still before any job runs: every covariate column the config uses (type,
+    # sex coding, impossible ages and dates), one error naming file, columns, values and lines.
+    check_covariates_file(config["cohort"]["covariates"], covariate_columns(config))
 
 
 def cohort_has_dicom():

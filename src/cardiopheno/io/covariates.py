@@ -10,6 +10,7 @@ and letter codings, or holding any other value, is refused as ambiguous.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ import pandas as pd
 from cardiopheno.errors import ProblemsError
 from cardiopheno.io.records import as_dates
 from cardiopheno.io.tables import read_any
+
+log = logging.getLogger(__name__)
 
 #: Impossible ages (years at imaging) are outside this range.
 AGE_RANGE = (0.0, 120.0)
@@ -122,6 +125,18 @@ def check_covariates(
         if not present.any():
             problems.append(f"column {col}: no values at all")
             continue
+        if not present.all():
+            lines = [str(i + 2) for i in table.index[~present]]
+            log.warning(
+                "covariates %s: column %s is empty on %d of %d rows (lines %s%s): those subjects "
+                "are not analysed",
+                path,
+                col,
+                len(lines),
+                len(table),
+                ", ".join(lines[:10]),
+                " ..." if len(lines) > 10 else "",
+            )
         if col == "sex":
             problem = sex_problem(values)
         elif col in DATE_COLUMNS:

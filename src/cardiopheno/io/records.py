@@ -85,7 +85,12 @@ def record_issues(
     return pd.DataFrame(rows, columns=list(ISSUE_COLUMNS))
 
 
+def log_issues(issues: pd.DataFrame) -> None:
+    """Log a WARNING per row of a :func:`record_issues` table."""
+    for row in issues.itertuples(index=False):
+        log.warning("%s: %d record(s) with %s (e.g. %s)", row.table, row.n, row.issue, row.examples)
+
+
 def warn_record_issues(table: pd.DataFrame, name: str, today: pd.Timestamp | None = None) -> None:
     """Log a WARNING per kind of :func:`record_issues` (records a stage cannot use as given)."""
-    for row in record_issues(table, name, today).itertuples(index=False):
-        log.warning("%s: %d record(s) with %s (e.g. %s)", name, row.n, row.issue, row.examples)
+    log_issues(record_issues(table, name, today))

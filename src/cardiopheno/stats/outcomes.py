@@ -153,8 +153,9 @@ def derive_outcomes(
     ``status`` is "event", "censored" or the reason the subject is left out ("prevalent",
     "undated event", "no imaging date", "undated death", "imaged after end of follow-up",
     "unknown end of follow-up"); only "event" and "censored" rows enter the Cox models.
-    ``end_of_followup`` defaults to the rule of :func:`resolve_end_of_followup` (the latest record date
-    that is neither in the future nor an outlier; unknown when no record has a usable date).
+    ``end_of_followup`` defaults to the rule of :func:`resolve_end_of_followup` (the latest
+    record date that is neither in the future nor an outlier; unknown when no record has a
+    usable date).
     """
     subj = subjects[["eid", "imaging_date"]].copy()
     subj["eid"] = subj["eid"].astype(str)
