@@ -13,4 +13,7 @@ write_run_summary(
     smk.output.subjects,
     smk.output.counts,
     config=smk.config,
+    diagnoses=smk.input.diagnoses,
+    deaths=smk.input.deaths,
+    records_out=smk.output.records,
 )

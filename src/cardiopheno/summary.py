@@ -14,7 +14,9 @@ import pandas as pd
 
 from cardiopheno.io.atomic import atomic_path
 from cardiopheno.io.manifest import load_manifest
+from cardiopheno.io.records import ISSUE_COLUMNS, log_issues, record_issues
 from cardiopheno.io.tables import read_any, read_table, write_table
+from cardiopheno.stats.outcomes import resolve_end_of_followup
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,30 @@ def stage_counts(outcomes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def records_summary(
+    diagnoses: pd.DataFrame,
+    deaths: pd.DataFrame,
+    configured_end: str | None = None,
+    today: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """The end of follow-up the survival stage uses (first row) and what the diagnosis and death
+    records lose, by kind (:func:`cardiopheno.io.records.record_issues`): ``table, issue, n,
+    examples``. Each issue is also logged as a WARNING."""
+    end = resolve_end_of_followup(diagnoses, deaths, configured_end, today)
+    rows = [
+        pd.DataFrame(
+            [("survival", "end of follow-up", len(end.ignored), end.describe())],
+            columns=list(ISSUE_COLUMNS),
+        ),
+        record_issues(diagnoses, "diagnoses", today),
+        record_issues(deaths, "deaths", today),
+    ]
+    out = pd.concat(rows, ignore_index=True)
+    log_issues(out.iloc[1:])
+    log.info("end of follow-up %s", end.describe())
+    return out
+
+
 def write_run_summary(
     manifest: str | os.PathLike,
     segment_tables: Sequence[str | os.PathLike],
@@ -94,8 +120,16 @@ def write_run_summary(
     subjects_out: str | os.PathLike,
     counts_out: str | os.PathLike,
     config: Mapping | None = None,
+    diagnoses: str | os.PathLike | None = None,
+    deaths: str | os.PathLike | None = None,
+    records_out: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Read the stage tables, write the per-subject Parquet and the counts CSV; return the counts."""
+    """Read the stage tables, write the per-subject Parquet and the counts CSV; return the counts.
+
+    With ``diagnoses``, ``deaths`` and ``records_out``, also write :func:`records_summary` (the
+    end of follow-up used, from ``config``'s ``survival.end_of_followup`` or the derived rule,
+    and the records left out by kind) as CSV.
+    """
     segment = pd.concat([read_table(p) for p in segment_tables], ignore_index=True)
     outcomes = subject_outcomes(
         load_manifest(manifest, check_files=False), segment, read_table(qc), read_any(covariates)
@@ -105,4 +139,9 @@ def write_run_summary(
     with atomic_path(counts_out) as tmp:
         counts.to_csv(tmp, index=False)
     log.info("run summary\n%s", counts.to_string(index=False))
+    if records_out is not None:
+        configured = ((config or {}).get("survival") or {}).get("end_of_followup")
+        records = records_summary(read_any(diagnoses), read_any(deaths), configured)
+        with atomic_path(records_out) as tmp:
+            records.to_csv(tmp, index=False)
     return counts

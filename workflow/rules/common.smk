@@ -10,7 +10,9 @@ from cardiopheno.batching import (
     read_index,
     read_tables,
 )
+from cardiopheno.config_checks import check_config
 from cardiopheno.io.atomic import remove_stale
+from cardiopheno.io.covariates import check_covariates_file, covariate_columns
 from cardiopheno.io.manifest import load_manifest
 from cardiopheno.io.tables import read_any
 from cardiopheno.synth.cohort import synthetic_views
@@ -23,6 +25,9 @@ for _section in list(config):
     validate(
         config[_section], f"../schemas/config.{_section}.schema.yaml", set_default=True
     )
+# What a schema cannot judge (a QC minimum above its maximum, an IDP no enabled family makes, a
+# date that is not one): one error naming every key (cardiopheno.config_checks).
+check_config(config)
 
 SYNTHETIC = config["cohort"]["source"] == "synthetic"
 COHORT_DIR = "results/cohort"
@@ -101,6 +106,11 @@ def batch_index(wildcards):
 
 
 # --- end of batches ---
+
+if not SYNTHETIC and workflow.is_main_process:
+    # After the manifest, still before any job runs: every covariate column the config uses (type,
+    # sex coding, impossible ages and dates), one error naming file, columns, values and lines.
+    check_covariates_file(config["cohort"]["covariates"], covariate_columns(config))
 
 
 def cohort_has_dicom():

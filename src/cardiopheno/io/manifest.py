@@ -7,27 +7,28 @@ once, so a user fixes a manifest in one pass rather than one error per run.
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
 
+from cardiopheno.errors import ProblemsError
 from cardiopheno.io.tables import read_any
+from cardiopheno.views import VIEWS, provided_columns
 
 REQUIRED_COLUMNS = ("eid", "sa")
-IMAGE_COLUMNS = ("sa", "la_2ch", "la_4ch", "ao")
-SEGMENTATION_COLUMNS = ("seg_sa", "seg_la_2ch", "seg_la_4ch", "seg_ao")
+IMAGE_COLUMNS = tuple(VIEWS)  # sa, la_2ch, la_4ch, ao
+SEGMENTATION_COLUMNS = provided_columns()  # seg_sa, seg_la_2ch, seg4_la_4ch, seg_la_4ch, seg_ao
 KNOWN_COLUMNS = frozenset(("eid", *IMAGE_COLUMNS, *SEGMENTATION_COLUMNS))
 PATH_COLUMNS = (*IMAGE_COLUMNS, *SEGMENTATION_COLUMNS)
 
 
-class ManifestError(ValueError):
+class ManifestError(ProblemsError):
     """A manifest with problems; ``problems`` lists each one as a readable line."""
 
     def __init__(self, path: str | os.PathLike, problems: list[str]):
         self.path = Path(path)
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"manifest {path} has {len(problems)} problem(s):\n{lines}")
+        super().__init__(f"manifest {path}", problems)
 
 
 def _preview(items: list[str], limit: int = 10) -> str:
@@ -35,11 +36,44 @@ def _preview(items: list[str], limit: int = 10) -> str:
     return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")
 
 
+def eid_problem(eid: str) -> str:
+    """Why ``eid`` cannot name a subject's output folder, or "" when it can.
+
+    Every eid becomes a path component (``results/segment/<batch>/<eid>/``, montages
+    ``<eid>.png``), so it must stay one component inside results/: no path separator (``/``, ``\\``),
+    no ``..`` and not ``.``, no control or other invisible characters (Unicode category C), no
+    leading or trailing whitespace, and at most 250 bytes in UTF-8 (file names have 255). Any
+    other text is fine, including non-ASCII letters (``ünï€``).
+    """
+    if "/" in eid or "\\" in eid:
+        return "path separator"
+    if eid == "." or ".." in eid:
+        return "'.' or '..'"
+    if any(unicodedata.category(ch).startswith("C") for ch in eid):
+        return "control or invisible character"
+    if eid != eid.strip():
+        return "leading or trailing whitespace"
+    if len(eid.encode("utf-8", "surrogatepass")) > 250:
+        return "longer than 250 bytes"
+    return ""
+
+
+def output_key(eid: str) -> str:
+    """The name a filesystem may treat ``eid``'s output folder as: Unicode NFC, case-folded.
+
+    Two eids with the same key would share one output path on a case-insensitive (macOS,
+    Windows) or normalising (HFS+) filesystem, so the manifest check refuses them.
+    """
+    return unicodedata.normalize("NFC", eid).casefold()
+
+
 def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataFrame:
     """Read and validate a manifest (CSV or Parquet); return it with absolute paths.
 
     Raises ManifestError listing every problem: missing required or unknown columns, empty or
-    duplicate eids, empty ``sa`` entries and (with ``check_files``) files that do not exist.
+    duplicate eids, eids that cannot be a path component (:func:`eid_problem`) or that would
+    share an output path with another (:func:`output_key`), empty ``sa`` entries and (with
+    ``check_files``) files that do not exist.
     Paths are relative to the manifest's folder unless absolute; empty optional paths stay "".
     """
     path = Path(path)
@@ -64,13 +98,34 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
         raise ManifestError(path, problems)
 
     df = df.copy()
-    df["eid"] = df["eid"].fillna("").astype(str).str.strip()
+    df["eid"] = df["eid"].fillna("").astype(str)
     empty_rows = [str(i + 2) for i in df.index[df["eid"] == ""]]  # +2: header, 1-based lines
     if empty_rows:
         problems.append(f"empty eid on line(s) {_preview(empty_rows)}")
     dup = df.loc[df["eid"].duplicated(keep=False) & (df["eid"] != ""), "eid"].unique().tolist()
     if dup:
         problems.append(f"duplicate eid(s): {_preview(sorted(dup))}")
+    unsafe = [
+        f"{eid!r} on line {i + 2} ({why})"
+        for i, eid in zip(df.index, df["eid"], strict=True)
+        if eid and (why := eid_problem(eid))
+    ]
+    if unsafe:
+        problems.append(
+            f"eid(s) that are not a single file name, so cannot name an output folder: "
+            f"{_preview(unsafe)}"
+        )
+    distinct = pd.Series(df["eid"].unique())
+    keys = distinct.map(output_key)
+    clash = distinct[keys.duplicated(keep=False)]
+    if len(clash):
+        groups = clash.groupby(keys[clash.index], sort=True).agg(
+            lambda s: " and ".join(map(repr, s))
+        )
+        problems.append(
+            "eids that differ only by letter case or Unicode normalisation would share an output "
+            f"path (case-insensitive filesystems): {_preview(groups.tolist())}"
+        )
 
     base = path.parent.resolve()
     for col in (c for c in PATH_COLUMNS if c in df.columns):

@@ -27,6 +27,7 @@ class Cine:
     affine: np.ndarray
     spacing: tuple[float, float, float]  # mm: in-plane x, in-plane y, slice spacing
     frame_interval_ms: float | None  # None when the header does not say
+    frame_interval_source: str = "none"  # how its unit was found (see frame_interval)
 
     @property
     def voxel_volume_ml(self) -> float:
@@ -37,15 +38,53 @@ class Cine:
         return int(self.data.shape[3])
 
 
-def frame_interval_ms(header: nib.Nifti1Header) -> float | None:
-    """pixdim[4] converted to ms using the header's time unit; None when absent or zero."""
+#: A cardiac cine's frame interval lies between these (ms): 10 ms is 100 frames/s, 200 ms is
+#: 5 frames of a 1 s cycle. Used to infer the unit of pixdim[4] when the header does not say it.
+PLAUSIBLE_INTERVAL_MS = (10.0, 200.0)
+
+
+def frame_interval(header: nib.Nifti1Header) -> tuple[float | None, str]:
+    """pixdim[4] as a frame interval in ms, and where its unit came from.
+
+    With a time unit in the header (xyzt_units ``sec``, ``msec`` or ``usec``) the value is
+    converted by it (``header sec`` etc.). Without one (``unknown``, as UK Biobank's NIfTIs,
+    whose pixdim[4] is in seconds: 0.01734) the unit is inferred: the value is taken as ms when
+    it lies within :data:`PLAUSIBLE_INTERVAL_MS` (10-200 ms), as seconds when it lies within
+    the same range in seconds (0.01-0.2 s), and as unknown otherwise (``None``: no heart rate
+    rather than one 1000 times wrong; a nibabel default of 1.0 also lands here). Both ranges
+    cannot hold at once, so the rule is never ambiguous. Source ``inferred msec``/``inferred
+    sec``. ``None`` with source ``none`` when the image is not 4D, pixdim[4] is zero or not
+    finite, or the unit is not a time (Hz, ppm, rad/s).
+    """
     if header["dim"][0] < 4:
-        return None
+        return None, "none"
     value = float(header["pixdim"][4])
     if not np.isfinite(value) or value <= 0:
-        return None
+        return None, "none"
     unit = header.get_xyzt_units()[1]
-    return value * _TIME_UNIT_TO_MS.get(unit, 1.0)  # 'unknown': assume ms, as scanners write it
+    if unit in _TIME_UNIT_TO_MS:
+        return value * _TIME_UNIT_TO_MS[unit], f"header {unit}"
+    if unit != "unknown":
+        return None, "none"
+    lo, hi = PLAUSIBLE_INTERVAL_MS
+    for name in ("msec", "sec"):
+        ms = value * _TIME_UNIT_TO_MS[name]
+        if lo <= ms <= hi:
+            return ms, f"inferred {name}"
+    return None, "none"
+
+
+def frame_interval_ms(header: nib.Nifti1Header) -> float | None:
+    """The frame interval in ms by :func:`frame_interval`; None when unknown."""
+    return frame_interval(header)[0]
+
+
+def read_frame_interval(path: str | os.PathLike) -> tuple[float | None, str]:
+    """:func:`frame_interval` of a NIfTI file from its header alone (no voxels read)."""
+    try:
+        return frame_interval(nib.load(path).header)
+    except Exception as exc:  # nibabel raises many types (gzip, header, EOF)
+        raise ImageReadError(f"{path}: cannot read header ({type(exc).__name__}: {exc})") from exc
 
 
 def _load_verified(path: Path) -> nib.Nifti1Image:
@@ -77,7 +116,7 @@ def load_cine(path: str | os.PathLike, dtype=np.float32) -> Cine:
         raise ImageReadError(f"{path}: expected a 3D or 4D image, got {data.ndim}D {data.shape}")
     zooms = img.header.get_zooms()
     spacing = (float(zooms[0]), float(zooms[1]), float(zooms[2]))
-    return Cine(data, img.affine.copy(), spacing, frame_interval_ms(img.header))
+    return Cine(data, img.affine.copy(), spacing, *frame_interval(img.header))
 
 
 def save_nifti(

@@ -27,7 +27,6 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from cardiopheno.io.atomic import atomic_path
+from cardiopheno.io.records import ICD10_SHAPE
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ COVARIATE_COLUMNS = (
     "eid", "age", "sex", "height_cm", "weight_kg", "sbp", "dbp", "heart_rate", "imaging_date",
     "central_pp",
 )  # fmt: skip
-_ICD10 = re.compile(r"^[A-Z][0-9]{2}[0-9A-Z]{0,4}$")
 
 
 class UKBiobankTableError(ValueError):
@@ -101,14 +100,15 @@ def _match(columns: Sequence[str], patterns: str | Sequence[str] | None) -> list
 
 
 def normalise_icd10(code: object) -> str:
-    """UK Biobank's undotted upper-case ICD-10 (``I50.0`` -> ``I500``); "" when not a code."""
+    """UK Biobank's undotted upper-case ICD-10 (``I50.0`` -> ``I500``); "" when not a code
+    (:data:`cardiopheno.io.records.ICD10_SHAPE`: ``12345`` and ``I50..0`` are not)."""
     if code is None or (isinstance(code, float) and np.isnan(code)):
         return ""
     text = str(code).strip().upper()
     if not text:
         return ""
-    text = text.split()[0].replace(".", "")
-    return text if _ICD10.match(text) else ""
+    text = text.split()[0]
+    return text.replace(".", "") if ICD10_SHAPE.fullmatch(text) else ""
 
 
 def _numeric(frame: pd.DataFrame) -> pd.DataFrame:

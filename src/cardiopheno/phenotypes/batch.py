@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from cardiopheno.io.nifti import ImageReadError
+from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.tables import ColumnSpec, file_metadata, read_any, read_table, write_table
 from cardiopheno.phenotypes.registry import (
     PhenotypeError,
@@ -165,6 +166,11 @@ def phenotypes_batch(
         ed_frame,
         view_segmentations(view_tables),
     )
+    root = input_root(config)  # reasons show paths relative to the manifest's folder
+    df["phenotypes_reason"] = [
+        scrub_paths(reason, [seg], root)
+        for reason, seg in zip(df["phenotypes_reason"], subjects["seg_sa"], strict=True)
+    ]
     model_sha = file_metadata(segment_table).get("model_sha256", "")
     write_table(
         df,

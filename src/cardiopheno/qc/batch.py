@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from cardiopheno.io.nifti import ImageReadError, load_cine
+from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.tables import ColumnSpec, file_metadata, read_any, read_table, write_table
 from cardiopheno.qc.aorta import AortaQCThresholds
 from cardiopheno.qc.checks import (
@@ -183,7 +184,9 @@ def qc_batch(
     aorta: AortaQCThresholds | None = None,
 ) -> pd.DataFrame:
     """QC every subject of a segment batch table (and its other views' label maps, from
-    ``view_tables``); montages of failed subjects into montage_dir."""
+    ``view_tables``); montages of failed subjects into montage_dir.
+
+    Reasons show input paths relative to the manifest's folder (:mod:`cardiopheno.io.paths`)."""
     from cardiopheno.phenotypes.batch import view_segmentations
 
     seg = read_table(segment_table)
@@ -194,6 +197,7 @@ def qc_batch(
     if phenotypes_table:
         pheno = read_table(phenotypes_table).set_index("eid").to_dict(orient="index")
     Path(montage_dir).mkdir(parents=True, exist_ok=True)
+    root = input_root(config)
     rows = []
     for rec in tqdm(seg.itertuples(index=False), total=len(seg), desc="qc"):
         eid = str(rec.eid)
@@ -213,6 +217,9 @@ def qc_batch(
             results = [CheckResult.fail("img_readable", f"QC error {type(exc).__name__}: {exc}")]
             image = labels = None
         row = {"eid": eid, **summarise(results)}
+        row["qc_reasons"] = scrub_paths(
+            row["qc_reasons"], (sa.get(eid), getattr(rec, "seg_sa", None)), root
+        )
         paths = {k: v for k, v in other_views.get(eid, {}).items() if ":" not in k and v}
         row.update(view_row(paths, ao.get(eid), aorta))
         rows.append(row)

@@ -39,6 +39,7 @@ class QCThresholds:
     max_in_plane: int = 1024
     slices: tuple[int, int] = (4, 40)
     frames: tuple[int, int] = (8, 120)
+    heart_rate_bpm: tuple[float, float] = (30.0, 200.0)
     in_plane_spacing_mm: tuple[float, float] = (0.4, 4.0)
     slice_spacing_mm: tuple[float, float] = (2.0, 20.0)
     min_relative_contrast: float = 0.05
@@ -132,7 +133,7 @@ DESCRIPTIONS = {
     "img_finite": "no NaN or infinite voxels",
     "img_intensity": "intensity range not degenerate, no blank frame, little saturation",
     "img_noise": "contrast-to-noise plausible ((p99 - median) over Immerkaer noise SD)",
-    "img_frames": "frame count plausible for a cine",
+    "img_frames": "frame count plausible for a cine, heart rate from its timing physiological",
     "seg_readable": "segmentation exists, reads, matches the image grid, segment stage ok",
     "seg_classes": "LV cavity, myocardium and RV present on enough slices at ED and ES",
     "seg_lv_coverage": "LV cavity on enough slices, contiguous from base to apex",

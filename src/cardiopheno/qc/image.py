@@ -39,15 +39,25 @@ def check_image(cine: Cine, th: QCThresholds) -> list[CheckResult]:
     data = cine.data if n_bad == 0 else np.where(finite, cine.data, 0)
     out.append(_intensity(data, th))
     out.append(_noise(data, th))
-    lo, hi = th.frames
-    out.append(
-        CheckResult(
-            "img_frames",
-            lo <= nt <= hi,
-            "" if lo <= nt <= hi else f"{nt} frames outside [{lo}, {hi}]",
-        )
-    )
+    out.append(_frames(nt, cine.frame_interval_ms, th))
     return out
+
+
+def _frames(nt: int, interval_ms: float | None, th: QCThresholds) -> CheckResult:
+    """Frame count, and the heart rate the frames imply (one cycle per cine) when timed."""
+    problems = []
+    lo, hi = th.frames
+    if not lo <= nt <= hi:
+        problems.append(f"{nt} frames outside [{lo}, {hi}]")
+    if interval_ms and nt >= 2:
+        hr = 60000.0 / (nt * interval_ms)
+        lo, hi = th.heart_rate_bpm
+        if not lo <= hr <= hi:
+            problems.append(
+                f"heart rate {hr:.4g} bpm ({nt} frames of {interval_ms:.4g} ms) outside "
+                f"[{lo:g}, {hi:g}]"
+            )
+    return CheckResult("img_frames", not problems, "; ".join(problems))
 
 
 def _intensity(data: np.ndarray, th: QCThresholds) -> CheckResult:

@@ -16,6 +16,7 @@ counterparts (taken from the ensemble's passes when there is one, else from extr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -28,7 +29,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from cardiopheno.io.nifti import ImageReadError, load_cine, save_labels_like
+from cardiopheno.io.nifti import ImageReadError, load_cine, read_frame_interval, save_labels_like
+from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.provided import check_provided_segmentation
 from cardiopheno.io.tables import ColumnSpec, file_sha256, read_table, write_table
 from cardiopheno.segment.network import (
@@ -53,6 +55,12 @@ def status_columns(view: ViewSpec) -> dict[str, ColumnSpec]:
     """Documented float columns of a view's segment table."""
     return {
         "seconds": ColumnSpec("s", "wall time spent on this subject (read, segment, write)"),
+        "frame_interval_ms": ColumnSpec(
+            "ms",
+            "frame interval from the NIfTI header (pixdim[4]) that the phenotypes use; NaN when "
+            "unknown. frame_interval_source says whether its unit was read from the header "
+            "('header sec|msec|usec') or inferred ('inferred sec|msec', see io.nifti.frame_interval)",
+        ),
         **{
             f"tta_dice_{view.keys[c]}": ColumnSpec(
                 "",
@@ -80,6 +88,8 @@ class Prepared:
     error: str = ""
     source: str = ""
     seconds: float = 0.0
+    frame_interval_ms: float | None = None
+    frame_interval_source: str = "none"
 
 
 @dataclass
@@ -339,7 +349,15 @@ class _CineDataset(torch.utils.data.Dataset):
             return Prepared(row["eid"], (0, 0, 0, 0), None, error=row["error"], source="model")
         try:
             if row.get("provided"):
-                return Prepared(row["eid"], (0, 0, 0, 0), None, source="provided")
+                prep = Prepared(row["eid"], (0, 0, 0, 0), None, source="provided")
+                # the phenotypes read the segmentation's header first, then the image's; an
+                # unreadable file is reported by check_provided_segmentation below
+                with contextlib.suppress(ImageReadError):
+                    interval = read_frame_interval(row["provided"])
+                    if interval[0] is None:
+                        interval = read_frame_interval(row["image"])
+                    prep.frame_interval_ms, prep.frame_interval_source = interval
+                return prep
             cine = load_cine(row["image"])
             if cine.data.size == 0:
                 raise ImageReadError(f"{row['image']}: empty image {cine.data.shape}")
@@ -349,6 +367,8 @@ class _CineDataset(torch.utils.data.Dataset):
                     f"(X x Y x 1 x frames), this image is {cine.data.shape}"
                 )
             prep = self.prepare(cine.data, cine.spacing, row["eid"])
+            prep.frame_interval_ms = cine.frame_interval_ms
+            prep.frame_interval_source = cine.frame_interval_source
         except Exception as exc:  # one bad subject must not stop the batch
             return Prepared(row["eid"], (0, 0, 0, 0), None, error=_reason(exc), source="model")
         prep.source = "model"
@@ -430,11 +450,15 @@ def segment_batch(
     num_workers: int = 1,
     progress: bool = True,
     config: dict | None = None,
+    root: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Segment ``eids`` of ``manifest`` (absolute image paths in the view's column, optional
     provided segmentations) into ``out_dir/<eid>/<seg_name>.nii.gz`` and write the status table
-    (eid, the view's ``seg_name`` column, source, ok, reason, seconds, tta_dice_*) to
-    ``table_path``."""
+    (eid, the view's ``seg_name`` column, source, ok, reason, seconds, frame interval, tta_dice_*)
+    to ``table_path``.
+
+    Failure reasons show input paths relative to ``root`` (the manifest's folder; see
+    :func:`cardiopheno.io.paths.display_path`), never absolute."""
     view = segmenter.view
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -459,6 +483,8 @@ def segment_batch(
             "source": prep.source or "model",
             "ok": False,
             "reason": prep.error,
+            "frame_interval_ms": prep.frame_interval_ms or nan,
+            "frame_interval_source": prep.frame_interval_source,
             **{f"tta_dice_{k}": nan for k in tta_keys},
         }
         try:
@@ -474,13 +500,25 @@ def segment_batch(
         except Exception as exc:  # recorded, and the batch goes on
             rec.update(ok=False, reason=_reason(exc))
         if not rec["ok"]:
+            rec["reason"] = scrub_paths(rec["reason"], (row["image"], row["provided"]), root)
             log.warning("subject %s (%s) failed: %s", prep.eid, view.name, rec["reason"])
         rec["seconds"] = prep.seconds + time.perf_counter() - t0
         records.append(rec)
-    columns = ["eid", view.seg_name, "source", "ok", "reason", "seconds"]
-    table = pd.DataFrame(records, columns=[*columns, *(f"tta_dice_{k}" for k in tta_keys)])
+    columns = [
+        "eid",
+        view.seg_name,
+        "source",
+        "ok",
+        "reason",
+        "seconds",
+        "frame_interval_ms",
+        "frame_interval_source",
+        *(f"tta_dice_{k}" for k in tta_keys),
+    ]
+    table = pd.DataFrame(records, columns=columns)
     table["ok"] = table["ok"].astype(bool)
     table["seconds"] = table["seconds"].astype(float)
+    table["frame_interval_ms"] = table["frame_interval_ms"].astype(float)
     write_table(
         table,
         table_path,
@@ -558,6 +596,7 @@ def run_batch(
         num_workers=max(0, workers),
         progress=bool(settings.get("progress", True)),
         config=config,
+        root=input_root(config),
     )
 
 
@@ -575,6 +614,8 @@ def _without_model(eids, view: str, checkpoint, out_dir, table_path, config) -> 
             "ok": False,
             "reason": reason,
             "seconds": 0.0,
+            "frame_interval_ms": nan,
+            "frame_interval_source": "none",
             **{f"tta_dice_{spec.keys[c]}": nan for c in spec.classes},
         }
     )

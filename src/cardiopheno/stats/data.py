@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cardiopheno.stats.outcomes import as_dates
+from cardiopheno.io.covariates import sex_codes
+from cardiopheno.io.records import as_dates
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def analysis_frame(
     """One row per QC-passed subject with IDPs and covariates (``bsa_m2`` added when absent).
 
     ``qc`` may be None (every subject passes). Subjects without covariates are dropped with a
-    logged count; ``imaging_date`` becomes a datetime.
+    logged count; ``imaging_date`` becomes a datetime and ``sex`` 0 (female) / 1 (male) from any
+    coding :func:`cardiopheno.io.covariates.sex_codes` accepts.
     """
     for name, df in (("phenotypes", phenotypes), ("covariates", covariates)):
         if "eid" not in df.columns:
@@ -75,7 +77,7 @@ def analysis_frame(
         frame["bsa_m2"] = mosteller_bsa(frame["height_cm"], frame["weight_kg"])
     if "imaging_date" in frame.columns:
         frame["imaging_date"] = as_dates(frame["imaging_date"]).to_numpy()
-    frame["sex"] = frame["sex"].astype(float)
+    frame["sex"] = sex_codes(frame["sex"]).to_numpy()  # 0/1, M/F, male/female -> 0 female, 1 male
     frame["age"] = frame["age"].astype(float)
     return frame.reset_index(drop=True)
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cardiopheno.io.records import as_dates, icd10_codes, warn_record_issues
 from cardiopheno.io.tables import ColumnSpec
-from cardiopheno.stats.phecodes import normalise_icd10
 from cardiopheno.stats.schema import conform
 
 log = logging.getLogger(__name__)
@@ -44,15 +44,76 @@ OUTCOME_DTYPES: dict[str, str] = {
 }  # fmt: skip
 
 
-def as_dates(values) -> pd.Series:
-    """Dates as ``datetime64[ns]`` whatever they arrive as (ISO strings, ``datetime.date``,
-    Timestamps, datetime64 of another unit, all missing, or no rows at all); unparseable values
-    become NaT. Every date of this module goes through here, so date arithmetic never mixes an
-    object column with a datetime one."""
-    out = pd.to_datetime(pd.Series(values), errors="coerce", format="ISO8601")
-    if isinstance(out.dtype, pd.DatetimeTZDtype):
-        out = out.dt.tz_localize(None)
-    return out.astype("datetime64[ns]")
+#: Record dates more than this after the 99th centile of all record dates are outliers (a stray
+#: record), never the end of follow-up (see :func:`resolve_end_of_followup`).
+OUTLIER_MARGIN_DAYS = 365
+
+
+@dataclass(frozen=True)
+class FollowupEnd:
+    """The administrative end of follow-up a run used, how it was chosen, and what was ignored."""
+
+    date: pd.Timestamp | None  # None (NaT): unknown (no usable record date)
+    rule: str
+    ignored: tuple[str, ...] = ()  # record dates left out of the choice, "date (table, eid)"
+
+    def describe(self) -> str:
+        text = f"{self.date:%Y-%m-%d}" if self.date is not None else "unknown"
+        text += f": {self.rule}"
+        if self.ignored:
+            shown = ", ".join(self.ignored[:5])
+            more = f" ... ({len(self.ignored)} in all)" if len(self.ignored) > 5 else ""
+            text += f"; records ignored for it: {shown}{more}"
+        return text
+
+
+def resolve_end_of_followup(
+    diagnoses: pd.DataFrame,
+    deaths: pd.DataFrame,
+    configured: str | pd.Timestamp | None = None,
+    today: pd.Timestamp | None = None,
+) -> FollowupEnd:
+    """The end of follow-up: ``survival.end_of_followup`` when configured, else derived.
+
+    Derived rule: the latest diagnosis or death date that is neither after the run date
+    (``today``: data cannot come from the future) nor an outlier, i.e. more than
+    :data:`OUTLIER_MARGIN_DAYS` (365) days after the 99th centile of all record dates not after
+    the run date. One stray record (a diagnosis dated 2199, or 2025 in data that end in 2022)
+    therefore never sets it; ending follow-up a little early only loses follow-up time, it does
+    not bias the estimates. Unknown (None) when no record has a date.
+    """
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
+    if configured is not None:
+        date = pd.Timestamp(configured).as_unit("ns")
+        if date > today:
+            log.warning("survival.end_of_followup %s is after the run date %s", configured, today)
+        return FollowupEnd(date, "survival.end_of_followup (configured)")
+    records = pd.concat(
+        [
+            pd.DataFrame({"date": as_dates(t["date"]), "eid": t["eid"].astype(str), "table": n})
+            for n, t in (("diagnoses", diagnoses), ("deaths", deaths))
+            if "date" in t.columns
+        ]
+        or [pd.DataFrame({"date": as_dates([]), "eid": [], "table": []})],
+        ignore_index=True,
+    ).dropna(subset=["date"])
+    future = records["date"] > today
+    cut = today
+    if (~future).any():
+        p99 = records.loc[~future, "date"].quantile(0.99)
+        cut = min(today, p99 + pd.Timedelta(days=OUTLIER_MARGIN_DAYS))
+    used = records["date"] <= cut
+    ignored = tuple(
+        f"{r.date:%Y-%m-%d} ({r.table}, eid {r.eid})"
+        for r in records[~used].sort_values("date", ascending=False).itertuples()
+    )
+    rule = (
+        f"derived: latest diagnosis or death date not after the run date ({today:%Y-%m-%d}) "
+        f"and at most {OUTLIER_MARGIN_DAYS} days after the 99th centile of record dates"
+    )
+    if not used.any():
+        return FollowupEnd(None, rule, ignored)
+    return FollowupEnd(records.loc[used, "date"].max(), rule, ignored)
 
 
 @dataclass(frozen=True)
@@ -76,8 +137,8 @@ class OutcomeDefinition:
     def matches(self, codes: pd.Series) -> pd.Series:
         if "*" in self.icd10:
             return pd.Series(True, index=codes.index)
-        prefixes = tuple(normalise_icd10(pd.Series(self.icd10)).tolist())
-        return normalise_icd10(codes).fillna("").str.startswith(prefixes)
+        prefixes = tuple(c.strip().upper().replace(".", "") for c in self.icd10)
+        return icd10_codes(codes).fillna("").str.startswith(prefixes)
 
 
 def derive_outcomes(
@@ -92,8 +153,9 @@ def derive_outcomes(
     ``status`` is "event", "censored" or the reason the subject is left out ("prevalent",
     "undated event", "no imaging date", "undated death", "imaged after end of follow-up",
     "unknown end of follow-up"); only "event" and "censored" rows enter the Cox models.
-    ``end_of_followup`` defaults to the latest date in diagnoses and deaths (unknown when neither
-    has a dated record).
+    ``end_of_followup`` defaults to the rule of :func:`resolve_end_of_followup` (the latest
+    record date that is neither in the future nor an outlier; unknown when no record has a
+    usable date).
     """
     subj = subjects[["eid", "imaging_date"]].copy()
     subj["eid"] = subj["eid"].astype(str)
@@ -104,17 +166,14 @@ def derive_outcomes(
     dth = deaths.assign(eid=deaths["eid"].astype(str), date=as_dates(deaths["date"]).to_numpy())
     if dth["eid"].duplicated().any():
         log.warning("several death records for some subjects: the earliest is used")
-    if end_of_followup is None:
-        # Series.max skips NaT (builtin max would return NaT when the first table has no dates).
-        end = pd.concat([diag["date"], dth["date"]]).max()
-        if pd.isna(end):
-            log.warning(
-                "end of follow-up not set and no dated diagnosis or death: follow-up is unknown"
-            )
-        else:
-            log.info("end of follow-up not set: using the latest record date %s", end)
+    for name, table in (("diagnoses", diagnoses), ("deaths", deaths)):
+        warn_record_issues(table, name)
+    followup = resolve_end_of_followup(diagnoses, deaths, end_of_followup)
+    end = pd.Timestamp(followup.date) if followup.date is not None else pd.NaT
+    if followup.date is None:
+        log.warning("no usable dated diagnosis or death: follow-up is unknown (%s)", followup.rule)
     else:
-        end = pd.Timestamp(end_of_followup).as_unit("ns")
+        log.info("end of follow-up %s", followup.describe())
     first_death = dth.sort_values("date", na_position="first").drop_duplicates("eid")
     first_death = first_death.set_index("eid")
     base = subj.set_index("eid")

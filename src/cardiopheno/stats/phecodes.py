@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from cardiopheno.io.records import icd10_codes, warn_record_issues
+
 log = logging.getLogger(__name__)
 
 MAP_FILES = {"phecode1.2": "phecode12.csv", "phecodeX_who": "phecodeX_WHO.csv"}
@@ -46,9 +48,10 @@ class PhecodeMap:
 
 
 def normalise_icd10(codes: pd.Series) -> pd.Series:
-    """Upper-case ICD-10 codes without dots, spaces or a trailing filler 'X' (I21.4, i214 -> I214)."""
-    out = codes.astype("string").str.upper().str.replace(r"[\s.]", "", regex=True)
-    return out.str.replace(r"X+$", "", regex=True)
+    """Upper-case ICD-10 codes without dots or a trailing filler 'X' (I21.4, i214 -> I214); <NA>
+    where a value is empty or not of ICD-10 shape (``12345`` stays out, never ``123.45``): see
+    :func:`cardiopheno.io.records.icd10_codes`."""
+    return icd10_codes(codes)
 
 
 def _dotted(code: str) -> str:
@@ -101,11 +104,13 @@ def map_diagnoses(diagnoses: pd.DataFrame, pmap: PhecodeMap) -> pd.DataFrame:
     A code not in the map is looked up by its parents (I21.49 -> I21.4 -> I21); a code with
     neither (a three-character code the map lists only by its subcodes, such as E78) maps to the
     phecodes shared by all its subcodes (E78.0, E78.1, ... -> 272.1 and its parent 272). Codes
-    mapping to nothing are counted in the log. Returns ``eid, phecode, count``.
+    mapping to nothing are counted in the log; empty codes and codes not of ICD-10 shape are left
+    out with a WARNING (never reinterpreted). Returns ``eid, phecode, count``.
     """
     missing = {"eid", "icd10"} - set(diagnoses.columns)
     if missing:
         raise KeyError(f"diagnoses table lacks columns {sorted(missing)}")
+    warn_record_issues(diagnoses, "diagnoses")  # empty or malformed codes are left out
     diag = diagnoses.assign(
         eid=diagnoses["eid"].astype(str), code=normalise_icd10(diagnoses["icd10"])
     )
