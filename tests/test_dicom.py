@@ -491,3 +491,29 @@ def test_eid_equal_to_patient_id_is_kept_in_reasons(tmp_path, rng):
         table.loc[0, "reason"].startswith(f"{eid}: ")
         and "missing ImagePositionPatient" in table.loc[0, "reason"]
     )
+
+
+def test_long_axis_and_aortic_dicom_convert_like_the_short_axis(tmp_path, rng):
+    """A folder given for a single-slice view is chosen by that view's series names (the short
+    axis's default would exclude LAX series) and stacked as X x Y x 1 x frames; a failed view is
+    recorded in its own reason column and leaves the short axis alone."""
+    write_series(tmp_path / "sa", rng)
+    write_series(tmp_path / "four", rng, n_slices=1, description="CINE_segmented_LAX_4Ch")
+    write_series(tmp_path / "aorta", rng, n_slices=1, description="CINE_segmented_Ao_dist")
+    (tmp_path / "empty").mkdir()
+    manifest = pd.DataFrame(
+        {
+            "eid": ["1", "2"],
+            "sa": [str(tmp_path / "sa")] * 2,
+            "la_4ch": [str(tmp_path / "four"), str(tmp_path / "empty")],
+            "ao": [str(tmp_path / "aorta"), ""],
+        }
+    )
+    table = convert_batch(manifest, tmp_path / "out").set_index("eid")
+    assert table["ok"].all()  # the short axis converted for both
+    for view in ("la_4ch", "ao"):
+        img = nib.load(table.loc["1", view])
+        assert img.shape == (COLS, ROWS, 1, N_FRAMES)
+        assert table.loc["1", f"{view}_reason"] == ""
+    assert table.loc["2", "la_4ch"] == "" and "no DICOM images" in table.loc["2", "la_4ch_reason"]
+    assert table.loc["2", "ao"] == "" and table.loc["2", "ao_reason"] == ""  # no view: not an error

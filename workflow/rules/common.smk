@@ -114,11 +114,16 @@ if not SYNTHETIC and workflow.is_main_process:
 
 
 def cohort_has_dicom():
-    """True when the user's manifest points at DICOM folders or zips (not 4D NIfTI)."""
+    """True when the user's manifest points at DICOM folders or zips (not NIfTI) for any view."""
     if SYNTHETIC:
         return False
-    sa = read_any(config["cohort"]["manifest"])["sa"].dropna().astype(str).str.lower()
-    return bool((~sa.str.endswith((".nii", ".nii.gz"))).any())
+    manifest = read_any(config["cohort"]["manifest"])
+    for column in (c for c in ("sa", "la_2ch", "la_4ch", "ao") if c in manifest.columns):
+        paths = manifest[column].dropna().astype(str).str.strip().str.lower()
+        paths = paths[paths != ""]
+        if (~paths.str.endswith((".nii", ".nii.gz"))).any():
+            return True
+    return False
 
 
 DICOM_INPUTS = cohort_has_dicom()

@@ -22,7 +22,7 @@ rule segment_batch:
 
 rule segment_view_batch:
     input:
-        manifest=batch_manifest,
+        manifest=segment_input,
     output:
         segmentations=directory("results/segment_{view}/{batch}"),
         table="results/segment_{view}/{batch}.parquet",

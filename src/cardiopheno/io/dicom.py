@@ -35,7 +35,7 @@ import re
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,16 @@ DEFAULT_SERIES_EXCLUDE = (
     r"(?i)localizer|scout|survey|tagging|shmolli|t1map",
 )
 
+# The other views: a folder or zip given for a view holds that view's cine, so only its own
+# UK Biobank series names (fields 20208 and 20210) and common spellings are preferred, and
+# localizers are left out; the short axis's exclusion of long-axis series does not apply.
+VIEW_SERIES_INCLUDE = {
+    "la_2ch": (r"(?i)LAX_2Ch", r"(?i)(^|[^a-z0-9])2[ _-]?ch([^a-z]|$)", r"(?i)two[ _-]?chamber"),
+    "la_4ch": (r"(?i)LAX_4Ch", r"(?i)(^|[^a-z0-9])4[ _-]?ch([^a-z]|$)", r"(?i)four[ _-]?chamber"),
+    "ao": (r"(?i)Ao_dist", r"(?i)aort", r"(?i)(^|[^a-z])ao([^a-z]|$)"),
+}
+VIEW_SERIES_EXCLUDE = (r"(?i)localizer|scout|survey|tagging|shmolli|t1map",)
+
 _TRANSFER_SYNTAX_HINT = (
     "install the pydicom plug-ins for it (pylibjpeg with pylibjpeg-libjpeg for JPEG lossless and "
     "JPEG-LS, pylibjpeg-openjpeg for JPEG 2000) or python-gdcm, or decompress the series first"
@@ -103,6 +113,14 @@ class DicomOptions:
     series_exclude: tuple[str, ...] = DEFAULT_SERIES_EXCLUDE
     slice_spacing_tolerance_mm: float = 0.5
     orientation_tolerance: float = 1e-3
+
+    def for_view(self, view: str) -> DicomOptions:
+        """These options for another view's DICOM (its own series names)."""
+        if view == "sa":
+            return self
+        return replace(
+            self, series_include=VIEW_SERIES_INCLUDE[view], series_exclude=VIEW_SERIES_EXCLUDE
+        )
 
     @classmethod
     def from_config(cls, cfg: Mapping | None) -> DicomOptions:
@@ -698,6 +716,8 @@ def convert_batch(
     ``frame_interval_source``. One subject's failure is a row with ``ok`` False, never an exception.
     """
     out_dir = Path(out_dir)
+    options = options or DicomOptions()
+    views = [v for v in VIEW_SERIES_INCLUDE if v in manifest.columns]
     rows = []
     for rec in manifest.to_dict("records"):
         eid = str(rec["eid"])
@@ -720,10 +740,39 @@ def convert_batch(
                 row.update(sa="", ok=False, reason=reason)
         elif not sa:
             row.update(ok=False, reason=f"{eid}: empty sa path")
+        for view in views:
+            row.update(_convert_view(rec, view, out_dir, options.for_view(view)))
         rows.append(row)
-    return pd.DataFrame(
-        rows, columns=["eid", "sa", "seg_sa", "source", "ok", "reason", "frame_interval_source"]
-    )
+    extra = [c for v in views for c in (v, f"{v}_reason", *_provided(v))]
+    columns = ["eid", "sa", "seg_sa", "source", "ok", "reason", "frame_interval_source", *extra]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _provided(view: str) -> tuple[str, ...]:
+    from cardiopheno.views import VIEWS
+
+    return tuple(VIEWS[view].provided)
+
+
+def _text(value) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _convert_view(rec: Mapping, view: str, out_dir: Path, options: DicomOptions) -> dict:
+    """Another view's entry of the conversion table: its NIfTI path (converted, or the
+    manifest's own), ``<view>_reason`` when conversion failed, provided segmentations passed on."""
+    eid, path = str(rec["eid"]), _text(rec.get(view))
+    out = {view: path, f"{view}_reason": "", **{c: _text(rec.get(c)) for c in _provided(view)}}
+    if path and is_dicom_input(path):
+        target = (out_dir / eid / f"{view}.nii.gz").resolve()
+        try:
+            convert_dicom(path, target, options, label=eid)
+            out[view] = str(target)
+        except DicomConversionError as exc:
+            reason = str(exc) if str(exc).startswith(eid) else f"{eid}: {exc}"
+            log.warning("%s conversion failed: %s", view, reason)
+            out.update({view: "", f"{view}_reason": reason})
+    return out
 
 
 CONVERT_COLUMNS = {  # every column of results/convert/{batch}.parquet (none is a float)
@@ -734,6 +783,8 @@ CONVERT_COLUMNS = {  # every column of results/convert/{batch}.parquet (none is 
     "ok": "True when sa is a usable NIfTI path",
     "reason": "why conversion failed ('' when ok); never contains identifying header values",
     "frame_interval_source": "trigger_time | nominal_interval | unknown ('' when not converted)",
+    "<view>": "la_2ch, la_4ch, ao when the manifest has them: absolute NIfTI path ('' on failure)",
+    "<view>_reason": "why that view's conversion failed ('' when it did not)",
 }
 
 

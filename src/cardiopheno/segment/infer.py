@@ -398,8 +398,10 @@ def _job_rows(manifest: pd.DataFrame, eids: Sequence[str], view: ViewSpec) -> li
         image = text(r.get(view.name))
         column = next((c for c in view.provided if text(r.get(c))), "")
         error = ""
-        if not r.get("ok", True):
+        if view.name == "sa" and not r.get("ok", True):
             error = f"conversion: {r.get('reason') or 'failed'}"
+        elif text(r.get(f"{view.name}_reason")):  # another view's DICOM conversion failed
+            error = f"conversion: {text(r.get(f'{view.name}_reason'))}"
         elif not image:
             error = f"no {view.name} image in the manifest"
         rows.append(
