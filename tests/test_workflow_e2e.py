@@ -81,3 +81,29 @@ def test_tables_carry_provenance_and_statistics_ran(run):
         assert (run / table).is_file(), table
     assert (run / "figures/qc_summary.png").stat().st_size > 10_000
     assert (run / "figures/synth_montage.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_every_view_is_segmented_and_gives_its_phenotypes(run):
+    """The demo cohort's long-axis and aortic views go through segmentation, QC and the atrial
+    and aortic families; the model's atrial volumes and aortic areas are near the truth."""
+    pheno = read_table(run / "phenotypes.parquet").set_index("eid")
+    qc = read_table(run / "qc.parquet").set_index("eid")
+    truth = read_table(run / "cohort/truth/idps.parquet").set_index("eid")
+    for view in ("la_2ch", "la_4ch", "ao"):
+        seg = pd.concat(read_table(p) for p in sorted((run / f"segment_{view}").glob("*.parquet")))
+        assert seg["ok"].all(), seg.loc[~seg["ok"], "reason"].tolist()
+    clean = qc.index[qc["qc_pass"].astype(bool) & (qc["qc_masked_idps"] == "")]
+    assert len(clean) >= 3
+    for idp, tol in {
+        "LAV_max": 0.15,
+        "RAV_max": 0.25,
+        "AAo_max_area": 0.15,
+        "DAo_max_area": 0.15,
+    }.items():
+        rel = (pheno.loc[clean, idp] - truth.loc[clean, idp]).abs() / truth.loc[clean, idp]
+        assert rel.max() < tol, f"{idp}: relative errors {rel.round(3).to_dict()}"
+    assert (pheno.loc[clean, "LAEF"] - truth.loc[clean, "LAEF"]).abs().max() < 10.0
+    curves = pd.concat(read_table(p) for p in (run / "phenotypes/curves").glob("*.parquet"))
+    assert {"LA_biplane_volume_ml", "RA_4ch_volume_ml"} <= set(curves["curve"])
+    assert (run / "figures/atria/atrial_curves.png").stat().st_size > 10_000
