@@ -81,3 +81,12 @@ def test_tables_carry_provenance_and_statistics_ran(run):
         assert (run / table).is_file(), table
     assert (run / "figures/qc_summary.png").stat().st_size > 10_000
     assert (run / "figures/synth_montage.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_report_first_page_gives_the_run_summary(run):
+    counts = pd.read_csv(run / "run_summary/counts.csv").set_index("stage")["n"]
+    overview = (run / "report/overview.rst").read_text()
+    assert f"**{counts['given']}** subjects given, **{counts['segmented']}** segmented" in overview
+    assert f"**{counts['analysed']}** were analysed" in overview
+    assert "Key phenotypes" in overview and "`PheWAS: Manhattan plot <manhattan.png_>`_" in overview
