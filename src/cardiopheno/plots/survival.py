@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 from lifelines import KaplanMeierFitter  # noqa: E402
 from lifelines.plotting import add_at_risk_counts  # noqa: E402
 from lifelines.statistics import multivariate_logrank_test  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 from cardiopheno.plots.notice import not_enough_data  # noqa: E402
 
@@ -19,6 +20,8 @@ KM_MIN_SUBJECTS = 8
 #: Fewest events for which the title does not warn that the comparison means little (about five
 #: per quartile; config ``figures.km_min_events``).
 KM_MIN_EVENTS = 20
+#: Hazard ratios marked on the forest plot's log axis (those inside its range).
+HR_TICKS = (0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10)
 #: Opacity of the confidence bands (config ``figures.km_band_alpha``).
 KM_BAND_ALPHA = 0.12
 
@@ -92,6 +95,12 @@ def forest(cox: pd.DataFrame, reason: str = ""):
         ax.plot(r["hazard_ratio"], yi, "s", color=c, ms=4)
     ax.axvline(1, color="k", lw=0.8)
     ax.set_xscale("log")
+    # Plain hazard ratios as ticks (not 6 x 10^-1) over the drawn range.
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in HR_TICKS if lo <= t <= hi]
+    if len(ticks) >= 3:
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
     ax.set_yticks(
         y,
         labels=[
