@@ -88,6 +88,8 @@ def test_manhattan_labels_never_overlap_and_stay_inside(n_codes, idps):
     assert len(boxes) >= min(n_codes - 1, 5)
     for a, b in itertools.combinations(boxes, 2):
         assert not a.overlaps(b), (a, b)
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not any(b.overlaps(legend) for b in boxes)
     for b in boxes:
         assert frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1
 

@@ -55,7 +55,7 @@ def _overlaps(a, b) -> bool:
 
 def place_labels(ax, labels: pd.DataFrame, fontsize: float = 6.5) -> int:
     """Write ``labels`` (strongest first) near their points, pushed apart by adjustText; a label
-    still overlapping a stronger one, or leaving the axes, is removed. Each kept label gets a
+    still overlapping a stronger one or the legend, or leaving the axes, is removed. Each kept label gets a
     leader line to its point. Returns the number removed."""
     if labels.empty:
         return 0
@@ -77,7 +77,9 @@ def place_labels(ax, labels: pd.DataFrame, fontsize: float = 6.5) -> int:
     )
     renderer = ax.figure.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
-    kept, removed = [], 0
+    legend = ax.get_legend()
+    kept = [legend.get_window_extent(renderer)] if legend is not None else []
+    removed = 0
     for text, r in zip(texts, labels.itertuples(), strict=True):
         box = text.get_window_extent(renderer)
         inside = (
@@ -150,12 +152,17 @@ def manhattan(
     ax.set_ylim(0, max(d["y"].max(), bonferroni) * 1.3 + 0.5)
     ax.legend(fontsize=7, frameon=False, loc="upper right")
     merged = sum(len(s.split(", ")) for s in d.drop_duplicates("phecode")["same_as"] if s)
+    n_codes = len(order)
+    note = (
+        f" ({merged} parent phecode{'s' * (merged > 1)} identical to a child drawn once)"
+        if merged
+        else ""
+    )
     ax.set_title(
         title
         or (
-            f"PheWAS: {d['idp'].nunique()} IDPs x {len(order)} phecodes, {n_tests} tests"
-            + (f" ({merged} parent phecodes identical to a child drawn once)" if merged else "")
-            + " (^ OR > 1, v OR < 1)"
+            f"PheWAS: {d['idp'].nunique()} IDPs x {n_codes} phecode{'s' * (n_codes > 1)}, "
+            f"{n_tests} tests{note} (^ OR > 1, v OR < 1)"
         ),
         fontsize=9,
     )
