@@ -61,7 +61,7 @@ def test_overview_gives_counts_failures_phenotypes_and_figure_links():
     assert "**92** were analysed" in text
     html = _render(text)
     assert "system-message" not in html and "Unknown target" not in html
-    for expected in ["passed quality control", "img_finite", "no NaN or infinite voxels",
+    for expected in ["QC passed", "img_finite", "no NaN or infinite voxels",
                      "4 of 100 subjects fail", "LVEDV (mL)", "women (n = 50)", "sub_1*.nii",
                      'href="javascript:void(0)">PheWAS: Manhattan plot</a>']:  # fmt: skip
         assert expected in html, expected

@@ -28,10 +28,10 @@ from cardiopheno.stats.pipeline import load_frame
 log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
 STAGE_NAMES = {
-    "given": "given (manifest)",
+    "given": "given",
     "segmented": "segmented",
-    "qc_passed": "passed quality control",
-    "analysed": "analysed (QC passed, age and sex known)",
+    "qc_passed": "QC passed",
+    "analysed": "analysed",
 }
 
 
@@ -116,12 +116,12 @@ def overview_rst(
         parts.append(
             f"**{n.get('given', 0):,}** subjects given, **{n.get('segmented', 0):,}** segmented, "
             f"**{n.get('qc_passed', 0):,}** passed quality control and "
-            f"**{n.get('analysed', 0):,}** were analysed."
+            f"**{n.get('analysed', 0):,}** were analysed (QC passed, age and sex known)."
         )
         parts.append(
             list_table(
                 "Subjects at each step (run summary)",
-                ["step", "subjects", "lost at this step", "commonest reasons"],
+                ["step", "subjects", "lost", "commonest reasons"],
                 [
                     (STAGE_NAMES.get(r.stage, r.stage), r.n, r.lost, r.top_reasons or "")
                     for r in counts.fillna({"top_reasons": ""}).itertuples()

@@ -68,8 +68,10 @@ def km_by_quartile(
     ax.set_xlabel("years since imaging")
     ax.set_ylabel(f"free of {name}")
     events = int(d["event"].sum())
-    test = multivariate_logrank_test(d["time_years"], d["quartile"].astype(str), d["event"])
-    title = f"{name} by {idp} quartile: {events} events, log-rank p = {test.p_value:.2g}"
+    title = f"{name} by {idp} quartile: {events} events"
+    if events:
+        test = multivariate_logrank_test(d["time_years"], d["quartile"].astype(str), d["event"])
+        title += f", log-rank p = {test.p_value:.2g}"
     if events < min_events:
         title += (
             f"\nfewer than {min_events} events: too few for the quartiles' comparison to mean much"
