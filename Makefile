@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CORES  ?= 2
 SMK    := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
-.PHONY: demo test lint dryrun pytest figures clean test-slurm
+.PHONY: demo demo-stats test lint dryrun pytest figures clean test-slurm
 
 $(BIN)/cardiopheno: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,16 @@ $(BIN)/cardiopheno: pyproject.toml requirements.lock
 
 demo: $(BIN)/cardiopheno
 	$(SMK)
-	$(SMK) --report results/report.html
+	$(SMK) --report results/report.html --report-metadata results/report/metadata.yaml
+
+# The statistics and figures on 20,000 synthetic subjects as tables (no images; config/README.md
+# "synthetic"), in their own directory: results/stats_demo/report.html.
+STATS_DEMO := $(SMK) --configfile $(CURDIR)/config/stats_demo.yaml --directory results/stats_demo
+demo-stats: $(BIN)/cardiopheno
+	mkdir -p results/stats_demo
+	$(STATS_DEMO)
+	$(STATS_DEMO) --report $(CURDIR)/results/stats_demo/report.html \
+		--report-metadata $(CURDIR)/results/stats_demo/results/report/metadata.yaml
 
 test: lint dryrun pytest
 
@@ -28,6 +37,8 @@ lint: $(BIN)/cardiopheno
 
 dryrun: $(BIN)/cardiopheno
 	$(SMK) --dry-run --quiet rules
+	mkdir -p results/stats_demo
+	$(STATS_DEMO) --dry-run --quiet rules
 
 pytest: $(BIN)/cardiopheno
 	$(BIN)/python -m pytest -q

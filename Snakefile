@@ -30,6 +30,7 @@ include: "workflow/rules/phewas.smk"
 include: "workflow/rules/survival.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -94,3 +94,12 @@ def test_bad_manifest_fails_before_any_job_listing_every_problem(tmp_path):
     assert res.returncode != 0
     assert "duplicate eid(s): 1" in res.stdout
     assert "sa: file(s) not found for 2" in res.stdout
+
+
+def test_stats_demo_config_plans_the_statistics_without_imaging(tmp_path):
+    res = dry_run(tmp_path, yaml.safe_load((ROOT / "config/stats_demo.yaml").read_text()))
+    assert res.returncode == 0, res.stdout
+    for rule in ("synth_tables", "phewas", "survival", "figures_phewas", "report_overview"):
+        assert rule in res.stdout, rule
+    for rule in ("synth_cohort", "segment_batch", "qc_merge", "run_summary"):
+        assert rule not in res.stdout, rule

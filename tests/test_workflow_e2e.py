@@ -107,3 +107,12 @@ def test_every_view_is_segmented_and_gives_its_phenotypes(run):
     curves = pd.concat(read_table(p) for p in (run / "phenotypes/curves").glob("*.parquet"))
     assert {"LA_biplane_volume_ml", "RA_4ch_volume_ml"} <= set(curves["curve"])
     assert (run / "figures/atria/atrial_curves.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_report_first_page_gives_the_run_summary(run):
+    counts = pd.read_csv(run / "run_summary/counts.csv").set_index("stage")["n"]
+    overview = (run / "report/overview.rst").read_text()
+    assert f"**{counts['given']}** subjects given, **{counts['segmented']}** segmented" in overview
+    assert f"**{counts['analysed']}** were analysed" in overview
+    assert "Key phenotypes" in overview and "`PheWAS: Manhattan plot <manhattan.png_>`_" in overview

@@ -3,8 +3,8 @@
 
 rule association:
     input:
-        phenotypes="results/phenotypes.parquet",
-        qc="results/qc.parquet",
+        phenotypes=analysis_tables()["phenotypes"],
+        qc=analysis_tables()["qc"],
         covariates=cohort_tables()["covariates"],
     output:
         associations="results/association/associations.parquet",

@@ -39,3 +39,23 @@ rule synth_montage:
         "../../envs/cardiopheno.yaml"
     script:
         "../../scripts/synth_montage.py"
+
+
+# synthetic.images: false (make demo-stats): the population model's tables only, no images.
+rule synth_tables:
+    output:
+        covariates=f"{POPULATION_DIR}/covariates.csv",
+        diagnoses=f"{POPULATION_DIR}/diagnoses.csv",
+        deaths=f"{POPULATION_DIR}/deaths.csv",
+        phenotypes=f"{POPULATION_DIR}/phenotypes.parquet",
+        qc=f"{POPULATION_DIR}/qc.parquet",
+        effects=f"{POPULATION_DIR}/effects.parquet",
+    log:
+        "results/logs/synth_tables.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    params:
+        n_subjects=config["synthetic"]["n_subjects"],
+        seed=config["synthetic"]["seed"],
+    script:
+        "../../scripts/synth_tables.py"

@@ -31,6 +31,9 @@ check_config(config)
 
 SYNTHETIC = config["cohort"]["source"] == "synthetic"
 COHORT_DIR = "results/cohort"
+# synthetic.images: false (make demo-stats): a cohort of tables only, straight to the statistics.
+IMAGES = not SYNTHETIC or config["synthetic"]["images"]
+POPULATION_DIR = "results/population"
 
 
 def manifest_path():
@@ -42,6 +45,11 @@ def manifest_path():
 
 def cohort_tables():
     """Paths of the covariates, diagnoses and deaths tables (DESIGN.md cohort layout)."""
+    if not IMAGES:
+        return {
+            name: f"{POPULATION_DIR}/{name}.csv"
+            for name in ("covariates", "diagnoses", "deaths")
+        }
     if SYNTHETIC:
         return {
             name: f"{COHORT_DIR}/{name}.csv"
@@ -156,8 +164,55 @@ def segment_input(wildcards):
     return batch_manifest(wildcards)
 
 
+def analysis_tables():
+    """The phenotype and QC tables the statistics read: the imaging stages' merged tables, or the
+    tables-only synthetic cohort's (synthetic.images: false)."""
+    if not IMAGES:
+        return {
+            "phenotypes": f"{POPULATION_DIR}/phenotypes.parquet",
+            "qc": f"{POPULATION_DIR}/qc.parquet",
+        }
+    return {"phenotypes": "results/phenotypes.parquet", "qc": "results/qc.parquet"}
+
+
+def headline_figures():
+    """Link text -> path of the figures the report's first page links to."""
+    fig = config["figures"]
+    ext = "png" if "png" in fig["formats"] else fig["formats"][0]
+    out = {}
+    if IMAGES:
+        out["Quality control: failures per check"] = "results/figures/qc_summary.png"
+    for idp in fig["idps"][:1]:
+        out[f"{idp} by age and sex"] = f"results/figures/association/{idp}_by_age.{ext}"
+    out["Age and sex effects of every IDP"] = (
+        f"results/figures/association/effects_heatmap.{ext}"
+    )
+    out["PheWAS: Manhattan plot"] = f"results/figures/phewas/manhattan.{ext}"
+    for outcome in fig["outcomes"][:1]:
+        for idp in fig["km_idps"][:1]:
+            out[f"Kaplan-Meier: {outcome.replace('_', ' ')} by {idp} quartile"] = (
+                f"results/figures/survival/km_{outcome}__{idp}.{ext}"
+            )
+    out["Cox models: hazard ratios"] = f"results/figures/survival/cox_forest.{ext}"
+    return out
+
+
+def overview_inputs(wildcards):
+    """What the report's first page reads (the run summary exists only when images were run)."""
+    inputs = {
+        **analysis_tables(),
+        "covariates": cohort_tables()["covariates"],
+        "figures": list(headline_figures().values()),
+    }
+    if IMAGES:
+        inputs["counts"] = "results/run_summary/counts.csv"
+    return inputs
+
+
 def final_outputs():
     """Everything the default target produces for the configured cohort."""
+    if not IMAGES:
+        return ["results/report/overview.rst", *rules.figures.input]
     outputs = ["results/figures/synth_montage.png"] if SYNTHETIC else []
     outputs += [
         "results/phenotypes.parquet",
@@ -165,6 +220,7 @@ def final_outputs():
         "results/figures/qc_summary.png",
         "results/qc/montages/outliers",
         "results/run_summary/counts.csv",
+        "results/report/overview.rst",
         *rules.figures.input,
     ]
     return outputs

@@ -4,8 +4,8 @@
 
 rule figures_association:
     input:
-        phenotypes="results/phenotypes.parquet",
-        qc="results/qc.parquet",
+        phenotypes=analysis_tables()["phenotypes"],
+        qc=analysis_tables()["qc"],
         covariates=cohort_tables()["covariates"],
         associations="results/association/associations.parquet",
         reference_ranges="results/association/reference_ranges.parquet",
@@ -61,8 +61,8 @@ rule figures_phewas:
 
 rule figures_survival:
     input:
-        phenotypes="results/phenotypes.parquet",
-        qc="results/qc.parquet",
+        phenotypes=analysis_tables()["phenotypes"],
+        qc=analysis_tables()["qc"],
         covariates=cohort_tables()["covariates"],
         cox="results/survival/cox.parquet",
         outcomes="results/survival/outcomes.parquet",

@@ -3,8 +3,8 @@
 
 rule phewas:
     input:
-        phenotypes="results/phenotypes.parquet",
-        qc="results/qc.parquet",
+        phenotypes=analysis_tables()["phenotypes"],
+        qc=analysis_tables()["qc"],
         covariates=cohort_tables()["covariates"],
         diagnoses=cohort_tables()["diagnoses"],
     output:

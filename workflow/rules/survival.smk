@@ -3,8 +3,8 @@
 
 rule survival:
     input:
-        phenotypes="results/phenotypes.parquet",
-        qc="results/qc.parquet",
+        phenotypes=analysis_tables()["phenotypes"],
+        qc=analysis_tables()["qc"],
         covariates=cohort_tables()["covariates"],
         diagnoses=cohort_tables()["diagnoses"],
         deaths=cohort_tables()["deaths"],

@@ -18,7 +18,7 @@ from cardiopheno.io.tables import column_specs, read_any
 from cardiopheno.plots.association import effects_heatmap, idp_by_age
 from cardiopheno.plots.notice import message_figure
 from cardiopheno.plots.phewas import manhattan
-from cardiopheno.plots.survival import forest, km_by_quartile
+from cardiopheno.plots.survival import KM_BAND_ALPHA, KM_MIN_EVENTS, forest, km_by_quartile
 from cardiopheno.stats.pipeline import load_frame
 from cardiopheno.stats.schema import not_estimable_reason
 
@@ -96,7 +96,12 @@ def survival_figures(
             if idp not in frame.columns or outcome not in set(out_t["outcome"]):
                 fig = _missing(f"{outcome} or {idp} not in the cached tables")
             else:
-                fig = km_by_quartile(frame, out_t, outcome, idp)
+                fig = km_by_quartile(
+                    frame, out_t, outcome, idp,
+                    bands=cfg.get("km_bands", True),
+                    band_alpha=cfg.get("km_band_alpha", KM_BAND_ALPHA),
+                    min_events=cfg.get("km_min_events", KM_MIN_EVENTS),
+                )  # fmt: skip
         for p in paths[:-1]:
             fig.savefig(p, dpi=dpi)
         save(fig, paths[-1], dpi)

@@ -237,3 +237,56 @@ def case_control(
         valid=valid,
         info=info.reset_index(drop=True),
     )
+
+
+def parent_phecode(code: str) -> str | None:
+    """The phecode one level up the hierarchy (401.21 -> 401.2 -> 401, CV_401.1 -> CV_401), or None
+    for a top-level code."""
+    head, dot, tail = str(code).partition(".")
+    if not dot or not tail:
+        return None
+    return f"{head}.{tail[:-1]}" if len(tail) > 1 else head
+
+
+def collapse_identical_parents(phewas: pd.DataFrame, rtol: float = 1e-6) -> pd.DataFrame:
+    """Drop a parent phecode whose tests repeat its child's (the same cases and controls and the
+    same estimate for every IDP, as when every case of 401 is a case of 401.1); the child's rows
+    keep the dropped codes in ``same_as`` (comma-separated, "" for none). Chains collapse into the
+    most specific code. The input's row order is kept."""
+    out = phewas.copy()
+    out["same_as"] = ""
+    if out.empty:
+        return out
+    t = out[["phecode", "idp", "n_cases", "n_controls", "estimate"]]
+    codes = pd.Series(t["phecode"].unique())
+    parents = dict(zip(codes, codes.map(parent_phecode), strict=True))
+    t = t.assign(parent=t["phecode"].map(parents))
+    m = t.merge(t, left_on=["parent", "idp"], right_on=["phecode", "idp"], suffixes=("", "_p"))
+    m["same"] = (
+        (m["n_cases"] == m["n_cases_p"])
+        & (m["n_controls"] == m["n_controls_p"])
+        & np.isclose(m["estimate"], m["estimate_p"], rtol=rtol, atol=1e-12, equal_nan=True)
+    )
+    n_tests = t.groupby("phecode").size()
+    pairs = m.groupby(["phecode", "parent"])["same"].agg(["all", "size"]).reset_index()
+    pairs = pairs[
+        pairs["all"]
+        & (pairs["size"] == pairs["phecode"].map(n_tests))
+        & (pairs["size"] == pairs["parent"].map(n_tests))
+    ]
+    # Deepest codes first, so that 401.21 == 401.2 == 401 all end in 401.21.
+    depth = pairs["phecode"].map(lambda c: len(str(c).partition(".")[2]))
+    into: dict[str, str] = {}
+    for code, parent in (
+        pairs.assign(depth=depth)
+        .sort_values(["depth", "phecode"], ascending=[False, True])[["phecode", "parent"]]
+        .itertuples(index=False)
+    ):
+        if parent not in into:
+            into[parent] = into.get(code, code)
+    merged: dict[str, list[str]] = {}
+    for parent, kept in into.items():
+        merged.setdefault(kept, []).append(parent)
+    out = out[~out["phecode"].isin(into.keys())].copy()
+    out["same_as"] = out["phecode"].map(lambda c: ", ".join(merged.get(c, [])))
+    return out

@@ -33,7 +33,7 @@ from cardiopheno.synth.faults import (
 )
 from cardiopheno.synth.imaging import simulate_subject
 from cardiopheno.synth.longaxis import LONG_AXIS_VIEWS
-from cardiopheno.synth.outcomes import outcome_model_markdown, sample_outcomes
+from cardiopheno.synth.outcomes import Outcomes, outcome_model_markdown, sample_outcomes
 from cardiopheno.synth.population import population_model_markdown, sample_population
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ VOXEL_TOLERANCE = {  # stated agreement of voxelised with analytic truth (relati
     "RVESV": 0.08,
 }
 
-_IDP_SPECS = {
+IDP_SPECS = {
     "LVEDV": ("mL", "LV end-diastolic volume"),
     "LVESV": ("mL", "LV end-systolic volume"),
     "LVSV": ("mL", "LV stroke volume"),
@@ -75,7 +75,7 @@ _IDP_SPECS = {
 
 def _idp_columns() -> dict[str, ColumnSpec]:
     cols = {}
-    for name, (unit, desc) in _IDP_SPECS.items():
+    for name, (unit, desc) in IDP_SPECS.items():
         cols[name] = ColumnSpec(
             unit,
             f"{desc}: from the voxelised truth labels (voxel count x pixel area x slice spacing)"
@@ -210,6 +210,22 @@ def _make_subject(args: tuple) -> tuple[dict, pd.DataFrame, dict | None]:
     return truth, subject.curves, record, subject.atrial_curves, aortic_curves
 
 
+def write_record_tables(out_dir: Path, pop: pd.DataFrame, outcomes: Outcomes) -> None:
+    """``covariates.csv``, ``diagnoses.csv`` and ``deaths.csv`` (ISO dates) as a user brings them."""
+    covariates = pop[COVARIATE_COLUMNS].assign(
+        imaging_date=pd.to_datetime(pop["imaging_date"]).dt.strftime("%Y-%m-%d")
+    )
+    diagnoses = outcomes.diagnoses.assign(date=outcomes.diagnoses["date"].dt.strftime("%Y-%m-%d"))
+    deaths = outcomes.deaths.assign(date=outcomes.deaths["date"].dt.strftime("%Y-%m-%d"))
+    for name, df in (
+        ("covariates.csv", covariates),
+        ("diagnoses.csv", diagnoses),
+        ("deaths.csv", deaths),
+    ):
+        with atomic_path(out_dir / name) as tmp:
+            df.to_csv(tmp, index=False)
+
+
 def generate_cohort(
     out_dir: str | os.PathLike,
     n_subjects: int = 100,
@@ -252,18 +268,7 @@ def generate_cohort(
             **{v: [f"subjects/{e}/{v}.nii.gz" for e in pop["eid"]] for v in ("sa", *views)},
         }
     )
-    covariates = pop[COVARIATE_COLUMNS].assign(
-        imaging_date=pd.to_datetime(pop["imaging_date"]).dt.strftime("%Y-%m-%d")
-    )
-    diagnoses = outcomes.diagnoses.assign(date=outcomes.diagnoses["date"].dt.strftime("%Y-%m-%d"))
-    deaths = outcomes.deaths.assign(date=outcomes.deaths["date"].dt.strftime("%Y-%m-%d"))
-    for name, df in (
-        ("covariates.csv", covariates),
-        ("diagnoses.csv", diagnoses),
-        ("deaths.csv", deaths),
-    ):
-        with atomic_path(out_dir / name) as tmp:
-            df.to_csv(tmp, index=False)
+    write_record_tables(out_dir, pop, outcomes)
 
     tdir = out_dir / "truth"
     meta = {"seed": str(seed), "n_subjects": str(n_subjects), "fault_fraction": str(fault_fraction)}
@@ -312,7 +317,7 @@ def generate_cohort(
     pop_cols.update(
         {
             c: ColumnSpec(u, "true population-model value")
-            for c, (u, _) in _IDP_SPECS.items()
+            for c, (u, _) in IDP_SPECS.items()
             if c in pop
         }
     )
