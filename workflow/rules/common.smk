@@ -175,6 +175,15 @@ def analysis_tables():
     return {"phenotypes": "results/phenotypes.parquet", "qc": "results/qc.parquet"}
 
 
+def view_figures():
+    """Figures of the views beside the short axis: the atrial curves when the long-axis views
+    are segmented (none in the statistics-only demo)."""
+    if not IMAGES or not {"la_2ch", "la_4ch"} & set(VIEWS_SEGMENTED):
+        return []
+    fmts = config["figures"]["formats"]
+    return [f"results/figures/atria/atrial_curves.{ext}" for ext in fmts]
+
+
 def headline_figures():
     """Link text -> path of the figures the report's first page links to."""
     fig = config["figures"]
@@ -194,6 +203,8 @@ def headline_figures():
                 f"results/figures/survival/km_{outcome}__{idp}.{ext}"
             )
     out["Cox models: hazard ratios"] = f"results/figures/survival/cox_forest.{ext}"
+    if view_figures():
+        out["Atrial volume over the cycle"] = f"results/figures/atria/atrial_curves.{ext}"
     return out
 
 

@@ -158,4 +158,4 @@ rule figures:
         rules.figures_phewas.output,
         rules.figures_survival.output,
         rules.figures_tables.output,
-        rules.figures_atria.output,
+        view_figures(),
