@@ -38,6 +38,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cohort", required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--views", nargs="+", default=list(VIEWS), choices=VIEWS)
     ap.add_argument("--out", default="results/benchmarks/view_models.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -46,16 +47,17 @@ def main() -> None:
     truth = read_any(root / "truth" / "idps.parquet").set_index("eid")
     cov = read_any(root / "covariates.csv").set_index("eid")
     lab = root / "truth" / "labels"
-    segs = {v: Segmenter(view=v, device="cpu", threads=args.threads) for v in VIEWS}
+    views = tuple(args.views)
+    segs = {v: Segmenter(view=v, device="cpu", threads=args.threads) for v in views}
     fams = resolve_families(["atrial_function", "aortic_function"])
-    dices: dict = {v: {} for v in VIEWS}
-    seconds: dict = {v: [] for v in VIEWS}
+    dices: dict = {v: {} for v in views}
+    seconds: dict = {v: [] for v in views}
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for rec in manifest.itertuples(index=False):
             eid = str(rec.eid)
             paths = {}
-            for v in VIEWS:
+            for v in views:
                 paths[v] = Path(tmp) / f"{eid}_{v}.nii.gz"
                 t0 = time.perf_counter()
                 segs[v].segment_file(root / getattr(rec, v), paths[v])
@@ -73,7 +75,7 @@ def main() -> None:
             rows[eid] = compute_phenotypes(ctx, fams)
     est = pd.DataFrame.from_dict(rows, orient="index")
     errors = {}
-    for idp in IDPS:
+    for idp in (i for i in IDPS if i in est.columns):
         d = (est[idp] - truth.loc[est.index, idp]).dropna()
         rel = (d / truth.loc[d.index, idp]).abs()
         errors[idp] = {

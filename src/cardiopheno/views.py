@@ -30,6 +30,11 @@ class ViewSpec:
     provided: dict[str, tuple[int, ...]] = field(default_factory=dict)
     # network grid of a newly trained model (PreprocessConfig fields; stored in the checkpoint)
     preprocess: dict = field(default_factory=dict)
+    # whether the labels survive flips and large rotations of the image: true for the heart's
+    # chambers (told apart by their shapes and neighbours), false for the aorta, whose ascending
+    # and descending parts are told apart by where they lie in the chest (training then rotates
+    # by at most 15 degrees without flips, and inference uses no flipped copies)
+    symmetric: bool = True
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -108,6 +113,7 @@ VIEWS: dict[str, ViewSpec] = {
             (1, 2),
             {"seg_ao": (0, 1, 2)},
             WHOLE_FIELD,
+            symmetric=False,
         ),
     )
 }

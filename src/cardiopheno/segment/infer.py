@@ -170,6 +170,8 @@ class Segmenter:
         self.fill_holes = fill_holes
         self.smooth_inverse = smooth_inverse
         self.flips = ENSEMBLE_FLIPS[: int(flip_ensemble)]
+        if not self.view.symmetric:  # labels tied to the orientation: no flipped copies
+            self.flips, self.tta = (), False
 
     # ------------------------------------------------------------------ network on slice stacks
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -68,25 +68,29 @@ class TrainConfig:
     patch: int | None = None  # train on random patch x patch windows (None: whole slices)
 
 
-def train_transforms(augment: bool = True, patch: int | None = None) -> Compose:
+def train_transforms(
+    augment: bool = True, patch: int | None = None, symmetric: bool = True
+) -> Compose:
     """Augmentation of ``{"image": 1xHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI); with
     ``patch``, the affine resamples straight onto a ``patch`` x ``patch`` window (a grid of the
     output's size: about half of training time went into full-size grids), shifted by up to a
-    quarter patch (cheaper steps on large fields, and partly visible structures to learn from)."""
+    quarter patch (cheaper steps on large fields, and partly visible structures to learn from).
+    Without ``symmetric`` (labels tied to the position in the chest, as the aorta's) no flips and
+    rotations of at most 15 degrees."""
     keys = ["image", "label"]
     if not augment:
         return Compose([ToTensord(keys=keys)])
     crop = (
         [RandSpatialCropd(keys=keys, roi_size=(patch, patch), random_size=False)] if patch else []
     )
+    flips = [RandFlipd(keys=keys, prob=0.5, spatial_axis=a) for a in (0, 1)] if symmetric else []
     return Compose(
         [
-            RandFlipd(keys=keys, prob=0.5, spatial_axis=0),
-            RandFlipd(keys=keys, prob=0.5, spatial_axis=1),
+            *flips,
             RandAffined(
                 keys=keys,
                 prob=0.9,
-                rotate_range=(math.pi,),
+                rotate_range=(math.pi if symmetric else math.pi / 12,),
                 scale_range=(0.3, 0.3),
                 translate_range=(patch // 4, patch // 4) if patch else (20, 20),
                 spatial_size=(patch, patch) if patch else None,
@@ -220,7 +224,10 @@ def train(
         log.info("resuming from %s at epoch %d (best mean Dice %.4f)", last, start_epoch, best)
 
     loader = DataLoader(
-        Dataset(_items(train_cache), transform=train_transforms(cfg.augment, cfg.patch)),
+        Dataset(
+            _items(train_cache),
+            transform=train_transforms(cfg.augment, cfg.patch, view_spec(cfg.view).symmetric),
+        ),
         batch_size=cfg.batch_size,
         shuffle=True,
         drop_last=len(train_cache) > cfg.batch_size,
