@@ -111,3 +111,12 @@ def test_truth_labels_of_a_synthetic_subject_give_its_atrial_volumes():
     assert isinstance(c, pd.DataFrame)
     rel = (c["LA_2ch_area_mm2"] / c["LA_2ch_area_mm2_analytic"] - 1).abs()
     assert float(rel.max()) < 0.06
+
+
+def test_a_length_too_short_for_the_area_is_not_measurable():
+    """A thin bar across a wide blob: the top-third centroid's line crosses it in a few pixels,
+    which would make A^2 / L explode; the frame is left out instead."""
+    mask = np.zeros((200, 200), bool)
+    mask[40:160, 75:85] = True  # wide horizontal band (y is the long axis)
+    area, length = af.area_length(mask, np.diag([PX, PX, 6.0, 1.0]), np.eye(3)[1])
+    assert math.isnan(area) and math.isnan(length)

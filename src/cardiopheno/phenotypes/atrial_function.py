@@ -12,7 +12,9 @@ that line through the top centroid, the area A its pixel area. Volumes:
 Max and min over the cycle give LAV_max, LAV_min, LASV = max - min and LAEF = 100 LASV / max
 (RA likewise). Unlike the anchor, a frame whose area or length cannot be measured (the atrium
 missing from the frame, or cut off by the image edge) is left out and counted, instead of
-entering as volume 0 (which made LAV_min 0 and LAEF 100 %); with fewer than half the frames
+entering as volume 0 (which made LAV_min 0 and LAEF 100 %), as is a frame whose length is shorter than the radius of
+a disc of the atrium's area (the major axis missed a malformed atrium, and A^2 / L would explode);
+with fewer than half the frames
 left, the values are NaN with the reason in the subject's notes.
 """
 
@@ -112,6 +114,10 @@ def area_length(
     ends = ij_to_world(pts[[sel[0], sel[-1]]], affine)
     length = float(np.linalg.norm(ends[1] - ends[0]))
     area = float(mask.sum()) * pixel_area_mm2(affine)
+    if length < np.sqrt(area / np.pi):
+        # shorter than the radius of a disc of the same area: the major axis missed the atrium
+        # (a malformed segmentation), and A^2 / L would explode; not measurable
+        return math.nan, math.nan
     return area, length
 
 
