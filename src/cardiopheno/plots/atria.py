@@ -41,7 +41,7 @@ def atrial_curves_figure(curves: pd.DataFrame, sex: pd.Series) -> Figure:
             ax.plot(GRID, q.loc[0.5], color=colour, label=f"{label} (n={len(part)})")
             drawn = True
         ax.set_title(title)
-        ax.set_xlabel("fraction of the cycle (0 = the cine's first frame, ventricular ED)")
+        ax.set_xlabel("fraction of the cycle (0: first frame, ventricular ED)")
         ax.set_ylabel("volume (mL)")
         if drawn:
             ax.legend(frameon=False, fontsize=8)
