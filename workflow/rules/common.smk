@@ -126,7 +126,9 @@ def cohort_has_dicom():
     if SYNTHETIC:
         return False
     manifest = read_any(config["cohort"]["manifest"])
-    for column in (c for c in ("sa", "la_2ch", "la_4ch", "ao") if c in manifest.columns):
+    for column in (
+        c for c in ("sa", "la_2ch", "la_4ch", "ao") if c in manifest.columns
+    ):
         paths = manifest[column].dropna().astype(str).str.strip().str.lower()
         paths = paths[paths != ""]
         if (~paths.str.endswith((".nii", ".nii.gz"))).any():
@@ -204,7 +206,9 @@ def headline_figures():
             )
     out["Cox models: hazard ratios"] = f"results/figures/survival/cox_forest.{ext}"
     if view_figures():
-        out["Atrial volume over the cycle"] = f"results/figures/atria/atrial_curves.{ext}"
+        out["Atrial volume over the cycle"] = (
+            f"results/figures/atria/atrial_curves.{ext}"
+        )
     return out
 
 
