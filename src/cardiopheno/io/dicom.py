@@ -783,8 +783,11 @@ CONVERT_COLUMNS = {  # every column of results/convert/{batch}.parquet (none is 
     "ok": "True when sa is a usable NIfTI path",
     "reason": "why conversion failed ('' when ok); never contains identifying header values",
     "frame_interval_source": "trigger_time | nominal_interval | unknown ('' when not converted)",
-    "<view>": "la_2ch, la_4ch, ao when the manifest has them: absolute NIfTI path ('' on failure)",
+}
+VIEW_CONVERT_COLUMNS = {  # after those, for each other view the manifest has
+    "<view>": "la_2ch, la_4ch, ao: absolute NIfTI path (converted, or the manifest's own; '' on failure)",
     "<view>_reason": "why that view's conversion failed ('' when it did not)",
+    "<provided>": "the view's provided-segmentation columns, passed through",
 }
 
 
@@ -801,7 +804,12 @@ def convert_batch_files(
     manifest = read_any(manifest_path)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     table = convert_batch(manifest, out_dir, DicomOptions.from_config(dicom_config))
-    write_table(table, table_path, config=config, extra={"columns": json.dumps(CONVERT_COLUMNS)})
+    write_table(
+        table,
+        table_path,
+        config=config,
+        extra={"columns": json.dumps({**CONVERT_COLUMNS, **VIEW_CONVERT_COLUMNS})},
+    )
     n_dicom = int((table["source"] != "nifti").sum())
     log.info(
         "%d subjects, %d from DICOM, %d failed", len(table), n_dicom, int((~table["ok"]).sum())
