@@ -129,6 +129,7 @@ def atrial_figures(
     passed the atrial checks), in every requested format."""
     import pandas as pd
 
+    from cardiopheno.io.covariates import sex_codes
     from cardiopheno.plots.atria import atrial_curves_figure
 
     curves = pd.concat([read_any(p) for p in curve_tables], ignore_index=True)
@@ -142,6 +143,6 @@ def atrial_figures(
     curves = curves[
         [e in keep.get(c, set()) for e, c in zip(curves["eid"], curves["curve"], strict=True)]
     ]
-    sex = read_any(covariates).set_index("eid")["sex"].astype(float)
+    sex = sex_codes(read_any(covariates).set_index("eid")["sex"])  # 0/1 from M/F etc.
     for path in outputs:
         save(atrial_curves_figure(curves, sex), path)
