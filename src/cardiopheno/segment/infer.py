@@ -436,13 +436,9 @@ def _use_provided(row: dict, view: ViewSpec, out_dir: Path) -> str:
     dest.parent.mkdir(parents=True, exist_ok=True)
     mapped = view.map_provided(column, labels)
     save_labels_like(
-        dest, mapped if _nifti_ndim(row["provided"]) == 4 else mapped[..., 0], row["image"]
+        dest, mapped if len(_nifti_shape(row["provided"])) == 4 else mapped[..., 0], row["image"]
     )
     return str(dest.resolve())
-
-
-def _nifti_ndim(path) -> int:
-    return len(_nifti_shape(path))
 
 
 def segment_batch(
