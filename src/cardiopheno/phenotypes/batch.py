@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 from tqdm import tqdm
 
+from cardiopheno.io.manifest import image_paths
 from cardiopheno.io.nifti import ImageReadError
 from cardiopheno.io.tables import ColumnSpec, file_metadata, read_any, read_table, write_table
 from cardiopheno.phenotypes.registry import (
@@ -32,6 +33,7 @@ STATUS_COLUMNS = {
     "phenotypes_ok": ColumnSpec("", "phenotypes were computed for this subject"),
     "phenotypes_reason": ColumnSpec("", "why not, when phenotypes_ok is false"),
     "phenotypes_seconds": ColumnSpec("s", "time spent computing this subject's phenotypes"),
+    "phenotypes_notes": ColumnSpec("", "why a family left its values NaN (e.g. strain: no image)"),
 }
 
 
@@ -54,8 +56,16 @@ def phenotype_rows(
     covariates: Mapping[str, Mapping[str, float]],
     families: Sequence[str] | None = None,
     ed_frame: str = "max_volume",
+    images: Mapping[str, str] | None = None,
+    options: Mapping[str, Mapping] | None = None,
+    curves: list[pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, list[PhenotypeSpec]]:
-    """One row per subject in ``subjects`` (columns eid, seg_sa, optional ok/reason)."""
+    """One row per subject in ``subjects`` (columns eid, seg_sa, optional ok/reason).
+
+    ``images`` (eid -> cine path) gives families that need the image (strain) their input; the
+    strain family's per-frame curves are appended to ``curves`` (with the eid) when given.
+    """
+    images = images or {}
     fams = resolve_families(families)
     specs = output_specs(fams)
     rows = []
@@ -70,10 +80,19 @@ def phenotype_rows(
         else:
             try:
                 ctx = context_from_files(
-                    rec.seg_sa, None, covariates.get(eid, {}), ed_frame_mode=ed_frame, eid=eid
+                    rec.seg_sa,
+                    images.get(eid),
+                    covariates.get(eid, {}),
+                    ed_frame_mode=ed_frame,
+                    eid=eid,
+                    options=options,
                 )
                 row.update(compute_phenotypes(ctx, fams))
                 row.update(phenotypes_ok=True, phenotypes_reason="")
+                row["phenotypes_notes"] = "; ".join(ctx.notes)
+                strain_curves = ctx.artifacts.get("strain_curves")
+                if curves is not None and isinstance(strain_curves, pd.DataFrame):
+                    curves.append(strain_curves.assign(eid=eid))
             except (ImageReadError, PhenotypeError, OSError, ValueError) as exc:
                 log.warning("%s: no phenotypes: %s", eid, exc)
                 row.update(phenotypes_ok=False, phenotypes_reason=str(exc))
@@ -84,6 +103,7 @@ def phenotype_rows(
         df[s.name] = df[s.name].astype("Int64" if s.dtype == "int" else "float64")
     df["phenotypes_ok"] = df["phenotypes_ok"].astype(bool)
     df["phenotypes_reason"] = df["phenotypes_reason"].fillna("").astype(str)
+    df["phenotypes_notes"] = df["phenotypes_notes"].fillna("").astype(str)
     return df, specs
 
 
@@ -94,10 +114,23 @@ def phenotypes_batch(
     families: Sequence[str] | None = None,
     ed_frame: str = "max_volume",
     config: Mapping | None = None,
+    manifest: str | os.PathLike | None = None,
+    options: Mapping[str, Mapping] | None = None,
+    strain_curves: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Compute a batch's phenotypes from its segment status table and write them as Parquet."""
+    """Compute a batch's phenotypes from its segment status table and write them as Parquet.
+
+    ``manifest`` (the batch manifest: eid, sa) gives the cines for families that read images;
+    ``strain_curves``, when given, receives the per-frame global strain curves (long format).
+    """
     subjects = read_table(segment_table)
-    df, specs = phenotype_rows(subjects, _covariates_by_eid(covariates), families, ed_frame)
+    images = {k: v for k, v in image_paths(manifest).items() if v} if manifest else {}
+    curves: list[pd.DataFrame] = []
+    df, specs = phenotype_rows(
+        subjects, _covariates_by_eid(covariates), families, ed_frame, images, options, curves
+    )
+    if strain_curves:
+        write_strain_curves(curves, strain_curves, config)
     model_sha = file_metadata(segment_table).get("model_sha256", "")
     write_table(
         df,
@@ -109,6 +142,21 @@ def phenotypes_batch(
     )
     n_bad = int((~df["phenotypes_ok"]).sum())
     log.info("%s: %d subjects, %d without phenotypes", out, len(df), n_bad)
+    return df
+
+
+def write_strain_curves(
+    curves: Sequence[pd.DataFrame], out: str | os.PathLike, config: Mapping | None = None
+) -> pd.DataFrame:
+    """Per-frame global strain curves of a batch (eid, frame, time_ms, Ecc_global, Err_global)."""
+    from cardiopheno.phenotypes.strain import CURVE_COLUMNS
+
+    cols = ["eid", *CURVE_COLUMNS]
+    df = pd.concat(curves, ignore_index=True)[cols] if curves else pd.DataFrame(columns=cols)
+    df = df.astype({"eid": str, "frame": "int64", "time_ms": float, "Ecc_global": float,
+                    "Err_global": float})  # fmt: skip
+    specs = {k: ColumnSpec(u, d) for k, (u, d) in CURVE_COLUMNS.items() if k != "frame"}
+    write_table(df, out, columns=specs, config=config)
     return df
 
 

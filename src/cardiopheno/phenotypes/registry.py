@@ -71,6 +71,12 @@ class SubjectContext:
     ed_frame_mode: str = "max_volume"
     eid: str = ""
     values: dict[str, float] = field(default_factory=dict)
+    # per-family settings (config phenotypes.<family>), e.g. options["strain"]["slices"]
+    options: Mapping[str, Mapping] = field(default_factory=dict)
+    # why a family left values NaN ("strain: no image"), and per-frame tables a family makes
+    # beside its scalars (e.g. artifacts["strain_curves"]); written by phenotypes.batch
+    notes: list[str] = field(default_factory=list)
+    artifacts: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.labels.ndim == 3:
@@ -274,6 +280,7 @@ def context_from_files(
     covariates: Mapping[str, float] | None = None,
     ed_frame_mode: str = "max_volume",
     eid: str = "",
+    options: Mapping[str, Mapping] | None = None,
 ) -> SubjectContext:
     """Build a context from a (3D or 4D) segmentation NIfTI, reading timing from its header.
 
@@ -300,4 +307,5 @@ def context_from_files(
         affine=seg.affine,
         ed_frame_mode=ed_frame_mode,
         eid=eid,
+        options=dict(options or {}),
     )

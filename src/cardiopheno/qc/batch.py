@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from cardiopheno.io.manifest import image_paths
 from cardiopheno.io.nifti import ImageReadError, load_cine
-from cardiopheno.io.tables import ColumnSpec, file_metadata, read_any, read_table, write_table
+from cardiopheno.io.tables import ColumnSpec, file_metadata, read_table, write_table
 from cardiopheno.qc.checks import (
+    ADVISORY_CHECKS,
     ALL_CHECKS,
     DESCRIPTIONS,
     IMAGE_CHECKS,
@@ -27,7 +29,7 @@ from cardiopheno.qc.checks import (
 )
 from cardiopheno.qc.image import check_image
 from cardiopheno.qc.montage import draw_montage
-from cardiopheno.qc.phenotype import check_phenotypes, robust_outliers
+from cardiopheno.qc.phenotype import check_phenotypes, check_strain, robust_outliers
 from cardiopheno.qc.segmentation import check_segmentation, check_tta
 from cardiopheno.qc.summary import draw_summary
 
@@ -36,7 +38,10 @@ BASIC = ("img_readable", "seg_readable")  # a subject passes only if these ran a
 COLUMNS = {
     c: ColumnSpec("", f"QC check passed: {DESCRIPTIONS[c]} (null: not run)") for c in ALL_CHECKS
 }
-COLUMNS["qc_pass"] = ColumnSpec("", "subject passes every QC check")
+COLUMNS["qc_pass"] = ColumnSpec("", "subject passes every QC check (advisory checks aside)")
+COLUMNS.update(
+    {f"{c}_reason": ColumnSpec("", f"why {c} failed or did not run") for c in ADVISORY_CHECKS}
+)
 COLUMNS["qc_reasons"] = ColumnSpec("", "readable reasons of the failed checks, '; '-separated")
 
 
@@ -93,18 +98,25 @@ def subject_checks(
     results.append(check_tta(seg_row, th))
     if pheno is not None and bool(pheno.get("phenotypes_ok", False)):
         results += check_phenotypes(pheno, th)
+        results.append(check_strain(pheno, th))
     else:
         why = (pheno or {}).get("phenotypes_reason", "") or "no phenotypes"
-        results += [CheckResult.skipped(n, why) for n in ("pheno_ranges", "pheno_sv_agreement")]
+        results += [
+            CheckResult.skipped(n, why)
+            for n in ("pheno_ranges", "pheno_sv_agreement", "strain_tracking")
+        ]
     return results, image, labels
 
 
 def summarise(results: Sequence[CheckResult]) -> dict:
     """One table row: a nullable boolean per check, qc_pass and the readable reasons."""
     row: dict = {r.name: r.passed for r in results}
-    failed = [r for r in results if r.passed is False]
+    failed = [r for r in results if r.passed is False and r.name not in ADVISORY_CHECKS]
     row["qc_pass"] = not failed and all(row.get(b) is True for b in BASIC)
     row["qc_reasons"] = "; ".join(f"{r.name}: {r.reason}" for r in failed)
+    for r in results:
+        if r.name in ADVISORY_CHECKS:
+            row[f"{r.name}_reason"] = r.reason
     return row
 
 
@@ -116,7 +128,10 @@ def _table(rows: list[dict]) -> pd.DataFrame:
         df[c] = df[c].astype("boolean")
     df["qc_pass"] = df["qc_pass"].astype(bool)
     df["qc_reasons"] = df["qc_reasons"].fillna("").astype(str)
-    return df[["eid", *ALL_CHECKS, "qc_pass", "qc_reasons"]]
+    advisory = [f"{c}_reason" for c in ADVISORY_CHECKS]
+    for c in advisory:
+        df[c] = df[c].fillna("").astype(str) if c in df.columns else ""
+    return df[["eid", *ALL_CHECKS, "qc_pass", "qc_reasons", *advisory]]
 
 
 def qc_batch(
@@ -130,7 +145,7 @@ def qc_batch(
 ) -> pd.DataFrame:
     """QC every subject of a segment batch table; montages of failed subjects into montage_dir."""
     seg = read_table(segment_table)
-    sa = _image_paths(manifest)
+    sa = image_paths(manifest)
     pheno = {}
     if phenotypes_table:
         pheno = read_table(phenotypes_table).set_index("eid").to_dict(orient="index")
@@ -167,16 +182,6 @@ def qc_batch(
     )
     log.info("%s: %d subjects, %d fail QC", out, len(df), int((~df["qc_pass"]).sum()))
     return df
-
-
-def _image_paths(manifest: str | os.PathLike) -> dict[str, str]:
-    """eid -> absolute short-axis image path (relative paths are relative to the manifest)."""
-    man = read_any(manifest)
-    base = Path(manifest).resolve().parent
-    return {
-        str(e): str((base / p).resolve()) if p else ""
-        for e, p in zip(man["eid"], man["sa"].fillna(""), strict=True)
-    }
 
 
 def merge_qc(
@@ -247,7 +252,7 @@ def outlier_montages(
     seg_path = dict(zip(segs["eid"].astype(str), segs["seg_sa"], strict=True))
     sa: dict[str, str] = {}
     for m in manifests:
-        sa.update(_image_paths(m))
+        sa.update(image_paths(m))
     for eid in eids:
         image = labels = None
         note = reasons[eid]

@@ -75,6 +75,11 @@ class QCThresholds:
     outlier_z: float = 10.0
     # model uncertainty
     min_tta_dice: float = 0.8
+    # strain tracking (advisory: a failure flags the strain values, not the subject)
+    strain_min_es_dice: float = 0.7
+    strain_max_es_contour_mm: float = 3.0
+    strain_max_global_ecc: float = 0.0
+    strain_max_abs_err: float = 100.0
 
     @classmethod
     def from_config(cls, cfg: Mapping | None) -> QCThresholds:
@@ -121,7 +126,16 @@ SEGMENTATION_CHECKS = (
 )
 PHENOTYPE_CHECKS = ("pheno_ranges", "pheno_sv_agreement")
 COHORT_CHECKS = ("pheno_outlier",)
-ALL_CHECKS = (*IMAGE_CHECKS, *SEGMENTATION_CHECKS, *PHENOTYPE_CHECKS, *COHORT_CHECKS)
+# Advisory checks: recorded (with their reason in ``<name>_reason``) but not part of qc_pass;
+# a failure removes only the values they guard from analyses (stats.data.analysis_frame).
+ADVISORY_CHECKS = ("strain_tracking",)
+ALL_CHECKS = (
+    *IMAGE_CHECKS,
+    *SEGMENTATION_CHECKS,
+    *PHENOTYPE_CHECKS,
+    *COHORT_CHECKS,
+    *ADVISORY_CHECKS,
+)
 DESCRIPTIONS = {
     "img_readable": "image file reads as a 3D/4D NIfTI",
     "img_dims": "image matrix and slice count plausible",
@@ -142,4 +156,6 @@ DESCRIPTIONS = {
     "pheno_ranges": "phenotypes within physiological ranges",
     "pheno_sv_agreement": "LV and RV stroke volumes agree",
     "pheno_outlier": "no robust cohort outlier (median/MAD z over QC-passed subjects)",
+    "strain_tracking": "motion tracking agrees with the ES segmentation and strain is plausible "
+    "(advisory: failing flags only the strain values)",
 }

@@ -18,6 +18,7 @@ NON_IDP_COLUMNS = frozenset(
     {"eid", "age", "sex", "height_cm", "weight_kg", "bsa_m2", "BSA", "sbp", "dbp", "heart_rate"}
 )
 NON_IDP_PREFIXES = ("phenotypes_", "qc_", "seg_")
+STRAIN_PREFIXES = ("Ecc_", "Err_", "Ell_")  # guarded by the advisory strain_tracking check
 
 
 def mosteller_bsa(height_cm: pd.Series, weight_kg: pd.Series) -> pd.Series:
@@ -44,6 +45,12 @@ def analysis_frame(
         n_before = len(pheno)
         pheno = pheno[pheno["eid"].isin(passed)]
         log.info("QC: %d of %d subjects pass", len(pheno), n_before)
+        if "strain_tracking" in qc.columns:  # advisory: drop only the strain values
+            flagged = set(qc.loc[qc["strain_tracking"].eq(False).fillna(False), "eid"].astype(str))
+            strain_cols = [c for c in pheno.columns if c.startswith(STRAIN_PREFIXES)]
+            pheno = pheno.copy()
+            pheno.loc[pheno["eid"].isin(flagged), strain_cols] = np.nan
+            log.info("strain tracking QC: strain values of %d subjects removed", len(flagged))
     cov = covariates.assign(eid=covariates["eid"].astype(str))
     missing = {"age", "sex"} - set(cov.columns)
     if missing:

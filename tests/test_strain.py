@@ -1,0 +1,153 @@
+"""Strain: known deformations of a textured ring, AHA segments, bad input, a synthetic subject."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from cardiopheno.motion import MotionSettings, track_slices, warp_points
+from cardiopheno.phenotypes import SubjectContext, compute_phenotypes, resolve_families
+from cardiopheno.phenotypes.strain import choose_slices, closed_contour
+from cardiopheno.phenotypes.wall_thickness import aha_segments
+from cardiopheno.synth.motion import truth_segment
+
+N = 72
+C = (N - 1) / 2.0
+
+
+def _ring_phantom(maps, seed=0):
+    """3 identical slices; frame t = the ED scene seen through the point map maps[t] (a function
+    from frame-t coordinates to ED coordinates, relative to the centre)."""
+    rng = np.random.default_rng(seed)
+    tex = ndimage.gaussian_filter(rng.standard_normal((N, N)), 1.2)
+    tex /= tex.std()
+    ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    x, y = ii - C, jj - C
+    r = np.hypot(x, y)
+    lab0 = np.zeros((N, N), np.uint8)
+    lab0[r < 10] = 1
+    lab0[(r >= 10) & (r < 17)] = 2
+    lab0[np.hypot(x, y + 26) < 9] = 3  # RV beside the septum (towards -y)
+    img0 = np.select([lab0 == 1, lab0 == 2, lab0 == 3], [1.0, 0.3 + 0.08 * tex, 0.9], 0.15)
+    img0 = img0 + 0.05 * tex
+    images, labels = [], []
+    for fmap in maps:
+        x0, y0 = fmap(x, y)
+        coords = [x0 + C, y0 + C]
+        images.append(ndimage.map_coordinates(img0, coords, order=1, mode="nearest"))
+        labels.append(ndimage.map_coordinates(lab0, coords, order=0, mode="nearest"))
+    img = np.stack(images, -1)[:, :, None].repeat(3, axis=2) * 500.0
+    lab = np.stack(labels, -1)[:, :, None].repeat(3, axis=2)
+    return img.astype(np.float32), lab.astype(np.uint8)
+
+
+def _scale(s):
+    return lambda x, y: (x / s, y / s)
+
+
+def _rotate(deg):
+    a = math.radians(deg)
+    return lambda x, y: (math.cos(a) * x + math.sin(a) * y, -math.sin(a) * x + math.cos(a) * y)
+
+
+def _strain(img, lab, options=None):
+    ctx = SubjectContext(lab, (1.5, 1.5, 10.0), 30.0, image=img, eid="ring",
+                         options={"strain": options or {}})  # fmt: skip
+    values = compute_phenotypes(ctx, resolve_families(["strain"]))
+    return values, ctx
+
+
+def test_uniform_scaling_gives_the_scale_as_both_strains():
+    identity = _scale(1.0)
+    img, lab = _ring_phantom([identity, _scale(0.9), _scale(0.95), identity])
+    values, ctx = _strain(img, lab)
+    curves = ctx.artifacts["strain_curves"]
+    # every line element shrinks by the scale: Ecc = Err = (s - 1) x 100
+    assert curves["Ecc_global"].iloc[1] == pytest.approx(-10.0, abs=1.5)
+    assert curves["Err_global"].iloc[1] == pytest.approx(-10.0, abs=3.0)
+    assert curves["Ecc_global"].iloc[2] == pytest.approx(-5.0, abs=1.5)
+    assert values["Ecc_global"] == pytest.approx(-10.0, abs=1.5)
+    assert curves["Ecc_global"].iloc[0] == 0.0
+    assert values["qc_strain_es_dice"] > 0.8
+
+
+def test_rigid_rotation_gives_about_zero_strain():
+    img, lab = _ring_phantom([_scale(1.0), _rotate(8.0), _rotate(4.0)])
+    values, ctx = _strain(img, lab)
+    curves = ctx.artifacts["strain_curves"]
+    assert np.abs(curves["Ecc_global"]).max() < 1.5
+    assert np.abs(curves["Err_global"]).max() < 4.0
+
+
+def test_tracking_recovers_a_known_translation():
+    img, lab = _ring_phantom([_scale(1.0), lambda x, y: (x - 2.0, y + 1.0)])
+    motion = track_slices(img, lab, [0], 0, (1.5, 1.5), MotionSettings(label_weight=0.0))
+    pts = np.array([[C + 13.0, C], [C, C - 13.0]])
+    moved = warp_points(motion, 0, pts)
+    # frame 1 shows the ED point x at x + (2, -1)
+    np.testing.assert_allclose(moved[1] - pts, [[2.0, -1.0], [2.0, -1.0]], atol=0.35)
+    np.testing.assert_allclose(moved[0], pts, atol=1e-5)
+
+
+def test_aha_segments_agree_with_the_phantoms_independent_table():
+    phi = np.linspace(-179.5, 179.5, 360)
+    for level in (0, 1, 2):
+        ours = aha_segments(np.radians(phi), 0.0, 1.0, level)
+        np.testing.assert_array_equal(ours, truth_segment(phi, level))
+    # septum anywhere, anterior clockwise: the same segment for the mirrored angle
+    assert aha_segments(np.radians([1.0 + 30.0]), np.radians(1.0), 1.0, 0)[0] == 2
+    assert aha_segments(np.radians([1.0 - 30.0]), np.radians(1.0), -1.0, 0)[0] == 2
+    assert aha_segments(np.radians([90.0]), 0.0, 1.0, 0)[0] == 1  # anterior
+    assert aha_segments(np.radians([-90.0]), 0.0, 1.0, 1)[0] == 10  # mid inferior
+    assert aha_segments(np.radians([180.0]), 0.0, 1.0, 2)[0] == 16  # apical lateral
+
+
+def test_slice_choice_follows_ukbb_cardiac():
+    assert choose_slices(list(range(9)), "three") == [(2, 0), (4, 1), (6, 2)]
+    parts = choose_slices(list(range(7)), "all")
+    assert [lev for _, lev in parts] == [0, 0, 0, 1, 1, 2, 2]  # ceil(7/3) = 3, ceil(14/3) = 5
+
+
+def test_contour_is_closed_and_evenly_sampled():
+    ii, jj = np.meshgrid(np.arange(40), np.arange(40), indexing="ij")
+    c = closed_contour(np.hypot(ii - 20, jj - 20) < 10)
+    steps = np.linalg.norm(np.diff(np.vstack([c, c[:1]]), axis=0), axis=1)
+    assert steps.std() < 0.05 and steps.mean() == pytest.approx(0.5, abs=0.05)
+    assert np.hypot(c[:, 0] - 20, c[:, 1] - 20).mean() == pytest.approx(10.0, abs=0.6)
+
+
+def test_bad_input_gives_nan_with_a_reason():
+    img, lab = _ring_phantom([_scale(1.0)])
+    values, ctx = _strain(img, lab)
+    assert math.isnan(values["Ecc_global"]) and "1 frame" in "; ".join(ctx.notes)
+    img, lab = _ring_phantom([_scale(1.0), _scale(0.9)])
+    lab[lab == 2] = 0  # no myocardium anywhere
+    values, ctx = _strain(img, lab)
+    assert math.isnan(values["Ecc_global"]) and "myocardium" in "; ".join(ctx.notes)
+    values, ctx = _strain(None, _ring_phantom([_scale(1.0), _scale(0.9)])[1])
+    assert math.isnan(values["Err_global"]) and "no image" in "; ".join(ctx.notes)
+
+
+def test_a_frame_without_myocardium_does_not_stop_tracking():
+    img, lab = _ring_phantom([_scale(1.0), _scale(0.9), _scale(0.95)])
+    lab[..., 2] = 0  # an unlabelled frame (experts contoured only some)
+    values, _ = _strain(img, lab)
+    assert values["Ecc_global"] == pytest.approx(-10.0, abs=2.0)
+
+
+def test_synthetic_subject_strain_is_within_tolerance_of_its_truth():
+    from cardiopheno.synth.imaging import simulate_subject
+    from cardiopheno.synth.population import sample_population
+
+    row = sample_population(3, seed=5).iloc[1]
+    subj = simulate_subject(row, 5, 1, hypokinesis=False)
+    ctx = SubjectContext(subj.labels, subj.zooms[:3], subj.zooms[3], image=subj.image,
+                         affine=subj.affine, eid="s")  # fmt: skip
+    values = compute_phenotypes(ctx, resolve_families(["strain"]))
+    assert values["Ecc_global"] == pytest.approx(subj.truth["Ecc_global"], abs=3.0)
+    assert values["Err_global"] == pytest.approx(subj.truth["Err_global"], abs=10.0)
+    assert isinstance(ctx.artifacts["strain_curves"], pd.DataFrame)
