@@ -185,6 +185,7 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
     not_ed = not_ed.view(n_s * n_t, 1, 1, 1)
 
     p: torch.Tensor | None = None
+    prev: tuple[torch.Tensor, torch.Tensor] | None = None
     last = torch.zeros(n_s * n_t)
     for grid_px, sigma, iters in zip(cfg.grid_px, cfg.smooth_px, cfg.iterations, strict=True):
         ch = torch.from_numpy(_channels(img, lab if use_labels else None, ed_frame, sigma))
@@ -193,12 +194,12 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
         fixed = fixed.reshape(n_s * n_t, -1, h, w)
         mx, my = bspline_matrix(h, grid_px), bspline_matrix(w, grid_px)
         gh, gw = mx.shape[1], my.shape[1]
-        if p is None:
+        if p is None or prev is None:
             p = torch.zeros(n_s * n_t, 2, gh, gw)
         else:  # the finer grid that best reproduces the coarser level's field (least squares)
             with torch.no_grad():
-                p = torch.linalg.pinv(mx) @ _dense(p, mx_prev, my_prev) @ torch.linalg.pinv(my).T
-        mx_prev, my_prev = mx, my
+                p = torch.linalg.pinv(mx) @ _dense(p, *prev) @ torch.linalg.pinv(my).T
+        prev = (mx, my)
         p = p.detach().requires_grad_(True)
         opt = torch.optim.Adam([p], lr=cfg.learning_rate)
         for _ in range(iters):
