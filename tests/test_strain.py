@@ -151,3 +151,70 @@ def test_synthetic_subject_strain_is_within_tolerance_of_its_truth():
     assert values["Ecc_global"] == pytest.approx(subj.truth["Ecc_global"], abs=3.0)
     assert values["Err_global"] == pytest.approx(subj.truth["Err_global"], abs=10.0)
     assert isinstance(ctx.artifacts["strain_curves"], pd.DataFrame)
+
+
+def _u_band(s_long: float, n_frames: int = 3):
+    """A 4-chamber-like LV: a U of myocardium (long axis along x, apex at small x, open at the
+    mitral plane x = 60 with the LA above it, RV beside), and frames scaled along the long
+    axis about the mitral plane by 1, s, (1 + s) / 2."""
+    rng = np.random.default_rng(1)
+    n = 96
+    tex = ndimage.gaussian_filter(rng.standard_normal((n, n)), 1.2)
+    tex /= tex.std()
+    ii, jj = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float), indexing="ij")
+    x0, yc = 60.0, 48.0
+
+    def scene(x, y):
+        inner = ((x - x0) / 40.0) ** 2 + ((y - yc) / 12.0) ** 2 < 1
+        outer = ((x - x0) / 46.0) ** 2 + ((y - yc) / 18.0) ** 2 < 1
+        lab = np.zeros(x.shape, np.uint8)
+        below = x <= x0
+        lab[outer & below] = 2
+        lab[inner & below] = 1
+        lab[(x > x0) & (x < x0 + 20) & (np.abs(y - yc) < 16)] = 4  # LA
+        lab[below & (x > 25) & (y > yc + 20) & (y < yc + 34)] = 3  # RV
+        return lab
+
+    scales = [1.0, s_long, (1.0 + s_long) / 2.0][:n_frames]
+    images, labels = [], []
+    for s in scales:
+        x_ed = x0 - (x0 - ii) / s  # frame point -> ED point
+        lab = scene(x_ed, jj)
+        tex_s = ndimage.map_coordinates(tex, [x_ed, jj], order=1, mode="nearest")
+        img = np.select([lab == 1, lab == 2, lab == 4], [1.0, 0.3 + 0.08 * tex_s, 0.9], 0.15)
+        images.append((img + 0.05 * tex_s) * 400.0)
+        labels.append(lab)
+    return np.stack(images, -1)[:, :, None].astype(np.float32), np.stack(labels, -1)[:, :, None]
+
+
+def test_longitudinal_scaling_of_a_u_band_gives_the_known_ell():
+    from cardiopheno.phenotypes.longitudinal_strain import longitudinal_strain
+
+    img, lab = _u_band(0.85)
+    values, curve, note = longitudinal_strain(img, lab, (1.5, 1.5))
+    assert note == ""
+    # expected from the same open contours mapped analytically (x -> x0 - s (x0 - x))
+    from cardiopheno.phenotypes.longitudinal_strain import _open_contour
+    from cardiopheno.phenotypes.strain import closed_contour
+
+    seg = lab[:, :, 0, 0]
+    mitral = ndimage.binary_dilation(seg == 4, iterations=3)
+    expected = []
+    for mask in (seg == 1, np.isin(seg, (1, 2))):
+        pts = _open_contour(closed_contour(mask), mitral)
+        moved = pts.copy()
+        moved[:, 0] = 60.0 - 0.85 * (60.0 - pts[:, 0])
+        l0 = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+        l1 = np.linalg.norm(np.diff(moved, axis=0), axis=1)
+        expected.append((l1 / l0 - 1.0) * 100.0)
+    truth = float(np.concatenate(expected).mean())
+    assert truth < -5.0  # the band's walls run mostly along the long axis
+    assert values["Ell_global"] == pytest.approx(truth, abs=2.0)
+    assert curve[0] == 0.0 and all(math.isfinite(values[f"Ell_{k}"]) for k in range(1, 7))
+
+
+def test_longitudinal_strain_without_the_view_is_nan_with_a_reason():
+    lab = _ring_phantom([_scale(1.0), _scale(0.9)])[1]
+    ctx = SubjectContext(lab, (1.5, 1.5, 10.0), 30.0, eid="no-la")
+    values = compute_phenotypes(ctx, resolve_families(["longitudinal_strain"]))
+    assert math.isnan(values["Ell_global"]) and "la_4ch" in "; ".join(ctx.notes)

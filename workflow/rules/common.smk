@@ -125,6 +125,7 @@ def final_outputs():
     outputs = ["results/figures/synth_montage.png"] if SYNTHETIC else []
     outputs += [
         "results/phenotypes.parquet",
+        "results/strain/curves.parquet",
         "results/qc.parquet",
         "results/figures/qc_summary.png",
         "results/qc/montages/outliers",

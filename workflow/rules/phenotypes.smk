@@ -1,12 +1,17 @@
 # Imaging phenotypes: one table per batch from the segment stage's status table, merged.
+# Strain (motion tracking) runs inside phenotypes_batch as a family: it needs the cine and the
+# segmentation the batch already reads, its IDPs join phenotypes.parquet like any other, and its
+# per-frame curves are a second output (measured cost in BENCHMARKS.md "Strain").
 
 
 rule phenotypes_batch:
     input:
         segment="results/segment/{batch}.parquet",
         covariates=batch_covariates,
+        manifest=batch_manifest,
     output:
-        "results/phenotypes/batches/{batch}.parquet",
+        table="results/phenotypes/batches/{batch}.parquet",
+        strain="results/strain/batches/{batch}.parquet",
     log:
         "results/logs/phenotypes_batch/{batch}.log",
     conda:
@@ -14,6 +19,7 @@ rule phenotypes_batch:
     params:
         families=config["phenotypes"]["families"],
         ed_frame=config["phenotypes"]["ed_frame"],
+        options={"strain": config["phenotypes"]["strain"]},
     script:
         "../../scripts/phenotypes_batch.py"
 
@@ -29,3 +35,16 @@ rule phenotypes_merge:
         "../../envs/cardiopheno.yaml"
     script:
         "../../scripts/phenotypes_merge.py"
+
+
+rule strain_curves_merge:
+    input:
+        expand("results/strain/batches/{batch}.parquet", batch=BATCHES),
+    output:
+        "results/strain/curves.parquet",
+    log:
+        "results/logs/strain_curves_merge.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    script:
+        "../../scripts/strain_curves_merge.py"

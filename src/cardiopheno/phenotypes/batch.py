@@ -160,6 +160,16 @@ def write_strain_curves(
     return df
 
 
+def merge_strain_curves(
+    batch_tables: Sequence[str | os.PathLike], out: str | os.PathLike, config: Mapping | None = None
+) -> pd.DataFrame:
+    """Concatenate per-batch strain curve tables (sorted by eid and frame)."""
+    frames = [read_table(p) for p in batch_tables]
+    return write_strain_curves(
+        [f.sort_values(["eid", "frame"], kind="stable") for f in frames if len(f)], out, config
+    )
+
+
 def merge_phenotypes(
     batch_tables: Sequence[str | os.PathLike],
     out: str | os.PathLike,

@@ -102,7 +102,7 @@ def choose_slices(ordered: list[int], mode: str) -> list[tuple[int, int]]:
     return [(z, 0 if i < i1 else 1 if i < i2 else 2) for i, z in enumerate(ordered)]
 
 
-def _largest(mask: np.ndarray) -> np.ndarray:
+def largest_component(mask: np.ndarray) -> np.ndarray:
     lab, n = ndimage.label(mask)
     if n <= 1:
         return mask
@@ -179,9 +179,9 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
         return skip("no slice with LV cavity and myocardium at ED")
     geometry = []
     for z, level in picks:
-        endo_mask = _largest(seg_ed[..., z] == LV_CAVITY)
+        endo_mask = largest_component(seg_ed[..., z] == LV_CAVITY)
         epi_mask = ndimage.binary_fill_holes(
-            _largest(np.isin(seg_ed[..., z], (LV_CAVITY, LV_MYOCARDIUM)))
+            largest_component(np.isin(seg_ed[..., z], (LV_CAVITY, LV_MYOCARDIUM)))
         )
         endo, epi = closed_contour(endo_mask), closed_contour(epi_mask)
         centre = np.array([np.mean(a) for a in np.nonzero(endo_mask)])

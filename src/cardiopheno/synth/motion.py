@@ -219,6 +219,20 @@ def strain_truth(heart, slice_z, motion: WallMotion, ed_labels: np.ndarray):
     return ecc, err, ecc_normal, slices
 
 
+def strain_truth_specs() -> dict:
+    """Column specs of the strain truth in truth/idps.parquet."""
+    from cardiopheno.io.tables import ColumnSpec
+
+    specs = {}
+    for kind, word, peak in (("Ecc", "circumferential", "minimum"), ("Err", "radial", "maximum")):
+        for s in range(1, 17):
+            specs[f"{kind}_AHA_{s}"] = ColumnSpec(
+                "%", f"truth peak {word} strain ({peak} over the cycle), AHA segment {s}"
+            )
+        specs[f"{kind}_global"] = ColumnSpec("%", f"truth peak global {word} strain ({peak})")
+    return specs
+
+
 def strain_truth_columns(ecc, err, ecc_normal, motion: WallMotion, slices) -> dict:
     """Peak values per segment and global, the hypokinetic segments and the slices used."""
     t: dict = {}
