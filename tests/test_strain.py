@@ -218,3 +218,40 @@ def test_longitudinal_strain_without_the_view_is_nan_with_a_reason():
     ctx = SubjectContext(lab, (1.5, 1.5, 10.0), 30.0, eid="no-la")
     values = compute_phenotypes(ctx, resolve_families(["longitudinal_strain"]))
     assert math.isnan(values["Ell_global"]) and "la_4ch" in "; ".join(ctx.notes)
+
+
+def test_strain_qc_flags_implausible_or_untracked_strain_without_failing_the_subject():
+    from cardiopheno.qc.batch import summarise
+    from cardiopheno.qc.checks import CheckResult, QCThresholds
+    from cardiopheno.qc.phenotype import check_strain
+
+    th = QCThresholds()
+    good = {"Ecc_global": -18.0, "Err_global": 35.0, "qc_strain_es_dice": 0.85,
+            "qc_strain_es_contour_mm": 1.0}  # fmt: skip
+    assert check_strain(good, th).passed is True
+    bad = check_strain({**good, "Ecc_global": 2.0, "qc_strain_es_dice": 0.4}, th)
+    assert bad.passed is False and "Dice" in bad.reason and "Ecc" in bad.reason
+    assert check_strain({**good, "Err_AHA_3": 150.0}, th).passed is False
+    none = check_strain({"Ecc_global": math.nan, "phenotypes_notes": "strain: no image"}, th)
+    assert none.passed is None and none.reason == "strain: no image"
+    row = summarise([CheckResult.ok("img_readable"), CheckResult.ok("seg_readable"), bad])
+    assert row["qc_pass"] and row["strain_tracking"] is False and row["strain_tracking_reason"]
+
+
+def test_strain_figures_draw(tmp_path):
+    from cardiopheno.plots.strain import bulls_eye_figure, curves_figure
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"eid": [str(i) for i in range(6)], "sex": [0, 1] * 3})
+    for k in range(1, 17):
+        frame[f"Ecc_AHA_{k}"] = rng.normal(-18, 2, 6)
+        frame[f"Err_AHA_{k}"] = rng.normal(35, 5, 6)
+    curves = pd.DataFrame(
+        {"eid": np.repeat(frame["eid"], 10), "frame": np.tile(np.arange(10), 6),
+         "time_ms": np.tile(np.arange(10) * 80.0, 6),
+         "Ecc_global": np.tile(-18 * np.sin(np.pi * np.arange(10) / 10), 6),
+         "Err_global": np.tile(35 * np.sin(np.pi * np.arange(10) / 10), 6)}
+    )  # fmt: skip
+    bulls_eye_figure(frame).savefig(tmp_path / "b.png")
+    curves_figure(curves, frame["eid"]).savefig(tmp_path / "c.png")
+    assert (tmp_path / "b.png").stat().st_size > 1000 and (tmp_path / "c.png").stat().st_size > 1000

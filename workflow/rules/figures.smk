@@ -130,9 +130,36 @@ rule figures_tables:
         "../../scripts/figures_tables.py"
 
 
+rule figures_strain:
+    input:
+        phenotypes="results/phenotypes.parquet",
+        qc="results/qc.parquet",
+        covariates=cohort_tables()["covariates"],
+        curves="results/strain/curves.parquet",
+    output:
+        figures=report(
+            expand(
+                "results/figures/strain/{name}.{ext}",
+                name=["strain_bullseye", "strain_curves"],
+                ext=config["figures"]["formats"],
+            ),
+            caption="../report/strain.rst",
+            category="Strain",
+        ),
+    log:
+        "results/logs/figures_strain/figures_strain.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    params:
+        cfg=config["figures"],
+    script:
+        "../../scripts/figures_strain.py"
+
+
 rule figures:
     input:
         rules.figures_association.output,
+        rules.figures_strain.output,
         rules.figures_phewas.output,
         rules.figures_survival.output,
         rules.figures_tables.output,
