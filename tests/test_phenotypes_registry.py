@@ -36,11 +36,14 @@ CONTRACT = (
 
 def test_registry_discovers_every_family_with_contract_names_and_units():
     fams = discover_families()
-    assert set(fams) == {"lv_function", "rv_function", "volume_curve", "wall_thickness"}
+    assert set(fams) == {"lv_function", "rv_function", "volume_curve", "wall_thickness",
+                         "strain", "longitudinal_strain"}  # fmt: skip
     specs = {s.name: s for s in output_specs(list(fams.values()))}
     assert set(CONTRACT) <= set(specs)
     assert specs["LVEDV"].unit == "mL" and specs["LVEF"].unit == "%" and specs["LVM"].unit == "g"
     assert specs["LVEDVi"].unit == "mL/m2" and specs["WT_AHA_3"].unit == "mm"
+    assert specs["Ecc_AHA_7"].unit == "%" and specs["Err_global"].unit == "%"
+    assert specs["Ell_global"].unit == "%"
     assert all(s.description for s in specs.values())
 
 

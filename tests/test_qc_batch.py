@@ -62,7 +62,13 @@ def test_qc_batch_and_merge_keep_every_subject_with_reasons(tmp_path):
 
     merged = merge_qc([tmp_path / "qc_b.parquet"], tmp_path / "phenotypes.parquet",
                       tmp_path / "qc.parquet", tmp_path / "qc_summary.png", th)  # fmt: skip
-    assert list(merged.columns) == ["eid", *ALL_CHECKS, "qc_pass", "qc_reasons"]
+    assert list(merged.columns) == [
+        "eid",
+        *ALL_CHECKS,
+        "qc_pass",
+        "qc_reasons",
+        "strain_tracking_reason",
+    ]
     stored = pd.read_parquet(tmp_path / "qc.parquet")
     assert str(stored["seg_lv_coverage"].dtype) == "boolean" and len(stored) == 14
     assert set(column_specs(tmp_path / "qc.parquet")) >= {*ALL_CHECKS, "qc_pass"}

@@ -53,9 +53,9 @@ class MotionSettings:
     smoothness: float = 0.02
     temporal: float = 0.01
     label_weight: float = 1.0
-    texture_weight: float = 4.0
+    texture_weight: float = 0.0
     incompressibility: float = 1.0
-    wall_erosion: int = 0
+    wall_erosion: int = 1
     margin_mm: float = 15.0
     # torch threads for the optimisation: 1 by default, because on a shared or busy machine
     # torch's intra-op threads spin against other work (measured 30x slower per iteration with
