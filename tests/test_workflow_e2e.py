@@ -22,6 +22,8 @@ CONFIG = {
     "synthetic": {"n_subjects": 6, "seed": 3, "fault_fraction": 0.1},
     "batching": {"batch_size": 3},
     "figures": {"formats": ["png"]},
+    # strain's tracking with few steps: this test checks the plumbing, benchmarks the accuracy
+    "phenotypes": {"strain": {"iterations": [15, 15, 10]}},
 }
 
 
@@ -81,3 +83,16 @@ def test_tables_carry_provenance_and_statistics_ran(run):
         assert (run / table).is_file(), table
     assert (run / "figures/qc_summary.png").stat().st_size > 10_000
     assert (run / "figures/synth_montage.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_strain_flows_into_phenotypes_qc_curves_and_figures(run):
+    pheno = read_table(run / "phenotypes.parquet").set_index("eid")
+    qc = read_table(run / "qc.parquet").set_index("eid")
+    ok = qc.index[qc["qc_pass"].astype(bool)]
+    assert pheno.loc[ok, "Ecc_global"].between(-40, 0).all()
+    assert pheno.loc[ok, "Err_global"].between(0, 100).all()
+    assert "strain_tracking" in qc.columns and "strain_tracking_reason" in qc.columns
+    curves = read_table(run / "strain/curves.parquet")
+    assert set(curves["eid"]) >= set(ok)
+    assert (run / "figures/strain/strain_bullseye.png").is_file()
