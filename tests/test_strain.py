@@ -255,3 +255,17 @@ def test_strain_figures_draw(tmp_path):
     bulls_eye_figure(frame).savefig(tmp_path / "b.png")
     curves_figure(curves, frame["eid"]).savefig(tmp_path / "c.png")
     assert (tmp_path / "b.png").stat().st_size > 1000 and (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_a_strain_failure_leaves_the_volumes(monkeypatch):
+    import cardiopheno.phenotypes.strain as strain_mod
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("optimiser diverged")
+
+    monkeypatch.setattr(strain_mod, "track_slices", boom)
+    img, lab = _ring_phantom([_scale(1.0), _scale(0.9)])
+    ctx = SubjectContext(lab, (1.5, 1.5, 10.0), 30.0, image=img, eid="x")
+    values = compute_phenotypes(ctx, resolve_families(["lv_function", "strain"]))
+    assert values["LVEDV"] > 0 and math.isnan(values["Ecc_global"])
+    assert "optimiser diverged" in "; ".join(ctx.notes)

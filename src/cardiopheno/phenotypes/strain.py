@@ -160,6 +160,18 @@ def _peak(curves: np.ndarray, kind: str) -> np.ndarray:
 
 
 def compute(ctx: SubjectContext) -> dict[str, float]:
+    """Strain of one subject; any failure of tracking or contouring leaves NaN and a note, so the
+    subject's other phenotypes (volumes) stay."""
+    try:
+        return _compute(ctx)
+    except Exception as exc:  # one subject's odd anatomy must not cost it its volumes
+        log.exception("%s: strain failed", ctx.eid)
+        ctx.notes.append(f"strain: failed ({type(exc).__name__}: {exc})")
+        ctx.artifacts.pop("strain_curves", None)
+        return {s.name: math.nan for s in OUTPUTS}
+
+
+def _compute(ctx: SubjectContext) -> dict[str, float]:
     out = {s.name: math.nan for s in OUTPUTS}
 
     def skip(why: str) -> dict[str, float]:
