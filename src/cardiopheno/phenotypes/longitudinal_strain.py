@@ -32,6 +32,7 @@ from cardiopheno.phenotypes.strain import closed_contour, largest_component
 FAMILY = "longitudinal_strain"
 LA = 4  # seg4_la_4ch label of the left atrium
 MITRAL_DILATION_PX = 3
+LA_SETTINGS = MotionSettings(texture_weight=4.0, wall_erosion=0)
 SEGMENT_NAMES = ["basal septal", "mid septal", "apical septal", "apical lateral", "mid lateral",
                  "basal lateral"]  # fmt: skip
 OUTPUTS = [
@@ -91,7 +92,9 @@ def longitudinal_strain(
         return out, np.full(image.shape[-1], math.nan), "LV contours too short off the mitral plane"
     rv = np.argwhere(seg == RV_CAVITY)
     try:
-        motion = track_slices(image, labels, [0], ed_frame, spacing, settings)
+        # long-axis default: with the high-pass texture channel (on the U-band test the short-axis
+        # default, without it, reads Ell 2 points low; not yet tuned on real long-axis cines)
+        motion = track_slices(image, labels, [0], ed_frame, spacing, settings or LA_SETTINGS)
     except TrackingError as exc:
         return out, np.full(image.shape[-1], math.nan), str(exc)
     scale = np.asarray(spacing, float)
