@@ -14,4 +14,6 @@ phenotypes_batch(
     config=smk.config,
     view_tables=list(smk.input.views),
     curves_out=smk.output.curves,
+    manifest=smk.input.manifest,
+    options=smk.params.options,
 )

@@ -43,12 +43,16 @@ def test_registry_discovers_every_family_with_contract_names_and_units():
         "wall_thickness",
         "atrial_function",
         "aortic_function",
+        "strain",
+        "longitudinal_strain",
     }
     specs = {s.name: s for s in output_specs(list(fams.values()))}
     assert set(CONTRACT) <= set(specs)
     assert specs["LVEDV"].unit == "mL" and specs["LVEF"].unit == "%" and specs["LVM"].unit == "g"
     assert specs["LVEDVi"].unit == "mL/m2" and specs["WT_AHA_3"].unit == "mm"
     assert specs["LAV_max"].unit == "mL" and specs["RAEF"].unit == "%"
+    assert specs["Ecc_AHA_7"].unit == "%" and specs["Err_global"].unit == "%"
+    assert specs["Ell_global"].unit == "%"
     assert all(s.description for s in specs.values())
 
 

@@ -22,6 +22,21 @@ CONFIG = {
     "synthetic": {"n_subjects": 6, "seed": 3, "fault_fraction": 0.1},
     "batching": {"batch_size": 3},
     "figures": {"formats": ["png"]},
+    # strain (not a default family: it is slow) with few tracking steps: this test checks the
+    # plumbing, benchmarks the accuracy
+    "phenotypes": {
+        "families": [
+            "lv_function",
+            "rv_function",
+            "volume_curve",
+            "wall_thickness",
+            "atrial_function",
+            "aortic_function",
+            "strain",
+            "longitudinal_strain",
+        ],
+        "strain": {"iterations": [15, 15, 10]},
+    },
 }
 
 
@@ -116,3 +131,25 @@ def test_report_first_page_gives_the_run_summary(run):
     assert f"**{counts['given']}** subjects given, **{counts['segmented']}** segmented" in overview
     assert f"**{counts['analysed']}** were analysed" in overview
     assert "Key phenotypes" in overview and "`PheWAS: Manhattan plot <manhattan.png_>`_" in overview
+
+
+@pytest.mark.slow
+def test_strain_flows_into_phenotypes_qc_curves_and_figures(run):
+    pheno = read_table(run / "phenotypes.parquet").set_index("eid")
+    qc = read_table(run / "qc.parquet").set_index("eid")
+    ok = qc.index[qc["qc_pass"].astype(bool)]
+    assert pheno.loc[ok, "Ecc_global"].between(-40, 0).all()
+    assert pheno.loc[ok, "Err_global"].between(0, 100).all()
+    assert pheno.loc[ok, "Ell_global"].between(-40, 0).all()  # from the shipped 4-chamber model
+    assert qc.loc[ok, "strain_tracking"].notna().all()
+    # a failed tracking check masks exactly the strain values
+    flagged = qc.index[qc["strain_tracking"].eq(False).fillna(False)]
+    for eid in flagged:
+        masked = set(qc.loc[eid, "qc_masked_idps"].split(","))
+        assert "Ecc_global" in masked and "LVEDV" not in masked
+    curves = pd.concat(read_table(p) for p in (run / "phenotypes/curves").glob("*.parquet"))
+    strain = curves[curves["curve"] == "Ecc_global"]
+    assert set(strain["eid"]) >= set(ok)
+    assert (strain.groupby("eid")["value"].apply(lambda v: v.abs().min()) == 0).all()  # ED = 0
+    assert {"Ell_global", "Err_global"} <= set(curves["curve"])
+    assert (run / "figures/strain/strain_bullseye.png").stat().st_size > 10_000

@@ -178,12 +178,22 @@ def analysis_tables():
 
 
 def view_figures():
-    """Figures of the views beside the short axis: the atrial curves when the long-axis views
-    are segmented (none in the statistics-only demo)."""
-    if not IMAGES or not {"la_2ch", "la_4ch"} & set(VIEWS_SEGMENTED):
+    """Figures of the per-frame curves: the atrial curves when the long-axis views are
+    segmented, the strain bull's-eyes and curves when the strain family runs (none in the
+    statistics-only demo)."""
+    if not IMAGES:
         return []
     fmts = config["figures"]["formats"]
-    return [f"results/figures/atria/atrial_curves.{ext}" for ext in fmts]
+    out = []
+    if {"la_2ch", "la_4ch"} & set(VIEWS_SEGMENTED):
+        out += [f"results/figures/atria/atrial_curves.{ext}" for ext in fmts]
+    if "strain" in config["phenotypes"]["families"]:
+        out += [
+            f"results/figures/strain/{name}.{ext}"
+            for name in ("strain_bullseye", "strain_curves")
+            for ext in fmts
+        ]
+    return out
 
 
 def headline_figures():
@@ -205,9 +215,13 @@ def headline_figures():
                 f"results/figures/survival/km_{outcome}__{idp}.{ext}"
             )
     out["Cox models: hazard ratios"] = f"results/figures/survival/cox_forest.{ext}"
-    if view_figures():
+    if f"results/figures/atria/atrial_curves.{ext}" in view_figures():
         out["Atrial volume over the cycle"] = (
             f"results/figures/atria/atrial_curves.{ext}"
+        )
+    if f"results/figures/strain/strain_bullseye.{ext}" in view_figures():
+        out["Myocardial strain: AHA bull's-eye"] = (
+            f"results/figures/strain/strain_bullseye.{ext}"
         )
     return out
 

@@ -152,6 +152,32 @@ rule figures_atria:
         "../../scripts/figures_atria.py"
 
 
+rule figures_strain:
+    input:
+        phenotypes="results/phenotypes.parquet",
+        qc="results/qc.parquet",
+        covariates=cohort_tables()["covariates"],
+        curves=expand("results/phenotypes/curves/{batch}.parquet", batch=BATCHES),
+    output:
+        figures=report(
+            expand(
+                "results/figures/strain/{name}.{ext}",
+                name=["strain_bullseye", "strain_curves"],
+                ext=config["figures"]["formats"],
+            ),
+            caption="../report/strain.rst",
+            category="Strain",
+        ),
+    log:
+        "results/logs/figures_strain/figures_strain.log",
+    conda:
+        "../../envs/cardiopheno.yaml"
+    params:
+        cfg=config["figures"],
+    script:
+        "../../scripts/figures_strain.py"
+
+
 rule figures:
     input:
         rules.figures_association.output,

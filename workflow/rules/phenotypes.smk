@@ -1,4 +1,8 @@
 # Imaging phenotypes: one table per batch from the segment stage's status table, merged.
+# Strain (motion tracking) runs inside phenotypes_batch as a family: it needs the cine and the
+# segmentation the batch already reads, its IDPs join phenotypes.parquet like any other, and its
+# per-frame global curves join the other families' in results/phenotypes/curves/ (measured cost
+# in BENCHMARKS.md "Strain").
 
 
 rule phenotypes_batch:
@@ -6,6 +10,7 @@ rule phenotypes_batch:
         segment="results/segment/{batch}.parquet",
         covariates=batch_covariates,
         views=view_segment_tables,
+        manifest=batch_manifest,
     output:
         table="results/phenotypes/batches/{batch}.parquet",
         curves="results/phenotypes/curves/{batch}.parquet",
@@ -16,6 +21,7 @@ rule phenotypes_batch:
     params:
         families=config["phenotypes"]["families"],
         ed_frame=config["phenotypes"]["ed_frame"],
+        options={"strain": config["phenotypes"]["strain"]},
     script:
         "../../scripts/phenotypes_batch.py"
 

@@ -148,3 +148,16 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
     if problems:
         raise ManifestError(path, problems)
     return df.reset_index(drop=True)
+
+
+def image_paths(manifest: str | os.PathLike, column: str = "sa") -> dict[str, str]:
+    """eid -> absolute path of ``column`` (relative paths are relative to the manifest; "" when
+    the cell is empty); {} when the manifest has no such column."""
+    man = read_any(manifest)
+    if column not in man.columns:
+        return {}
+    base = Path(manifest).resolve().parent
+    return {
+        str(e): str((base / p).resolve()) if p else ""
+        for e, p in zip(man["eid"], man[column].fillna(""), strict=True)
+    }

@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 from tqdm import tqdm
 
+from cardiopheno.io.manifest import image_paths
 from cardiopheno.io.nifti import ImageReadError
 from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.tables import ColumnSpec, file_metadata, read_any, read_table, write_table
 from cardiopheno.phenotypes.registry import (
+    SHORT_AXIS_VIEW,
     PhenotypeError,
     PhenotypeSpec,
     compute_phenotypes,
@@ -29,7 +31,9 @@ from cardiopheno.phenotypes.registry import (
     output_specs,
     reasons_text,
     resolve_families,
+    view_from_files,
 )
+from cardiopheno.views import VIEWS
 
 log = logging.getLogger(__name__)
 STATUS_COLUMNS = {
@@ -72,18 +76,32 @@ def view_segmentations(view_tables: Sequence[str | os.PathLike]) -> dict[str, di
     return out
 
 
+def cine_paths(manifest: str | os.PathLike, views: Sequence[str]) -> dict[str, dict[str, str]]:
+    """eid -> {view: cine path} from a batch manifest (empty cells left out)."""
+    out: dict[str, dict[str, str]] = {}
+    for view in views:
+        for eid, path in image_paths(manifest, view).items():
+            if path:
+                out.setdefault(eid, {})[view] = path
+    return out
+
+
 def phenotype_rows(
     subjects: pd.DataFrame,
     covariates: Mapping[str, Mapping[str, float]],
     families: Sequence[str] | None = None,
     ed_frame: str = "max_volume",
     views: Mapping[str, Mapping[str, str]] | None = None,
+    images: Mapping[str, Mapping[str, str]] | None = None,
+    options: Mapping[str, Mapping] | None = None,
 ) -> tuple[pd.DataFrame, list[PhenotypeSpec], pd.DataFrame]:
     """One row per subject in ``subjects`` (columns eid, seg_sa, optional ok/reason), the specs,
     and the families' per-frame curves in long format; ``views`` maps eid -> {view: segmentation
-    path} (see :func:`view_segmentations`)."""
+    path} (see :func:`view_segmentations`), ``images`` eid -> {view: cine path} (read only for
+    the views of families that need the image, e.g. strain), ``options`` family -> settings."""
     fams = resolve_families(families)
     specs = output_specs(fams)
+    image_views = {f.view for f in fams if f.needs_image}
     rows, curves = [], []
     for rec in tqdm(subjects.itertuples(index=False), total=len(subjects), desc="phenotypes"):
         eid = str(rec.eid)
@@ -100,14 +118,20 @@ def phenotype_rows(
             reason = f"segmentation failed: {getattr(rec, 'reason', '') or 'no reason given'}"
             row.update(phenotypes_ok=False, phenotypes_reason=reason)
         else:
+            cines = {v: p for v, p in (images or {}).get(eid, {}).items() if v in image_views}
             try:
                 ctx = context_from_files(
                     rec.seg_sa,
-                    None,
+                    cines.get(SHORT_AXIS_VIEW),
                     covariates.get(eid, {}),
                     ed_frame_mode=ed_frame,
                     eid=eid,
-                    views={k: v for k, v in subject_views.items() if ":" not in k},
+                    views={
+                        k: view_from_files(seg, cines.get(k), eid) if seg else ""
+                        for k, seg in subject_views.items()
+                        if ":" not in k
+                    },
+                    options=options,
                 )
                 row.update(compute_phenotypes(ctx, fams))
                 row.update(phenotypes_ok=True, phenotypes_reason="")
@@ -141,7 +165,9 @@ def _long_curves(eid: str, curves: Mapping[str, object]) -> list[tuple]:
 CURVE_COLUMNS = {
     "phase": ColumnSpec("", "frame / frames: position in the cine's cycle (0 = its first frame)"),
     "value": ColumnSpec(
-        "see curve", "per-frame value: LA_biplane_volume_ml and RA_4ch_volume_ml in mL"
+        "see curve",
+        "per-frame value: LA_biplane_volume_ml and RA_4ch_volume_ml in mL; Ecc_global, "
+        "Err_global and Ell_global in % (strain against the ED frame)",
     ),
 }
 
@@ -155,16 +181,23 @@ def phenotypes_batch(
     config: Mapping | None = None,
     view_tables: Sequence[str | os.PathLike] = (),
     curves_out: str | os.PathLike | None = None,
+    manifest: str | os.PathLike | None = None,
+    options: Mapping[str, Mapping] | None = None,
 ) -> pd.DataFrame:
     """Compute a batch's phenotypes from its segment status table (and the other views' tables)
-    and write them as Parquet; the families' per-frame curves (long format) to ``curves_out``."""
+    and write them as Parquet; the families' per-frame curves (long format) to ``curves_out``.
+    ``manifest`` (the batch's: eid and a cine column per view) gives the families that read
+    images (strain) their cines; ``options`` maps a family to its settings."""
     subjects = read_table(segment_table)
+    views = view_segmentations(view_tables)
     df, specs, curves = phenotype_rows(
         subjects,
         _covariates_by_eid(covariates),
         families,
         ed_frame,
-        view_segmentations(view_tables),
+        views,
+        cine_paths(manifest, list(VIEWS)) if manifest else None,
+        options,
     )
     root = input_root(config)  # reasons show paths relative to the manifest's folder
     df["phenotypes_reason"] = [

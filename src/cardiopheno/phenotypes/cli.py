@@ -27,14 +27,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "phenotypes",
         help="compute one subject's imaging phenotypes from a (4D) segmentation",
         description=(
-            "Compute LV/RV function, volume-curve and wall-thickness phenotypes from a "
+            "Compute LV/RV function, volume-curve, wall-thickness and strain phenotypes from a "
             "short-axis segmentation (labels 1 LV cavity, 2 LV myocardium, 3 RV cavity; all "
             "frames). The frame interval comes from the NIfTI header (pixdim[4] with its time "
-            "unit); without it HR, CO and filling rates are NaN."
+            "unit); without it HR, CO and filling rates are NaN. Strain needs the cine "
+            "(--image); without it strain is NaN and 'notes' says why."
         ),
     )
     p.add_argument("--seg", required=True, type=Path, help="segmentation NIfTI (3D or 4D)")
-    p.add_argument("--image", type=Path, help="the cine it segments (shape check, timing)")
+    p.add_argument("--image", type=Path, help="the cine it segments (shape check, timing, strain)")
     p.add_argument(
         "--ed-frame",
         choices=("max-volume", "first"),

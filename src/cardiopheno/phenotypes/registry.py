@@ -10,6 +10,8 @@ A *family* is a module in this package that exposes
   stack in ``ctx.labels``); any other view comes from ``ctx.views[VIEW]`` (:class:`ViewData`).
   When the subject has no such view, the registry does not call ``compute`` and every output of
   the family is NaN with the reason ``"no <view> view"`` in ``ctx.reasons``.
+- optionally ``NEEDS_IMAGE = True``: the family reads the cine itself (``ctx.image`` or the
+  view's ``ViewData.image``; strain), so the batch stage loads it; others never pay for reading it.
 
 A family that cannot give a value (a missing covariate, say) returns NaN for it and says why
 with ``ctx.explain(names, reason)`` (or, for a family reading several views, a free-text
@@ -18,7 +20,7 @@ such output to its reason and :func:`reasons_text` joins them for a table column
 
 Families share one :class:`SubjectContext` per subject, which computes the expensive things once
 (per-frame label volumes, ED/ES frames, BSA, heart rate) and caches them. The registry runs the
-enabled families in dependency order , so a new family is one module, one test and
+enabled families in dependency order, so a new family is one module, one test and
 one line of config: nothing else needs editing.
 """
 
@@ -118,6 +120,8 @@ class SubjectContext:
     # per-frame curves a family publishes (name -> one value per frame of its view), written by
     # the batch stage to results/phenotypes/curves/ for figures and later models
     curves: dict[str, np.ndarray] = field(default_factory=dict)
+    # per-family settings (config phenotypes.<family>), e.g. options["strain"]["slices"]
+    options: Mapping[str, Mapping] = field(default_factory=dict)
 
     def note(self, message: str) -> None:
         """Record why values are missing or were computed with less data than usual."""
@@ -241,6 +245,7 @@ class Family:
     requires: tuple[str, ...]
     module: ModuleType
     view: str = SHORT_AXIS_VIEW
+    needs_image: bool = False  # NEEDS_IMAGE: the batch stage reads the view's cine for it
 
     def compute(self, ctx: SubjectContext) -> dict[str, float]:
         return self.module.compute(ctx)
@@ -254,7 +259,12 @@ def _check_module(module: ModuleType) -> Family | None:
         raise TypeError(f"{module.__name__}.OUTPUTS must be a list of PhenotypeSpec")
     requires = tuple(getattr(module, "REQUIRES", ()))
     return Family(
-        module.FAMILY, outputs, requires, module, getattr(module, "VIEW", SHORT_AXIS_VIEW)
+        module.FAMILY,
+        outputs,
+        requires,
+        module,
+        getattr(module, "VIEW", SHORT_AXIS_VIEW),
+        bool(getattr(module, "NEEDS_IMAGE", False)),
     )
 
 
@@ -381,6 +391,7 @@ def context_from_files(
     ed_frame_mode: str = "max_volume",
     eid: str = "",
     views: Mapping[str, ViewData | str | os.PathLike] | None = None,
+    options: Mapping[str, Mapping] | None = None,
 ) -> SubjectContext:
     """Build a context from the short-axis segmentation NIfTI (see :func:`view_from_files`),
     plus the subject's other views when given (name -> :class:`ViewData` or the path of its
@@ -400,4 +411,5 @@ def context_from_files(
             for name, v in (views or {}).items()
             if isinstance(v, ViewData) or v
         },
+        options=dict(options or {}),
     )

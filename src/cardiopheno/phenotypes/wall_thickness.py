@@ -127,6 +127,43 @@ def _slice_points(seg2d: np.ndarray, spacing: tuple[float, float]):
     return thickness[hit], _ANGLES[hit], septum
 
 
+def lv_slices_base_to_apex(seg: np.ndarray, min_pixels: int = 1) -> list[int]:
+    """Slices of an ED label volume (X x Y x Z) with LV cavity and myocardium (at least
+    ``min_pixels`` each), ordered base to apex (the end with the larger cavity is the base)."""
+    n_cav = (seg == LV_CAVITY).sum(axis=(0, 1))
+    n_myo = (seg == LV_MYOCARDIUM).sum(axis=(0, 1))
+    slices = [int(z) for z in np.nonzero((n_cav >= min_pixels) & (n_myo >= min_pixels))[0]]
+    if slices and n_cav[slices[0]] < n_cav[slices[-1]]:
+        slices = slices[::-1]
+    return slices
+
+
+def slice_septum(seg2d: np.ndarray, spacing: tuple[float, float]) -> float | None:
+    """Septal direction (radians about the cavity centroid, in mm) of one slice; None without
+    RV contact or myocardium around the cavity."""
+    points = _slice_points(seg2d, spacing)
+    return None if points is None else points[2]
+
+
+def orient_septa(
+    septa: list[float | None], affine: np.ndarray, spacing: tuple[float, float]
+) -> tuple[list[float], float] | None:
+    """Per-slice septum angles (the circular mean where a slice has none) and the sign that makes
+    angles from the septum positive anterior; None when no slice touches the RV."""
+    known = [s for s in septa if s is not None]
+    if not known:
+        return None
+    mean_septum = float(np.angle(np.mean(np.exp(1j * np.array(known)))))
+    sign = _anterior_sign(affine, mean_septum, spacing)
+    return [mean_septum if s is None else s for s in septa], sign
+
+
+def aha_segments(angles: np.ndarray, septum: float, sign: float, level: int) -> np.ndarray:
+    """AHA segment (1-16) of angles about the cavity centroid on a slice of ``level`` (0 basal,
+    1 mid, 2 apical) whose septum is at ``septum`` (sign from :func:`orient_septa`)."""
+    return _segment_of(_wrap(sign * (np.asarray(angles) - septum)), level)
+
+
 def compute(ctx: SubjectContext) -> dict[str, float]:
     out = {s.name: math.nan for s in OUTPUTS}
     seg = ctx.labels[..., ctx.ed_frame]
@@ -140,27 +177,19 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
     seg = np.pad(seg[x0:x1, y0:y1], ((m, m), (m, m), (0, 0)))  # room outside the epicardium
     spacing = (float(ctx.spacing[0]), float(ctx.spacing[1]))
 
-    has_cav = (seg == LV_CAVITY).any(axis=(0, 1))
-    has_myo = (seg == LV_MYOCARDIUM).any(axis=(0, 1))
-    slices = [int(z) for z in np.nonzero(has_cav & has_myo)[0]]
-    if not slices:
-        return out
-    area = (seg[..., slices] == LV_CAVITY).sum(axis=(0, 1))
-    if area[0] < area[-1]:  # the base has the larger cavity: order base -> apex
-        slices = slices[::-1]
+    slices = lv_slices_base_to_apex(seg)
     per_slice = [_slice_points(seg[..., z], spacing) for z in slices]
     keep = [i for i, p in enumerate(per_slice) if p is not None]
     slices = [slices[i] for i in keep]
     per_slice = [per_slice[i] for i in keep]
     if not slices:
         return out
-    septa = [p[2] for p in per_slice if p[2] is not None]
-    if not septa:  # no RV contact anywhere: segments undefined, global values still are
+    oriented = orient_septa([p[2] for p in per_slice], ctx.affine, spacing)
+    if oriented is None:  # no RV contact anywhere: segments undefined, global values still are
         all_t = np.concatenate([p[0] for p in per_slice])
         out["WT_global"] = float(all_t.mean())
         return out
-    mean_septum = float(np.angle(np.mean(np.exp(1j * np.array(septa)))))
-    sign = _anterior_sign(ctx.affine, mean_septum, spacing)
+    septa, sign = oriented
     levels = np.array_split(np.arange(len(slices)), 3)  # basal, mid, apical thirds
 
     sums = np.zeros(17)
@@ -168,9 +197,8 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
     slice_segment_means = []
     for level, idx in enumerate(levels):
         for i in idx:
-            thickness, angles, septum = per_slice[i]
-            septum = mean_septum if septum is None else septum
-            seg_id = _segment_of(_wrap(sign * (angles - septum)), level)
+            thickness, angles, _ = per_slice[i]
+            seg_id = aha_segments(angles, septa[i], sign, level)
             s = np.bincount(seg_id, weights=thickness, minlength=17)
             c = np.bincount(seg_id, minlength=17)
             sums += s

@@ -15,11 +15,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from cardiopheno.io.manifest import image_paths
 from cardiopheno.io.nifti import ImageReadError, load_cine
 from cardiopheno.io.paths import input_root, scrub_paths
-from cardiopheno.io.tables import ColumnSpec, file_metadata, read_any, read_table, write_table
+from cardiopheno.io.tables import ColumnSpec, file_metadata, read_table, write_table
 from cardiopheno.qc.aorta import AortaQCThresholds
 from cardiopheno.qc.checks import (
+    ADVISORY_CHECKS,
+    ADVISORY_GUARDS,
     ALL_CHECKS,
     DESCRIPTIONS,
     IMAGE_CHECKS,
@@ -29,7 +32,7 @@ from cardiopheno.qc.checks import (
 )
 from cardiopheno.qc.image import check_image
 from cardiopheno.qc.montage import draw_montage
-from cardiopheno.qc.phenotype import check_phenotypes, robust_outliers
+from cardiopheno.qc.phenotype import check_phenotypes, check_strain, robust_outliers
 from cardiopheno.qc.segmentation import check_segmentation, check_tta
 from cardiopheno.qc.summary import draw_summary
 from cardiopheno.qc.views import VIEW_CHECKS, VIEW_DESCRIPTIONS, check_views
@@ -39,7 +42,7 @@ BASIC = ("img_readable", "seg_readable")  # a subject passes only if these ran a
 COLUMNS = {
     c: ColumnSpec("", f"QC check passed: {DESCRIPTIONS[c]} (null: not run)") for c in ALL_CHECKS
 }
-COLUMNS["qc_pass"] = ColumnSpec("", "subject passes every QC check")
+COLUMNS["qc_pass"] = ColumnSpec("", "subject passes every QC check (advisory checks aside)")
 COLUMNS["qc_reasons"] = ColumnSpec("", "readable reasons of the failed checks, '; '-separated")
 COLUMNS.update(
     {
@@ -48,7 +51,9 @@ COLUMNS.update(
     }
 )
 COLUMNS["qc_view_reasons"] = ColumnSpec(
-    "", "failed checks of the other views ('; '-separated); they mask phenotypes, not qc_pass"
+    "",
+    "failed checks that mask phenotypes, not qc_pass: the other views' and the advisory "
+    "strain_tracking ('; '-separated)",
 )
 COLUMNS["qc_masked_idps"] = ColumnSpec(
     "", "phenotypes that failed their view's QC (','-separated): left out of the statistics"
@@ -108,18 +113,25 @@ def subject_checks(
     results.append(check_tta(seg_row, th))
     if pheno is not None and bool(pheno.get("phenotypes_ok", False)):
         results += check_phenotypes(pheno, th)
+        results.append(check_strain(pheno, th))
     else:
         why = (pheno or {}).get("phenotypes_reason", "") or "no phenotypes"
-        results += [CheckResult.skipped(n, why) for n in ("pheno_ranges", "pheno_sv_agreement")]
+        results += [
+            CheckResult.skipped(n, why)
+            for n in ("pheno_ranges", "pheno_sv_agreement", "strain_tracking")
+        ]
     return results, image, labels
 
 
 def summarise(results: Sequence[CheckResult]) -> dict:
     """One table row: a nullable boolean per check, qc_pass and the readable reasons."""
     row: dict = {r.name: r.passed for r in results}
-    failed = [r for r in results if r.passed is False]
+    failed = [r for r in results if r.passed is False and r.name not in ADVISORY_CHECKS]
     row["qc_pass"] = not failed and all(row.get(b) is True for b in BASIC)
     row["qc_reasons"] = "; ".join(f"{r.name}: {r.reason}" for r in failed)
+    row["advisory_reasons"] = [
+        f"{r.name}: {r.reason}" for r in results if r.name in ADVISORY_CHECKS and r.passed is False
+    ]
     return row
 
 
@@ -191,8 +203,8 @@ def qc_batch(
 
     seg = read_table(segment_table)
     other_views = view_segmentations(view_tables)
-    sa = _image_paths(manifest)
-    ao = _image_paths(manifest, "ao")
+    sa = image_paths(manifest)
+    ao = image_paths(manifest, "ao")
     pheno = {}
     if phenotypes_table:
         pheno = read_table(phenotypes_table).set_index("eid").to_dict(orient="index")
@@ -221,7 +233,16 @@ def qc_batch(
             row["qc_reasons"], (sa.get(eid), getattr(rec, "seg_sa", None)), root
         )
         paths = {k: v for k, v in other_views.get(eid, {}).items() if ":" not in k and v}
+        advisory = row.pop("advisory_reasons")
         row.update(view_row(paths, ao.get(eid), aorta))
+        if (
+            advisory
+        ):  # e.g. failed strain tracking: its values leave the statistics, not the subject
+            guarded = [c for c in (pheno.get(eid) or {}) if c.startswith(ADVISORY_GUARDS)]
+            row["qc_view_reasons"] = "; ".join(filter(None, [row["qc_view_reasons"], *advisory]))
+            row["qc_masked_idps"] = ",".join(
+                sorted(set(filter(None, row["qc_masked_idps"].split(","))) | set(guarded))
+            )
         rows.append(row)
         if not row["qc_pass"]:
             draw_montage(Path(montage_dir) / f"{eid}.png", eid, image, labels, row["qc_reasons"])
@@ -235,19 +256,6 @@ def qc_batch(
     )
     log.info("%s: %d subjects, %d fail QC", out, len(df), int((~df["qc_pass"]).sum()))
     return df
-
-
-def _image_paths(manifest: str | os.PathLike, column: str = "sa") -> dict[str, str]:
-    """eid -> absolute image path of a view (relative paths are relative to the manifest); {}
-    when the manifest has no such column."""
-    man = read_any(manifest)
-    if column not in man.columns:
-        return {}
-    base = Path(manifest).resolve().parent
-    return {
-        str(e): str((base / p).resolve()) if p else ""
-        for e, p in zip(man["eid"], man[column].fillna(""), strict=True)
-    }
 
 
 def merge_qc(
@@ -318,7 +326,7 @@ def outlier_montages(
     seg_path = dict(zip(segs["eid"].astype(str), segs["seg_sa"], strict=True))
     sa: dict[str, str] = {}
     for m in manifests:
-        sa.update(_image_paths(m))
+        sa.update(image_paths(m))
     for eid in eids:
         image = labels = None
         note = reasons[eid]

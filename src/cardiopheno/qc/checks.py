@@ -76,6 +76,11 @@ class QCThresholds:
     outlier_z: float = 10.0
     # model uncertainty
     min_tta_dice: float = 0.8
+    # strain tracking (advisory: a failure flags the strain values, not the subject)
+    strain_min_es_dice: float = 0.7
+    strain_max_es_contour_mm: float = 3.0
+    strain_max_global_ecc: float = 0.0
+    strain_max_abs_err: float = 100.0
 
     @classmethod
     def from_config(cls, cfg: Mapping | None) -> QCThresholds:
@@ -125,7 +130,18 @@ SEGMENTATION_CHECKS = (
 )
 PHENOTYPE_CHECKS = ("pheno_ranges", "pheno_sv_agreement")
 COHORT_CHECKS = ("pheno_outlier",)
-ALL_CHECKS = (*IMAGE_CHECKS, *SEGMENTATION_CHECKS, *PHENOTYPE_CHECKS, *COHORT_CHECKS)
+# Advisory checks: recorded but not part of qc_pass; a failure puts its reason in
+# qc_view_reasons and the phenotypes it guards (names starting with ADVISORY_GUARDS) in
+# qc_masked_idps, so only those values leave the statistics (stats.data.mask_failed_idps).
+ADVISORY_CHECKS = ("strain_tracking",)
+ADVISORY_GUARDS = ("Ecc_", "Err_")
+ALL_CHECKS = (
+    *IMAGE_CHECKS,
+    *SEGMENTATION_CHECKS,
+    *PHENOTYPE_CHECKS,
+    *COHORT_CHECKS,
+    *ADVISORY_CHECKS,
+)
 DESCRIPTIONS = {
     "img_readable": "image file reads as a 3D/4D NIfTI",
     "img_dims": "image matrix and slice count plausible",
@@ -146,4 +162,6 @@ DESCRIPTIONS = {
     "pheno_ranges": "phenotypes within physiological ranges",
     "pheno_sv_agreement": "LV and RV stroke volumes agree",
     "pheno_outlier": "no robust cohort outlier (median/MAD z over QC-passed subjects)",
+    "strain_tracking": "motion tracking agrees with the ES segmentation and strain is plausible "
+    "(advisory: failing flags only the strain values)",
 }

@@ -42,6 +42,44 @@ def check_phenotypes(values: Mapping[str, float], th: QCThresholds) -> list[Chec
     return out
 
 
+def check_strain(values: Mapping[str, float], th: QCThresholds) -> CheckResult:
+    """Tracking agreement at ES and plausibility of the strain values (advisory check)."""
+
+    def num(name: str) -> float:
+        try:
+            return float(values.get(name, math.nan))
+        except (TypeError, ValueError):
+            return math.nan
+
+    ecc, err = num("Ecc_global"), num("Err_global")
+    if not math.isfinite(ecc):
+        notes = str(values.get("phenotypes_notes", "") or "")
+        why = "; ".join(n for n in notes.split("; ") if n.startswith("strain")) or "no strain"
+        return CheckResult.skipped("strain_tracking", why)
+    problems = []
+    dice, dist = num("qc_strain_es_dice"), num("qc_strain_es_contour_mm")
+    if not math.isfinite(dice):
+        problems.append("no ES myocardium to check the tracking against")
+    elif dice < th.strain_min_es_dice:
+        problems.append(
+            f"ED myocardium tracked to ES has Dice {dice:.2f} < {th.strain_min_es_dice:g}"
+        )
+    if math.isfinite(dist) and dist > th.strain_max_es_contour_mm:
+        problems.append(
+            f"tracked contours {dist:.1f} mm from the ES segmentation "
+            f"(> {th.strain_max_es_contour_mm:g})"
+        )
+    if ecc > th.strain_max_global_ecc:
+        problems.append(f"global Ecc {ecc:.1f} % > {th.strain_max_global_ecc:g}")
+    errs = [num(f"Err_AHA_{k}") for k in range(1, 17)] + [err]
+    worst = max((abs(e) for e in errs if math.isfinite(e)), default=0.0)
+    if worst > th.strain_max_abs_err:
+        problems.append(f"|Err| {worst:.0f} % > {th.strain_max_abs_err:g}")
+    if problems:
+        return CheckResult.fail("strain_tracking", "; ".join(problems))
+    return CheckResult.ok("strain_tracking")
+
+
 def robust_outliers(
     pheno: pd.DataFrame, reference: pd.Series, th: QCThresholds
 ) -> tuple[pd.Series, pd.Series]:

@@ -27,6 +27,14 @@ from cardiopheno.synth.anatomy import (
 )
 from cardiopheno.synth.atria import atrial_truth_tables, atrial_volumes, build_atria
 from cardiopheno.synth.longaxis import AORTIC_ROOT_MM, LONG_AXIS_VIEWS, render_long_axis
+from cardiopheno.synth.motion import (
+    TEXTURE_AMPLITUDE,
+    moving_radii,
+    plan_motion,
+    strain_truth,
+    strain_truth_columns,
+    texture_at,
+)
 from cardiopheno.synth.population import MYOCARDIAL_DENSITY_G_PER_ML
 
 log = logging.getLogger(__name__)
@@ -164,10 +172,18 @@ def _background(sx, sy, depth: float, px: float, tissue: dict, tex: np.ndarray, 
 
 
 def simulate_subject(
-    row: pd.Series, seed: int, index: int, views: tuple[str, ...] = LONG_AXIS_VIEWS
+    row: pd.Series,
+    seed: int,
+    index: int,
+    views: tuple[str, ...] = LONG_AXIS_VIEWS,
+    hypokinesis: bool | None = None,
 ) -> Subject:
     """Render subject ``index`` of the cohort from its population row, deterministically: the
-    short-axis stack and the long-axis ``views`` of the same heart."""
+    short-axis stack and the long-axis ``views`` of the same heart.
+
+    ``hypokinesis``: force a hypokinetic region on (True) or off (False); None lets the
+    subject's own draw decide (``synth.motion``).
+    """
     rng = np.random.default_rng([seed, index, 0x1A6E])
     # the atria and long-axis views draw from their own stream, so the short axis's draws
     # (and images below the valve plane) do not depend on which views are rendered
@@ -199,6 +215,16 @@ def simulate_subject(
     # In-plane grid and pose.
     n_xy = int(rng.integers(64, 81)) * 2
     px = float(np.float32(rng.uniform(1.7, 1.9)))  # as stored in the header (float32)
+    # Wall motion (hypokinesis, myocardial texture) from its own stream: the draws above and
+    # below, and so every normal subject's image, stay as they were.
+    motion = plan_motion(
+        slice_z,
+        heart.radii(slice_z[:, None])["r_in"][:, 0],
+        px,
+        str(row["pathology"]),
+        np.random.default_rng([seed, index, 0x5714]),
+        hypokinesis,
+    )
     cx = (n_xy - 1) / 2.0 + rng.uniform(-12.0, 12.0) / px
     cy = (n_xy - 1) / 2.0 + rng.uniform(-12.0, 12.0) / px
     phi = np.deg2rad(rng.uniform(-25.0, 25.0))  # scene rotation relative to the pixel axes
@@ -300,8 +326,15 @@ def simulate_subject(
         for dz in _SUBSAMPLES:
             z = z_k + dz
             r = {key: val[:, None, None].astype(np.float32) for key, val in heart.radii(z).items()}
-            c_cav = _cov_disc(rho, r["r_in"], px)
-            c_out = _cov_disc(rho, r["r_out"], px)
+            if motion.factor[k].min() < 1.0:  # hypokinetic: the wall radii depend on angle
+                r_in_k, r_out_k = moving_radii(
+                    r["r_in"], r["r_out"], r["r_in"][:1], r["r_out"][:1], motion.k(k, ang)
+                )
+                c_cav = _cov_disc(rho, r_in_k.astype(np.float32), px)
+                c_out = _cov_disc(rho, r_out_k.astype(np.float32), px)
+            else:
+                c_cav = _cov_disc(rho, r["r_in"], px)
+                c_out = _cov_disc(rho, r["r_out"], px)
             if np.any(r["rv_x"] > 0):
                 sd_rv = _ellipse_distance(u + r["rv_d"], v, r["rv_x"], r["rv_y"])
                 c_rv = _cov_distance(sd_rv, px)
@@ -359,6 +392,12 @@ def simulate_subject(
             m * (acc["blood"] * blood_tex + acc["myo"] * tissue["myo"] + acc["fat"] * tissue["fat"])
             + m * acc["bg"] * bg[sl]
         )
+        heart_part += (
+            m
+            * acc["lvm"]
+            * (tissue["myo"] * TEXTURE_AMPLITUDE)
+            * _myo_texture(motion, heart, k, z_k, rho, ang, acc["lvm"])
+        )
         # Point spread in-plane (the background was blurred alone above).
         heart_part = ndimage.gaussian_filter(heart_part, sigma=(0, 0.5, 0.5), mode="nearest")
         image[i0:i1, j0:j1, k, :] = np.moveaxis(heart_part, 0, -1)
@@ -367,6 +406,8 @@ def simulate_subject(
         labels[i0:i1, j0:j1, k, :] = np.moveaxis(np.argmax(stack, axis=0), 0, -1).astype(np.uint8)
 
     image, scale, sigma = acquire(image, rng, with_params=True)
+
+    ecc, err, ecc_normal, strain_slices = strain_truth(heart, slice_z, motion, labels[..., 0])
 
     # Frame order: ~20 % of cines start elsewhere in the cycle (ED is not frame 0).
     shift = int(rng.integers(1, n_frames)) if rng.random() < SHIFTED_FRACTION else 0
@@ -394,6 +435,10 @@ def simulate_subject(
     }
     atrial_t, atrial_curves = atrial_truth_tables(row, atria, la_views, dt)
     truth.update(atrial_t)
+    truth.update(strain_truth_columns(ecc, err, ecc_normal, motion, strain_slices))
+    order = (np.arange(n_frames) - ed_frame) % n_frames  # image frame -> cycle frame
+    curves["Ecc_global"] = ecc[16][order]
+    curves["Err_global"] = err[16][order]
     truth.update(
         n_frames=n_frames,
         n_slices=n_slices,
@@ -419,6 +464,21 @@ def acquire(image: np.ndarray, rng: np.random.Generator, with_params: bool = Fal
     bias = bias2d[:, :, None] * np.exp(rng.normal(0.0, 0.1) * zn)[None, None, :]
     image, scale, sigma = _scale_and_noise(image, bias, rng)
     return (image, scale, sigma) if with_params else image
+
+
+def _myo_texture(motion, heart: Heart, k: int, z_k: float, rho, ang, lvm) -> np.ndarray:
+    """Myocardial texture (SD 1, zero outside the LV wall) at each voxel's ED material point,
+    (frames, crop); only voxels with LV myocardium are sampled."""
+    out = np.zeros(lvm.shape, np.float32)
+    t_idx, i_idx, j_idx = np.nonzero(lvm > 0)
+    if t_idx.size == 0:
+        return out
+    r = heart.radii(np.array(z_k))
+    r_in, r_out = r["r_in"], r["r_out"]
+    rho_v, ang_v = rho[0, i_idx, j_idx], ang[0, i_idx, j_idx]
+    r_in_k, r_out_k = moving_radii(r_in[t_idx], r_out[t_idx], r_in[0], r_out[0], motion.k(k, ang_v))
+    out[t_idx, i_idx, j_idx] = texture_at(motion, rho_v, ang_v, r_in_k, r_out_k, r_in[0], r_out[0])
+    return out
 
 
 def _affine(rng, px, phi, cx, cy, z0) -> np.ndarray:

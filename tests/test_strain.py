@@ -1,0 +1,288 @@
+"""Strain: known deformations of a textured ring, AHA segments, bad input, a synthetic subject."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from cardiopheno.motion import MotionSettings, track_slices, warp_points
+from cardiopheno.phenotypes import SubjectContext, compute_phenotypes, resolve_families
+from cardiopheno.phenotypes.longitudinal_strain import longitudinal_strain
+from cardiopheno.phenotypes.strain import choose_slices, closed_contour
+from cardiopheno.phenotypes.wall_thickness import aha_segments
+from cardiopheno.synth.motion import truth_segment
+
+N = 72
+C = (N - 1) / 2.0
+
+
+def _ring_phantom(maps, seed=0):
+    """3 identical slices; frame t = the ED scene seen through the point map maps[t] (a function
+    from frame-t coordinates to ED coordinates, relative to the centre)."""
+    rng = np.random.default_rng(seed)
+    tex = ndimage.gaussian_filter(rng.standard_normal((N, N)), 1.2)
+    tex /= tex.std()
+    ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    x, y = ii - C, jj - C
+    r = np.hypot(x, y)
+    lab0 = np.zeros((N, N), np.uint8)
+    lab0[r < 10] = 1
+    lab0[(r >= 10) & (r < 17)] = 2
+    lab0[np.hypot(x, y + 26) < 9] = 3  # RV beside the septum (towards -y)
+    img0 = np.select([lab0 == 1, lab0 == 2, lab0 == 3], [1.0, 0.3 + 0.08 * tex, 0.9], 0.15)
+    img0 = img0 + 0.05 * tex
+    images, labels = [], []
+    for fmap in maps:
+        x0, y0 = fmap(x, y)
+        coords = [x0 + C, y0 + C]
+        images.append(ndimage.map_coordinates(img0, coords, order=1, mode="nearest"))
+        labels.append(ndimage.map_coordinates(lab0, coords, order=0, mode="nearest"))
+    img = np.stack(images, -1)[:, :, None].repeat(3, axis=2) * 500.0
+    lab = np.stack(labels, -1)[:, :, None].repeat(3, axis=2)
+    return img.astype(np.float32), lab.astype(np.uint8)
+
+
+def _scale(s):
+    return lambda x, y: (x / s, y / s)
+
+
+def _rotate(deg):
+    a = math.radians(deg)
+    return lambda x, y: (math.cos(a) * x + math.sin(a) * y, -math.sin(a) * x + math.cos(a) * y)
+
+
+def _strain(img, lab, options=None):
+    ctx = SubjectContext(lab, (1.5, 1.5, 10.0), 30.0, image=img, eid="ring",
+                         options={"strain": options or {}})  # fmt: skip
+    values = compute_phenotypes(ctx, resolve_families(["strain"]))
+    return values, ctx
+
+
+def test_uniform_scaling_gives_the_scale_as_both_strains():
+    identity = _scale(1.0)
+    img, lab = _ring_phantom([identity, _scale(0.9), _scale(0.95), identity])
+    values, ctx = _strain(img, lab)
+    curves = ctx.curves
+    # every line element shrinks by the scale: Ecc = Err = (s - 1) x 100
+    assert curves["Ecc_global"][1] == pytest.approx(-10.0, abs=1.5)
+    # the 7-pixel wall thins by 0.7 pixel: a fifth of a pixel is 3 points of Err
+    assert curves["Err_global"][1] == pytest.approx(-10.0, abs=4.0)
+    assert curves["Ecc_global"][2] == pytest.approx(-5.0, abs=1.5)
+    assert values["Ecc_global"] == pytest.approx(-10.0, abs=1.5)
+    assert curves["Ecc_global"][0] == 0.0
+    assert values["qc_strain_es_dice"] > 0.8
+
+
+def test_rigid_rotation_gives_about_zero_strain():
+    img, lab = _ring_phantom([_scale(1.0), _rotate(8.0), _rotate(4.0)])
+    values, ctx = _strain(img, lab)
+    curves = ctx.curves
+    assert np.abs(curves["Ecc_global"]).max() < 1.5
+    assert np.abs(curves["Err_global"]).max() < 4.0
+
+
+def test_tracking_recovers_a_known_translation():
+    img, lab = _ring_phantom([_scale(1.0), lambda x, y: (x - 2.0, y + 1.0)])
+    motion = track_slices(img, lab, [0], 0, (1.5, 1.5), MotionSettings(label_weight=0.0))
+    pts = np.array([[C + 13.0, C], [C, C - 13.0]])
+    moved = warp_points(motion, 0, pts)
+    # frame 1 shows the ED point x at x + (2, -1)
+    np.testing.assert_allclose(moved[1] - pts, [[2.0, -1.0], [2.0, -1.0]], atol=0.35)
+    np.testing.assert_allclose(moved[0], pts, atol=1e-5)
+
+
+def test_aha_segments_agree_with_the_phantoms_independent_table():
+    phi = np.linspace(-179.5, 179.5, 360)
+    for level in (0, 1, 2):
+        ours = aha_segments(np.radians(phi), 0.0, 1.0, level)
+        np.testing.assert_array_equal(ours, truth_segment(phi, level))
+    # septum anywhere, anterior clockwise: the same segment for the mirrored angle
+    assert aha_segments(np.radians([1.0 + 30.0]), np.radians(1.0), 1.0, 0)[0] == 2
+    assert aha_segments(np.radians([1.0 - 30.0]), np.radians(1.0), -1.0, 0)[0] == 2
+    assert aha_segments(np.radians([90.0]), 0.0, 1.0, 0)[0] == 1  # anterior
+    assert aha_segments(np.radians([-90.0]), 0.0, 1.0, 1)[0] == 10  # mid inferior
+    assert aha_segments(np.radians([180.0]), 0.0, 1.0, 2)[0] == 16  # apical lateral
+
+
+def test_slice_choice_follows_ukbb_cardiac():
+    assert choose_slices(list(range(9)), "three") == [(2, 0), (4, 1), (6, 2)]
+    parts = choose_slices(list(range(7)), "all")
+    assert [lev for _, lev in parts] == [0, 0, 0, 1, 1, 2, 2]  # ceil(7/3) = 3, ceil(14/3) = 5
+
+
+def test_contour_is_closed_and_evenly_sampled():
+    ii, jj = np.meshgrid(np.arange(40), np.arange(40), indexing="ij")
+    c = closed_contour(np.hypot(ii - 20, jj - 20) < 10)
+    steps = np.linalg.norm(np.diff(np.vstack([c, c[:1]]), axis=0), axis=1)
+    assert steps.std() < 0.05 and steps.mean() == pytest.approx(0.5, abs=0.05)
+    assert np.hypot(c[:, 0] - 20, c[:, 1] - 20).mean() == pytest.approx(10.0, abs=0.6)
+
+
+def test_bad_input_gives_nan_with_a_reason():
+    img, lab = _ring_phantom([_scale(1.0)])
+    values, ctx = _strain(img, lab)
+    assert math.isnan(values["Ecc_global"]) and "1 frame" in "; ".join(ctx.notes)
+    img, lab = _ring_phantom([_scale(1.0), _scale(0.9)])
+    lab[lab == 2] = 0  # no myocardium anywhere
+    values, ctx = _strain(img, lab)
+    assert math.isnan(values["Ecc_global"]) and "myocardium" in "; ".join(ctx.notes)
+    values, ctx = _strain(None, _ring_phantom([_scale(1.0), _scale(0.9)])[1])
+    assert math.isnan(values["Err_global"]) and "no image" in "; ".join(ctx.notes)
+
+
+def test_a_frame_without_myocardium_does_not_stop_tracking():
+    img, lab = _ring_phantom([_scale(1.0), _scale(0.9), _scale(0.95)])
+    lab[..., 2] = 0  # an unlabelled frame (experts contoured only some)
+    values, _ = _strain(img, lab)
+    assert values["Ecc_global"] == pytest.approx(-10.0, abs=2.0)
+
+
+def test_synthetic_subject_strain_is_within_tolerance_of_its_truth():
+    from cardiopheno.synth.imaging import simulate_subject
+    from cardiopheno.synth.population import sample_population
+
+    row = sample_population(3, seed=5).iloc[1]
+    subj = simulate_subject(row, 5, 1, hypokinesis=False)
+    ctx = SubjectContext(subj.labels, subj.zooms[:3], subj.zooms[3], image=subj.image,
+                         affine=subj.affine, eid="s")  # fmt: skip
+    values = compute_phenotypes(ctx, resolve_families(["strain"]))
+    assert values["Ecc_global"] == pytest.approx(subj.truth["Ecc_global"], abs=3.0)
+    assert values["Err_global"] == pytest.approx(subj.truth["Err_global"], abs=10.0)
+    assert len(ctx.curves["Ecc_global"]) == subj.image.shape[-1]
+
+
+def _u_band(s_long: float, n_frames: int = 3):
+    """A 4-chamber-like LV: a U of myocardium (long axis along x, apex at small x, open at the
+    mitral plane x = 60 with the LA above it, RV beside), and frames scaled along the long
+    axis about the mitral plane by 1, s, (1 + s) / 2."""
+    rng = np.random.default_rng(1)
+    n = 96
+    tex = ndimage.gaussian_filter(rng.standard_normal((n, n)), 1.2)
+    tex /= tex.std()
+    ii, jj = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float), indexing="ij")
+    x0, yc = 60.0, 48.0
+
+    def scene(x, y):
+        inner = ((x - x0) / 40.0) ** 2 + ((y - yc) / 12.0) ** 2 < 1
+        outer = ((x - x0) / 46.0) ** 2 + ((y - yc) / 18.0) ** 2 < 1
+        lab = np.zeros(x.shape, np.uint8)
+        below = x <= x0
+        lab[outer & below] = 2
+        lab[inner & below] = 1
+        lab[(x > x0) & (x < x0 + 20) & (np.abs(y - yc) < 16)] = 4  # LA
+        lab[below & (x > 25) & (y > yc + 20) & (y < yc + 34)] = 3  # RV
+        return lab
+
+    scales = [1.0, s_long, (1.0 + s_long) / 2.0][:n_frames]
+    images, labels = [], []
+    for s in scales:
+        x_ed = x0 - (x0 - ii) / s  # frame point -> ED point
+        lab = scene(x_ed, jj)
+        tex_s = ndimage.map_coordinates(tex, [x_ed, jj], order=1, mode="nearest")
+        img = np.select([lab == 1, lab == 2, lab == 4], [1.0, 0.3 + 0.08 * tex_s, 0.9], 0.15)
+        images.append((img + 0.05 * tex_s) * 400.0)
+        labels.append(lab)
+    return np.stack(images, -1)[:, :, None].astype(np.float32), np.stack(labels, -1)[:, :, None]
+
+
+def test_longitudinal_scaling_of_a_u_band_gives_the_known_ell():
+    from cardiopheno.phenotypes.longitudinal_strain import longitudinal_strain
+
+    img, lab = _u_band(0.85)
+    values, curve, note = longitudinal_strain(img, lab, (1.5, 1.5))
+    assert note == ""
+    # expected from the same open contours mapped analytically (x -> x0 - s (x0 - x))
+    from cardiopheno.phenotypes.longitudinal_strain import _open_contour
+    from cardiopheno.phenotypes.strain import closed_contour
+
+    seg = lab[:, :, 0, 0]
+    mitral = ndimage.binary_dilation(seg == 4, iterations=3)
+    expected = []
+    for mask in (seg == 1, np.isin(seg, (1, 2))):
+        pts = _open_contour(closed_contour(mask), mitral)
+        moved = pts.copy()
+        moved[:, 0] = 60.0 - 0.85 * (60.0 - pts[:, 0])
+        l0 = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+        l1 = np.linalg.norm(np.diff(moved, axis=0), axis=1)
+        expected.append((l1 / l0 - 1.0) * 100.0)
+    truth = float(np.concatenate(expected).mean())
+    assert truth < -5.0  # the band's walls run mostly along the long axis
+    assert values["Ell_global"] == pytest.approx(truth, abs=2.0)
+    assert curve[0] == 0.0 and all(math.isfinite(values[f"Ell_{k}"]) for k in range(1, 7))
+
+
+def test_longitudinal_strain_family_reads_the_4ch_view_and_says_why_when_absent():
+    from cardiopheno.phenotypes.registry import ViewData, reasons_text
+
+    lab = _ring_phantom([_scale(1.0), _scale(0.9)])[1]
+    ctx = SubjectContext(lab, (1.5, 1.5, 10.0), 30.0, eid="no-la")
+    values = compute_phenotypes(ctx, resolve_families(["longitudinal_strain"]))
+    assert math.isnan(values["Ell_global"]) and "no la_4ch view" in reasons_text(ctx)
+    img, la = _u_band(0.85)
+    no_image = SubjectContext(lab, (1.5, 1.5, 10.0), 30.0, eid="seg-only",
+                              views={"la_4ch": ViewData(la, (1.5, 1.5, 6.0), 30.0)})  # fmt: skip
+    values = compute_phenotypes(no_image, resolve_families(["longitudinal_strain"]))
+    assert math.isnan(values["Ell_global"]) and "cine" in reasons_text(no_image)
+    full = SubjectContext(lab, (1.5, 1.5, 10.0), 30.0, eid="la",
+                          views={"la_4ch": ViewData(la, (1.5, 1.5, 6.0), 30.0, img)})  # fmt: skip
+    values = compute_phenotypes(full, resolve_families(["longitudinal_strain"]))
+    assert values["Ell_global"] == pytest.approx(
+        longitudinal_strain(img, la, (1.5, 1.5))[0]["Ell_global"], abs=1e-6
+    )
+    assert values["Ell_global"] < -5.0 and full.curves["Ell_global"][0] == 0.0
+
+
+def test_strain_qc_flags_implausible_or_untracked_strain_without_failing_the_subject():
+    from cardiopheno.qc.batch import summarise
+    from cardiopheno.qc.checks import CheckResult, QCThresholds
+    from cardiopheno.qc.phenotype import check_strain
+
+    th = QCThresholds()
+    good = {"Ecc_global": -18.0, "Err_global": 35.0, "qc_strain_es_dice": 0.85,
+            "qc_strain_es_contour_mm": 1.0}  # fmt: skip
+    assert check_strain(good, th).passed is True
+    bad = check_strain({**good, "Ecc_global": 2.0, "qc_strain_es_dice": 0.4}, th)
+    assert bad.passed is False and "Dice" in bad.reason and "Ecc" in bad.reason
+    assert check_strain({**good, "Err_AHA_3": 150.0}, th).passed is False
+    none = check_strain({"Ecc_global": math.nan, "phenotypes_notes": "strain: no image"}, th)
+    assert none.passed is None and none.reason == "strain: no image"
+    row = summarise([CheckResult.ok("img_readable"), CheckResult.ok("seg_readable"), bad])
+    assert row["qc_pass"] and row["strain_tracking"] is False
+    assert row["advisory_reasons"] == [f"strain_tracking: {bad.reason}"]
+
+
+def test_strain_figures_draw(tmp_path):
+    from cardiopheno.plots.strain import bulls_eye_figure, curves_figure
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"eid": [str(i) for i in range(6)], "sex": [0, 1] * 3})
+    for k in range(1, 17):
+        frame[f"Ecc_AHA_{k}"] = rng.normal(-18, 2, 6)
+        frame[f"Err_AHA_{k}"] = rng.normal(35, 5, 6)
+    wave = np.sin(np.pi * np.arange(10) / 10)
+    curves = pd.concat(
+        pd.DataFrame({"eid": eid, "curve": name, "frame": np.arange(10),
+                      "phase": np.arange(10) / 10, "value": np.roll(peak * wave, 3)})
+        for eid in frame["eid"] for name, peak in (("Ecc_global", -18), ("Err_global", 35))
+    )  # fmt: skip
+    bulls_eye_figure(frame).savefig(tmp_path / "b.png")
+    curves_figure(curves, frame["eid"]).savefig(tmp_path / "c.png")
+    assert (tmp_path / "b.png").stat().st_size > 1000 and (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_a_strain_failure_leaves_the_volumes(monkeypatch):
+    import cardiopheno.phenotypes.strain as strain_mod
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("optimiser diverged")
+
+    monkeypatch.setattr(strain_mod, "track_slices", boom)
+    img, lab = _ring_phantom([_scale(1.0), _scale(0.9)])
+    ctx = SubjectContext(lab, (1.5, 1.5, 10.0), 30.0, image=img, eid="x")
+    values = compute_phenotypes(ctx, resolve_families(["lv_function", "strain"]))
+    assert values["LVEDV"] > 0 and math.isnan(values["Ecc_global"])
+    assert "optimiser diverged" in "; ".join(ctx.notes)
