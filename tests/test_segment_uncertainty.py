@@ -142,3 +142,17 @@ def test_no_second_pass_no_uncertainty(tiny_checkpoint):
     _rule_network(seg, False)
     out = seg.segment_array(_cine(), (1.8, 1.8, 8.0))
     assert out.pass_counts is None and out.uncertainty == {}
+
+
+def test_error_prediction_ranks_and_compares_the_most_uncertain_with_the_rest():
+    from cardiopheno.segment.uncertainty import error_prediction
+
+    sd = [0.1, 0.2, 0.3, 0.4, 5.0, float("nan")]
+    err = [1.0, 2.0, 3.0, 4.0, 10.0, 99.0]  # the NaN-uncertainty subject is left out
+    out = error_prediction(sd, err, top=1)
+    assert out["n"] == 5 and out["spearman_rho"] == pytest.approx(1.0)
+    assert out["mae_top"] == 10.0 and out["mae_rest"] == pytest.approx(2.5)
+    assert out["ratio"] == pytest.approx(4.0)
+    reverse = error_prediction(sd[:5], err[::-1][1:], top=2)  # largest sd, smallest error
+    assert reverse["spearman_rho"] == pytest.approx(-1.0) and reverse["ratio"] < 1
+    assert math.isnan(error_prediction([1, 1, 1], [1, 2, 3])["spearman_rho"])  # no spread

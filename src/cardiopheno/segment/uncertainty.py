@@ -85,3 +85,31 @@ def phenotype_spread(counts: np.ndarray | None, voxel_ml: float) -> dict[str, fl
         finite = v[np.isfinite(v)]
         out[f"{idp}{SUFFIX}"] = float(np.std(finite, ddof=1)) if finite.size >= 2 else math.nan
     return out
+
+
+def error_prediction(sd, abs_error, top: int = 3) -> dict[str, float]:
+    """Does a large uncertainty mark a large error? Over subjects with both values: Spearman's
+    rank correlation of ``sd`` with ``abs_error`` (scipy), and the mean absolute error of the
+    ``top`` most uncertain subjects against that of the rest (``ratio`` > 1: the flagged ones
+    are worse). NaN where undefined (fewer than 3 subjects, or no spread in ``sd``)."""
+    from scipy.stats import spearmanr
+
+    sd = np.asarray(sd, dtype=float)
+    err = np.asarray(abs_error, dtype=float)
+    ok = np.isfinite(sd) & np.isfinite(err)
+    sd, err = sd[ok], err[ok]
+    n = int(sd.size)
+    out = {"n": n, "spearman_rho": math.nan, "spearman_p": math.nan, "top_k": 0}
+    out.update(mae_top=math.nan, mae_rest=math.nan, ratio=math.nan)
+    if n < 3:
+        return out
+    if np.ptp(sd) > 0 and np.ptp(err) > 0:
+        res = spearmanr(sd, err)
+        out["spearman_rho"], out["spearman_p"] = float(res.statistic), float(res.pvalue)
+    k = max(1, min(int(top), n - 1))
+    order = np.argsort(-sd, kind="stable")
+    out["top_k"] = k
+    out["mae_top"] = float(err[order[:k]].mean())
+    out["mae_rest"] = float(err[order[k:]].mean())
+    out["ratio"] = out["mae_top"] / out["mae_rest"] if out["mae_rest"] > 0 else math.nan
+    return out
