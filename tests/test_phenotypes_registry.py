@@ -112,10 +112,12 @@ def _segment_table(tmp_path, n_ok=2):
         rows.append(
             {"eid": f"{1000 + i}", "seg_sa": str(path), "source": "model", "ok": ok,
              "reason": "" if ok else "network diverged", "seconds": 0.1,
-             "tta_dice_lv": np.nan, "tta_dice_myo": np.nan, "tta_dice_rv": np.nan}
+             "tta_dice_lv": np.nan, "tta_dice_myo": np.nan, "tta_dice_rv": np.nan,
+             "LVEDV_sd": 2.5 + i}
         )  # fmt: skip
     specs = {
-        c: ColumnSpec("", c) for c in ("seconds", "tta_dice_lv", "tta_dice_myo", "tta_dice_rv")
+        c: ColumnSpec("", c)
+        for c in ("seconds", "tta_dice_lv", "tta_dice_myo", "tta_dice_rv", "LVEDV_sd")
     }
     write_table(pd.DataFrame(rows), tmp_path / "b0000.parquet", columns=specs, model_sha256="abc")
     pd.DataFrame({"eid": ["1000", "1001"], "height_cm": [170, 180], "weight_kg": [60, 90]}).to_csv(
@@ -132,9 +134,13 @@ def test_batch_parquet_has_every_subject_units_and_metadata(tmp_path):
     assert df["phenotypes_ok"].tolist() == [True, True, False]
     assert "network diverged" in df.loc[2, "phenotypes_reason"]
     assert math.isnan(df.loc[2, "LVEDV"])
+    # the segment stage's uncertainty travels beside the value; absent columns are NaN
+    assert df["LVEDV_sd"].tolist()[:2] == [2.5, 3.5] and math.isnan(df.loc[2, "LVEDV_sd"])
+    assert df["LVEF_sd"].isna().all()
     assert df.loc[0, "HR"] == pytest.approx(60000 / (12 * 40.0), rel=1e-5)
     specs = column_specs(out)
     assert specs["LVEDV"].unit == "mL" and specs["LVMi"].unit == "g/m2"
+    assert specs["LVEDV_sd"].unit == "mL" and "Not an IDP" in specs["LVEF_sd"].description
     meta = file_metadata(out)
     assert meta["model_sha256"] == "abc" and meta["config_hash"] and meta["cardiopheno_version"]
     merged = merge_phenotypes([out], tmp_path / "phenotypes.parquet")

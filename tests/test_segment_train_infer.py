@@ -125,6 +125,7 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
     assert not table.loc["2", "ok"] and "bad.nii.gz" in table.loc["2", "reason"]
     assert table.loc["3", "ok"] and table.loc["3", "source"] == "provided"
     assert np.isnan(table.loc["3", "tta_dice_lv"])
+    assert np.isnan(table.loc["3", "LVEDV_sd"])  # a provided segmentation has no passes
     assert not table.loc["4", "ok"] and "missing.nii.gz" in table.loc["4", "reason"]
     # a one-frame (3D) scan is segmented with its own shape; QC's frame check flags it later
     assert table.loc["5", "ok"] and nib.load(table.loc["5", "seg_sa"]).shape == (40, 40, 3)
@@ -132,6 +133,7 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
     assert not table.loc["6", "ok"] and "labels nothing" in table.loc["6", "reason"]
     assert len(out) == 6
     assert column_specs(table_path)["seconds"].unit == "s"
+    assert column_specs(table_path)["LVEF_sd"].unit == "%"
     meta = file_metadata(table_path)
     assert meta["model_sha256"] == seg.sha256
     assert (meta["precision"], meta["flip_ensemble"]) == ("float32", "1")  # CPU defaults

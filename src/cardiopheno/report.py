@@ -3,7 +3,8 @@
 ``snakemake --report`` shows the workflow description (``workflow/report/workflow.rst``) on its
 landing page; that description includes the overview written here, so a reader first sees how
 many subjects were given, segmented, QC-passed and analysed, why subjects failed QC, the
-cohort's key phenotypes by sex and links to the headline figures. Link targets are the report
+cohort's key phenotypes by sex, a subgroup audit (QC failure rate by sex and age band, key
+phenotypes by age band: :mod:`cardiopheno.stats.subgroups`) and links to the headline figures. Link targets are the report
 items' file names, which Snakemake defines for every item (``manhattan.png`` -> its result page).
 ``metadata.yaml`` (for ``--report-metadata``) holds the headline counts; a report made with it
 opens on this page, with the rule graph under "Workflow".
@@ -24,6 +25,7 @@ from cardiopheno.io.atomic import atomic_path
 from cardiopheno.io.tables import column_specs, read_any
 from cardiopheno.qc.checks import ALL_CHECKS, DESCRIPTIONS
 from cardiopheno.stats.pipeline import load_frame
+from cardiopheno.stats.subgroups import age_bands, by_group, qc_failure_by_group, spread
 
 log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
@@ -100,12 +102,64 @@ def phenotype_table(summary: pd.DataFrame) -> str:
     )
 
 
+#: groups smaller than this are shown but left out of the gap between groups
+AUDIT_MIN_N = 5
+
+
+def subgroup_audit_rst(
+    qc: pd.DataFrame,
+    covariates: pd.DataFrame,
+    frame: pd.DataFrame,
+    idps: Sequence[str],
+    units: Mapping[str, str] | None = None,
+) -> str:
+    """The report's subgroup audit: QC failure rate by sex and by 10-year age band over every
+    subject QC saw, with the gap between the best and worst group (groups of at least
+    ``AUDIT_MIN_N``), and the median of each key phenotype by age band among the analysed
+    subjects (``frame``; by sex it is in the key-phenotypes table)."""
+    parts = []
+    tables = qc_failure_by_group(qc, covariates)
+    rows, gaps = [], []
+    for name, t in tables.items():
+        rows += [(name, r.group, r.n, r.failed, f"{r.rate_pct:.1f}") for r in t.itertuples()]
+        gap = spread(t, ["rate_pct"], min_n=AUDIT_MIN_N)["rate_pct"]
+        gaps.append(f"{name} {gap:.1f}" if gap == gap else f"{name} -")
+    parts.append(
+        list_table(
+            "Subgroup audit: quality-control failure rate by group (largest gap between groups "
+            f"of >= {AUDIT_MIN_N} subjects, percentage points: {', '.join(gaps)})",
+            ["by", "group", "subjects", "failing QC", "rate (%)"],
+            rows,
+        )
+    )
+    present = [i for i in idps if i in frame.columns]
+    if present and "age" in frame.columns and len(frame):
+        bands = frame.assign(age_band=age_bands(frame["age"]))
+        t = by_group(bands, "age_band", present, "median")
+        gap = spread(t, present, min_n=AUDIT_MIN_N)
+        header = ["phenotype", *(f"{r.age_band} (n = {r.n:,})" for r in t.itertuples())]
+        body = []
+        for idp in present:
+            name = f"{idp} ({units[idp]})" if units and units.get(idp) else idp
+            body.append((name, *(f"{v:.3g}" for v in t[idp]), f"{gap[idp]:.3g}"))
+        parts.append(
+            list_table(
+                "Key phenotypes of the analysed subjects by age band: median (gap: largest minus "
+                f"smallest median over bands of >= {AUDIT_MIN_N} subjects)",
+                [*header, "gap"],
+                body,
+            )
+        )
+    return "\n\n".join(parts)
+
+
 def overview_rst(
     counts: pd.DataFrame | None,
     qc: pd.DataFrame,
     summary: pd.DataFrame,
     figures: Mapping[str, PathLike],
     n_given: int | None = None,
+    audit: str = "",
 ) -> str:
     """The landing page's text. ``counts``: the run summary (``stage, n, lost, top_reasons``),
     or None for a cohort given as tables (then ``n_given`` subjects); ``figures``: link text ->
@@ -148,6 +202,8 @@ def overview_rst(
         parts.append(f"No subject failed a quality-control check ({len(qc):,} checked).")
     if len(summary):
         parts.append(phenotype_table(summary))
+    if audit:
+        parts.append(audit)
     if figures:
         lines = ["**Headline figures** (the rule graph is under Workflow):", ""]
         lines += [f"- `{escape(text)} <{Path(p).name}_>`_" for text, p in figures.items()]
@@ -176,7 +232,8 @@ def write_overview(
     )
     counts_t = pd.read_csv(counts) if counts else None
     summary = phenotype_summary(frame, idps, units)
-    text = overview_rst(counts_t, qc_t, summary, figures, n_given=len(qc_t))
+    audit = subgroup_audit_rst(qc_t, read_any(covariates), frame, idps, units)
+    text = overview_rst(counts_t, qc_t, summary, figures, n_given=len(qc_t), audit=audit)
     if counts_t is not None:
         n = counts_t.set_index("stage")["n"]
         meta = {"Subjects given": int(n["given"]), "Subjects analysed": int(n["analysed"])}

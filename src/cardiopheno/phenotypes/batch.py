@@ -5,6 +5,10 @@ families that read other views, those views' segment tables. A subject whose sho
 segmentation failed or cannot be read still gets a row, with NaN values and the reason in
 ``phenotypes_reason``; a subject without another view (or whose view failed) keeps its short-axis
 values, and ``phenotypes_notes`` says which values are missing and why.
+
+The segment stage's per-subject uncertainty of the key phenotypes (``LVEDV_sd`` and so on,
+:mod:`cardiopheno.segment.uncertainty`) is copied beside the values it describes (NaN for a
+provided segmentation or a segment table without it); the statistics do not take it for an IDP.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from cardiopheno.phenotypes.registry import (
     resolve_families,
     view_from_files,
 )
+from cardiopheno.segment.uncertainty import UNCERTAINTY_COLUMNS
 from cardiopheno.views import VIEWS
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,7 @@ STATUS_COLUMNS = {
 
 def column_specs(specs: Sequence[PhenotypeSpec]) -> dict[str, ColumnSpec]:
     cols = {s.name: ColumnSpec(s.unit, s.description) for s in specs}
+    cols.update(UNCERTAINTY_COLUMNS)
     cols.update(STATUS_COLUMNS)
     return cols
 
@@ -134,6 +140,7 @@ def phenotype_rows(
                     options=options,
                 )
                 row.update(compute_phenotypes(ctx, fams))
+                row.update({c: _float(getattr(rec, c, math.nan)) for c in UNCERTAINTY_COLUMNS})
                 row.update(phenotypes_ok=True, phenotypes_reason="")
                 notes += ctx.notes + ([reasons_text(ctx)] if ctx.reasons else [])
                 curves.extend(_long_curves(eid, ctx.curves))
@@ -143,14 +150,25 @@ def phenotype_rows(
         row["phenotypes_seconds"] = time.perf_counter() - t0
         row["phenotypes_notes"] = "; ".join(notes)
         rows.append(row)
-    df = pd.DataFrame(rows, columns=["eid", *[s.name for s in specs], *STATUS_COLUMNS])
+    df = pd.DataFrame(
+        rows, columns=["eid", *[s.name for s in specs], *UNCERTAINTY_COLUMNS, *STATUS_COLUMNS]
+    )
     for s in specs:
         df[s.name] = df[s.name].astype("Int64" if s.dtype == "int" else "float64")
+    for c in UNCERTAINTY_COLUMNS:
+        df[c] = df[c].astype("float64")
     df["phenotypes_ok"] = df["phenotypes_ok"].astype(bool)
     df["phenotypes_reason"] = df["phenotypes_reason"].fillna("").astype(str)
     df["phenotypes_notes"] = df["phenotypes_notes"].fillna("").astype(str)
     curves_df = pd.DataFrame(curves, columns=["eid", "curve", "frame", "phase", "value"])
     return df, specs, curves_df
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _long_curves(eid: str, curves: Mapping[str, object]) -> list[tuple]:

@@ -12,6 +12,9 @@ nearest neighbour) and post-processed.
 Test-time augmentation (flips) at the ED and ES frames measures how stable the prediction is:
 ``tta_dice_*`` is the mean Dice between the unflipped prediction and its flipped-input
 counterparts (taken from the ensemble's passes when there is one, else from extra passes).
+The same passes give each short-axis subject an uncertainty of its key phenotypes (``LVEDV_sd``
+and so on, :mod:`cardiopheno.segment.uncertainty`): each pass's own labels at ED and ES, mapped
+back and post-processed, give that pass's volumes, EF and mass; their spread is the column.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from cardiopheno.segment.transforms import (
     heart_center,
     postprocess,
 )
+from cardiopheno.segment.uncertainty import UNCERTAINTY_COLUMNS, phenotype_spread
 from cardiopheno.views import VIEWS, ViewSpec, view_spec
 
 log = logging.getLogger(__name__)
@@ -52,7 +56,8 @@ TTA_KEYS = tuple(VIEWS["sa"].keys.values())  # the short axis's: lv, myo, rv
 
 
 def status_columns(view: ViewSpec) -> dict[str, ColumnSpec]:
-    """Documented float columns of a view's segment table."""
+    """Documented float columns of a view's segment table (the short axis adds the phenotype
+    uncertainties of :mod:`cardiopheno.segment.uncertainty`)."""
     return {
         "seconds": ColumnSpec("s", "wall time spent on this subject (read, segment, write)"),
         "frame_interval_ms": ColumnSpec(
@@ -71,6 +76,7 @@ def status_columns(view: ViewSpec) -> dict[str, ColumnSpec]:
             )
             for c in view.classes
         },
+        **(UNCERTAINTY_COLUMNS if view.name == "sa" else {}),
     }
 
 
@@ -85,6 +91,7 @@ class Prepared:
     shape: tuple[int, int, int, int]  # X, Y, Z, T of the input
     stack: object  # MetaTensor (Z*T) x roi x roi, frame-major
     spacing: tuple[float, float] = (0.0, 0.0)  # input in-plane spacing (mm)
+    voxel_ml: float = float("nan")  # voxel volume with the slice spacing (NaN when not given)
     error: str = ""
     source: str = ""
     seconds: float = 0.0
@@ -96,6 +103,12 @@ class Prepared:
 class Segmentation:
     labels: np.ndarray  # X x Y x Z x T uint8
     tta: dict[str, float] = field(default_factory=dict)
+    frames: tuple[int, int] = (0, 0)  # ED and ES frames of ``labels`` (the phenotypes' rule)
+    # passes x 2 (ED, ES) x labels: voxel counts of each pass's own labels (ensemble member or
+    # TTA pass, plain prediction first) on the input grid after post-processing; None without
+    # a second pass
+    pass_counts: np.ndarray | None = None
+    uncertainty: dict[str, float] = field(default_factory=dict)  # <IDP>_sd (short axis)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -135,6 +148,7 @@ class Segmenter:
         flip_ensemble: int = 1,
         precision: str = "auto",
         view: str = "sa",
+        ed_frame: str = "max_volume",
     ):
         if threads:
             torch.set_num_threads(int(threads))
@@ -170,6 +184,9 @@ class Segmenter:
         self.fill_holes = fill_holes
         self.smooth_inverse = smooth_inverse
         self.flips = ENSEMBLE_FLIPS[: int(flip_ensemble)]
+        # ED as the phenotypes choose it (config phenotypes.ed_frame): the frame of largest LV
+        # cavity, or the first; ES is the smallest
+        self.ed_frame = ed_frame
         if not self.view.symmetric:  # labels tied to the orientation: no flipped copies
             self.flips, self.tta = (), False
 
@@ -230,7 +247,14 @@ class Segmenter:
         x, y, z, t = data.shape
         slices = np.ascontiguousarray(np.asarray(data, dtype=np.float32).transpose(3, 2, 0, 1))
         stack = self.pipe.preprocess(slices.reshape(t * z, x, y), (spacing[0], spacing[1]))
-        return Prepared(eid, (x, y, z, t), stack, spacing=(float(spacing[0]), float(spacing[1])))
+        voxel_ml = float(np.prod(spacing[:3])) / 1000.0 if len(spacing) >= 3 else float("nan")
+        return Prepared(
+            eid,
+            (x, y, z, t),
+            stack,
+            spacing=(float(spacing[0]), float(spacing[1])),
+            voxel_ml=voxel_ml,
+        )
 
     def segment_prepared(self, prep: Prepared) -> Segmentation:
         x, y, z, t = prep.shape
@@ -257,25 +281,61 @@ class Segmenter:
         labels = np.ascontiguousarray(labels.numpy().reshape(t, z, x, y).transpose(2, 3, 1, 0))
         view = self.view
         postprocess(labels, self.largest_component, self.fill_holes, view.classes, view.fill_holes)
-        tta = {}
-        if self.tta:
-            frames = _ed_es_frames(pred.labels, z, t, view.classes[0])
-            if pred.members:
-                tta = _tta_from_members(pred.members, frames, z, view)
-            else:
-                tta = self._tta(stack, pred.labels, frames, z)
-        return Segmentation(labels, tta)
+        ed, es = _phase_frames(labels, view.classes[0], self.ed_frame)
+        frames = sorted({ed, es})
+        result = Segmentation(labels, frames=(ed, es))
+        # each pass's labels at ED and ES: the ensemble's members, else the TTA passes
+        members = []
+        if pred.members:
+            idx = _frame_index(frames, z)
+            members = [m[idx] for m in pred.members]
+        elif self.tta:
+            members = self._tta_members(stack, pred.labels, frames, z)
+        if self.tta and members:
+            result.tta = _tta_from_members(members, list(range(len(frames))), z, view)
+        if view.name == "sa" and members:
+            result.pass_counts = self._pass_counts(members, frames, (ed, es), stack, crop_tf, prep)
+            result.uncertainty = phenotype_spread(result.pass_counts, prep.voxel_ml)
+        return result
 
-    def _tta(self, stack, net_labels: torch.Tensor, frames: list[int], z: int) -> dict[str, float]:
-        """Flip the input (each in-plane axis) at ``frames`` (ED and ES), predict, flip back,
-        and compare with the prediction (mean Dice per class)."""
+    def _tta_members(
+        self, stack, net_labels: torch.Tensor, frames: list[int], z: int
+    ) -> list[torch.Tensor]:
+        """The prediction at ``frames`` (ED and ES) and two more on the input flipped along each
+        in-plane axis (predicted, flipped back): the test-time-augmentation passes."""
         idx = _frame_index(frames, z)
         x = torch.as_tensor(stack[idx]).as_subclass(torch.Tensor)
         members = [net_labels[idx]]
         for axis in (1, 2):
             pred = self.predict_labels(torch.flip(x, dims=(axis,)))
             members.append(torch.flip(pred, dims=(axis,)))
-        return _tta_from_members(members, list(range(len(frames))), z, self.view)
+        return members
+
+    def _pass_counts(
+        self,
+        members: list[torch.Tensor],
+        frames: list[int],
+        ed_es: tuple[int, int],
+        stack,
+        crop_tf,
+        prep: Prepared,
+    ) -> np.ndarray:
+        """Voxel counts per label at ED and ES of each pass's own labels (``members``: the
+        ``frames`` of each pass on the network grid), mapped back onto the input grid (nearest
+        neighbour) and post-processed like the final labels: passes x 2 x labels."""
+        x, y, z, _ = prep.shape
+        n = len(frames)
+        view = self.view
+        out = np.zeros((len(members), 2, view.n_classes), dtype=np.int64)
+        for i, member in enumerate(members):
+            lab = self.pipe.invert(member.float(), stack, crop_tf, mode="nearest")
+            lab = lab.round().to(torch.uint8).numpy().reshape(n, z, x, y).transpose(2, 3, 1, 0)
+            lab = np.ascontiguousarray(lab)
+            postprocess(lab, self.largest_component, self.fill_holes, view.classes, view.fill_holes)
+            for j, frame in enumerate(ed_es):
+                at = lab[..., frames.index(frame)].ravel()
+                out[i, j] = np.bincount(at, minlength=view.n_classes)[: view.n_classes]
+        return out
 
     def segment_array(self, data: np.ndarray, spacing: Sequence[float]) -> Segmentation:
         """Segment an ``X x Y x Z [x T]`` array with in-plane ``spacing`` (mm)."""
@@ -305,11 +365,13 @@ def _frame_index(frames: Sequence[int], z: int) -> torch.Tensor:
     return torch.cat([torch.arange(f * z, (f + 1) * z) for f in frames])
 
 
-def _ed_es_frames(net_labels: torch.Tensor, z: int, t: int, label: int = 1) -> list[int]:
-    """The frames where ``label`` is largest and smallest in the network's labels (ED and ES for
-    the LV cavity of the short axis)."""
-    area = (net_labels == label).reshape(t, z, -1).sum(dim=(1, 2))
-    return sorted({int(area.argmax()), int(area.argmin())})
+def _phase_frames(labels: np.ndarray, label: int = 1, ed_frame: str = "max_volume"):
+    """ED and ES frames of an ``X x Y x Z x T`` label map as the phenotypes choose them: the
+    frames where ``label`` (the LV cavity of the short axis) is largest (or the first frame,
+    ``ed_frame="first"``) and smallest among the frames that have it."""
+    volume = np.count_nonzero(labels == label, axis=(0, 1, 2))
+    ed = 0 if ed_frame == "first" else int(np.argmax(volume))
+    return ed, int(np.argmin(np.where(volume > 0, volume, np.iinfo(np.int64).max)))
 
 
 def _tta_from_members(
@@ -454,8 +516,8 @@ def segment_batch(
 ) -> pd.DataFrame:
     """Segment ``eids`` of ``manifest`` (absolute image paths in the view's column, optional
     provided segmentations) into ``out_dir/<eid>/<seg_name>.nii.gz`` and write the status table
-    (eid, the view's ``seg_name`` column, source, ok, reason, seconds, frame interval, tta_dice_*)
-    to ``table_path``.
+    (eid, the view's ``seg_name`` column, source, ok, reason, seconds, frame interval, tta_dice_*
+    and, for the short axis, the phenotype uncertainties ``<IDP>_sd``) to ``table_path``.
 
     Failure reasons show input paths relative to ``root`` (the manifest's folder; see
     :func:`cardiopheno.io.paths.display_path`), never absolute."""
@@ -473,6 +535,7 @@ def segment_batch(
     records = []
     nan = float("nan")
     tta_keys = [view.keys[c] for c in view.classes]
+    uncertainty_keys = list(UNCERTAINTY_COLUMNS) if view.name == "sa" else []
     for row, prep in tqdm(
         zip(rows, loader, strict=True), total=len(rows), disable=not progress, desc=view.name
     ):
@@ -486,6 +549,7 @@ def segment_batch(
             "frame_interval_ms": prep.frame_interval_ms or nan,
             "frame_interval_source": prep.frame_interval_source,
             **{f"tta_dice_{k}": nan for k in tta_keys},
+            **{c: nan for c in uncertainty_keys},
         }
         try:
             if prep.source == "provided":
@@ -497,6 +561,7 @@ def segment_batch(
                 save_labels_like(dest, seg.labels, row["image"])
                 rec.update({view.seg_name: str(dest.resolve()), "ok": True})
                 rec.update({f"tta_dice_{k}": v for k, v in seg.tta.items()})
+                rec.update({c: seg.uncertainty.get(c, nan) for c in uncertainty_keys})
         except Exception as exc:  # recorded, and the batch goes on
             rec.update(ok=False, reason=_reason(exc))
         if not rec["ok"]:
@@ -514,6 +579,7 @@ def segment_batch(
         "frame_interval_ms",
         "frame_interval_source",
         *(f"tta_dice_{k}" for k in tta_keys),
+        *uncertainty_keys,
     ]
     table = pd.DataFrame(records, columns=columns)
     table["ok"] = table["ok"].astype(bool)
@@ -585,6 +651,7 @@ def run_batch(
         flip_ensemble=int(settings.get("flip_ensemble", 1)),
         precision=settings.get("precision", "auto"),
         view=view,
+        ed_frame=str(((config or {}).get("phenotypes") or {}).get("ed_frame", "max_volume")),
     )
     workers = min(int(settings.get("loader_workers", 1)), threads - 1) if threads > 1 else 0
     return segment_batch(

@@ -19,6 +19,9 @@ NON_IDP_COLUMNS = frozenset(
     {"eid", "age", "sex", "height_cm", "weight_kg", "bsa_m2", "BSA", "sbp", "dbp", "heart_rate"}
 )
 NON_IDP_PREFIXES = ("phenotypes_", "qc_", "seg_")
+#: ... and columns that describe an IDP rather than being one: the segmentation's per-subject
+#: uncertainty ``LVEDV_sd`` and the like (cardiopheno.segment.uncertainty)
+NON_IDP_SUFFIXES = ("_sd",)
 
 
 def mosteller_bsa(height_cm: pd.Series, weight_kg: pd.Series) -> pd.Series:
@@ -103,6 +106,7 @@ def select_idps(
             for c in frame.columns
             if c not in NON_IDP_COLUMNS
             and not c.startswith(NON_IDP_PREFIXES)
+            and not c.endswith(NON_IDP_SUFFIXES)
             and pd.api.types.is_float_dtype(frame[c])
         ]
     if not present:
