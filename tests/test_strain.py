@@ -286,3 +286,44 @@ def test_a_strain_failure_leaves_the_volumes(monkeypatch):
     values = compute_phenotypes(ctx, resolve_families(["lv_function", "strain"]))
     assert values["LVEDV"] > 0 and math.isnan(values["Ecc_global"])
     assert "optimiser diverged" in "; ".join(ctx.notes)
+
+
+def test_bspline_matrix_on_a_pooled_grid_is_the_same_spline_at_the_block_centres():
+    from cardiopheno.motion.register import bspline_matrix
+
+    full = bspline_matrix(61, 4)
+    pooled = bspline_matrix(61, 4, factor=3)  # block k's centre is full-resolution pixel 3k + 1
+    assert pooled.shape == (21, full.shape[1])
+    np.testing.assert_allclose(pooled[:20], full[1::3][:20], atol=1e-6)
+    np.testing.assert_allclose(pooled.sum(dim=1), 1.0, atol=1e-5)  # partition of unity
+    assert np.allclose(bspline_matrix(61, 4, factor=1), full)
+
+
+def test_multiresolution_tracks_the_ring_as_well_as_full_resolution():
+    a = math.radians(5.0)
+    img, lab = _ring_phantom([_scale(1.0), _scale(0.9), _rotate(5.0)])
+    ed = np.stack([np.cos(np.linspace(0, 2 * np.pi, 24, endpoint=False)),
+                   np.sin(np.linspace(0, 2 * np.pi, 24, endpoint=False))], 1) * 13.0  # fmt: skip
+    truth = [ed, 0.9 * ed, ed @ np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])]
+    errors, fields = [], []
+    for factors in ((1, 1, 1), (4, 2, 1)):
+        motion = track_slices(img, lab, [0], 0, (1.5, 1.5), MotionSettings(downsample=factors))
+        moved = warp_points(motion, 0, ed + C) - C
+        errors.append(np.mean([np.linalg.norm(moved[t] - truth[t], axis=1) for t in (1, 2)]))
+        fields.append(motion.displacement[0])
+    # pixels; the rotation of a near-symmetric ring is the hard part for both (~0.7-0.9 px)
+    assert errors[1] < 0.8 and errors[1] < errors[0] + 0.1
+    x0, y0 = motion.origin
+    h, w = fields[0].shape[-2:]
+    wall = lab[x0 : x0 + h, y0 : y0 + w, 0, 0] == 2
+    assert np.abs(fields[0] - fields[1])[:, :, wall].mean() < 0.15  # measured 0.07
+
+
+def test_early_stopping_ends_a_level_on_a_loss_plateau():
+    img, lab = _ring_phantom([_scale(1.0), _scale(0.9)])
+    settings = MotionSettings(iterations=(60, 60, 60), stop_tolerance=0.5)
+    motion = track_slices(img, lab, [0], 0, (1.5, 1.5), settings)
+    assert len(motion.steps) == 3 and max(motion.steps) < 60
+    assert all(s % 10 == 0 for s in motion.steps)
+    never = track_slices(img, lab, [0], 0, (1.5, 1.5), MotionSettings(iterations=(5, 5, 5)))
+    assert never.steps == (5, 5, 5)
