@@ -327,3 +327,27 @@ def test_early_stopping_ends_a_level_on_a_loss_plateau():
     assert all(s % 10 == 0 for s in motion.steps)
     never = track_slices(img, lab, [0], 0, (1.5, 1.5), MotionSettings(iterations=(5, 5, 5)))
     assert never.steps == (5, 5, 5)
+
+
+def test_regularisers_on_the_control_grid_equal_their_pixel_definitions():
+    import torch
+
+    from cardiopheno.motion.register import _Level
+
+    rng = np.random.default_rng(3)
+    h, w = 23, 19
+    ch = torch.from_numpy(rng.random((1, 2, 1, h, w)).astype(np.float32))
+    wall = torch.ones(1, h, w)
+    level = _Level(ch, 0, wall, 4, 1, h, w)
+    p = torch.from_numpy(rng.standard_normal((2, 2, *[m.shape[1] for m in (level.mx, level.my)])))
+    p = p.float()
+    u = torch.matmul(torch.matmul(level.mx, p), level.my.T)  # (B, 2, H, W)
+    di, dj = u[:, :, 1:] - u[:, :, :-1], u[..., 1:] - u[..., :-1]
+    membrane = (di**2).mean() + (dj**2).mean()
+    ours = sum(((a @ p) * (p @ b)).sum() / (n * 4) for a, b, n in (level.kx, level.ky))
+    assert float(ours) == pytest.approx(float(membrane), rel=1e-4)
+    dii, djj = di[:, :, 1:] - di[:, :, :-1], dj[..., 1:] - dj[..., :-1]
+    dij = di[..., 1:] - di[..., :-1]
+    bending = (dii**2).mean() + 2 * (dij**2).mean() + (djj**2).mean()
+    ours = sum(c * ((a @ p) * (p @ b)).sum() / (n * 4) for a, b, c, n in level.bend)
+    assert float(ours) == pytest.approx(float(bending), rel=1e-4)

@@ -52,8 +52,16 @@ class MotionSettings:
     grid_px: tuple[int, ...] = (8, 4, 2)  # control-point spacing per level, pixels
     smooth_px: tuple[float, ...] = (2.0, 1.0, 0.5)  # image smoothing per level, pixels
     iterations: tuple[int, ...] = (50, 50, 40)
-    learning_rate: float = 0.3  # Adam step, pixels
-    smoothness: float = 0.02
+    learning_rate: float = 0.3  # Adam step, pixels (at the first level)
+    # scale the step with the control spacing at finer levels (grid_px / grid_px[0]): Adam's
+    # first steps move every control point by about the step whatever its gradient, which at a
+    # 2-pixel spacing is a 15 % local strain that the level then spends its steps undoing
+    step_follows_grid: bool = False
+    smoothness: float = 0.02  # membrane energy |grad u|^2
+    # bending energy |u_ii|^2 + 2 |u_ij|^2 + |u_jj|^2 (as MIRTK's FFD in ukbb_cardiac): zero for
+    # affine fields, and unlike the membrane it does not favour fields whose circumferential
+    # stretch is the same all round (which pulls a hypokinetic segment towards its neighbours)
+    bending: float = 0.0
     temporal: float = 0.01
     label_weight: float = 1.0
     texture_weight: float = 0.0
@@ -218,6 +226,14 @@ class _Level:
         # <(D M)^T (D M) p, p M'^T M'>, exact and ~10x less work than differencing the field
         self.kx = (self.dmx.T @ self.dmx, self.my.T @ self.my, (hf - 1) * wf)
         self.ky = (self.mx.T @ self.mx, self.dmy.T @ self.dmy, hf * (wf - 1))
+        # bending energy, the same way: second differences per full-resolution pixel^2
+        d2x = (self.dmx[1:] - self.dmx[:-1]) / factor
+        d2y = (self.dmy[1:] - self.dmy[:-1]) / factor
+        self.bend = (
+            (d2x.T @ d2x, self.my.T @ self.my, 1.0, (hf - 2) * wf),
+            (self.dmx.T @ self.dmx, self.dmy.T @ self.dmy, 2.0, (hf - 1) * (wf - 1)),
+            (self.mx.T @ self.mx, d2y.T @ d2y, 1.0, hf * (wf - 2)),
+        )
         wall_f = _pool(wall[:, None], factor)[:, 0, :-1, :-1]  # fraction of wall per pixel
         # the Jacobian is needed on the wall only: its bounding box (over slices) is enough
         rows = torch.nonzero(wall_f.sum(dim=(0, 2)) > 0)[:, 0]
@@ -258,6 +274,12 @@ class _Level:
                 for a, b, n in (self.kx, self.ky)
             )
             loss = loss + cfg.smoothness * membrane
+        if cfg.bending > 0:
+            bending = sum(
+                c * ((a @ pm) * (pm @ b)).sum() / (max(n, 1) * pm.shape[0] * 2)
+                for a, b, c, n in self.bend
+            )
+            loss = loss + cfg.bending * bending
         if cfg.incompressibility > 0:
             # myocardium is nearly incompressible: penalise log(det J)^2 over the ED wall,
             # so the wall cannot shorten along itself without thickening (the tangential
@@ -321,6 +343,9 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
         # Adam by hand (8 lines): torch.optim's first use imports torch._dynamo, ~3-9 s per
         # process here, more than a subject's registration
         m1, m2 = torch.zeros_like(p), torch.zeros_like(p)
+        lr = cfg.learning_rate
+        if cfg.step_follows_grid:
+            lr *= grid_px / cfg.grid_px[0]
         checked = math.inf
         for it in range(1, iters + 1):
             p.grad = None
@@ -329,7 +354,7 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
             with torch.no_grad():
                 m1.mul_(0.9).add_(p.grad, alpha=0.1)
                 m2.mul_(0.999).addcmul_(p.grad, p.grad, value=0.001)
-                step = cfg.learning_rate * (m1 / (1 - 0.9**it))
+                step = lr * (m1 / (1 - 0.9**it))
                 p.sub_(step / ((m2 / (1 - 0.999**it)).sqrt() + 1e-8))
             last = per_pair.detach()
             # early stop: the loss fell by less than stop_tolerance (relative) over a window
