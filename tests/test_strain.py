@@ -87,12 +87,26 @@ def test_rigid_rotation_gives_about_zero_strain():
 
 def test_tracking_recovers_a_known_translation():
     img, lab = _ring_phantom([_scale(1.0), lambda x, y: (x - 2.0, y + 1.0)])
-    motion = track_slices(img, lab, [0], 0, (1.5, 1.5), MotionSettings(label_weight=0.0))
     pts = np.array([[C + 13.0, C], [C, C - 13.0]])
-    moved = warp_points(motion, 0, pts)
+    # the settings before the multi-resolution defaults (full resolution, 50/50/40 steps)
+    thorough = MotionSettings(
+        label_weight=0.0,
+        downsample=(1, 1, 1),
+        iterations=(50, 50, 40),
+        step_follows_grid=False,
+        wall_erosion=1,
+    )
     # frame 1 shows the ED point x at x + (2, -1)
+    moved = warp_points(track_slices(img, lab, [0], 0, (1.5, 1.5), thorough), 0, pts)
     np.testing.assert_allclose(moved[1] - pts, [[2.0, -1.0], [2.0, -1.0]], atol=0.35)
     np.testing.assert_allclose(moved[0], pts, atol=1e-5)
+    # the fast defaults converge more slowly along the ring (its texture is the only cue to
+    # tangential motion once the masks are off): measured 0.45 px short there, 0.0 radially
+    fast = track_slices(img, lab, [0], 0, (1.5, 1.5), MotionSettings(label_weight=0.0))
+    moved = warp_points(fast, 0, pts)
+    np.testing.assert_allclose(moved[1] - pts, [[2.0, -1.0], [2.0, -1.0]], atol=0.6)
+    shift = moved[1] - pts
+    assert abs(shift[0, 0] - 2.0) < 0.1 and abs(shift[1, 1] + 1.0) < 0.1  # radial
 
 
 def test_aha_segments_agree_with_the_phantoms_independent_table():

@@ -11,11 +11,14 @@ channels (x, y) = the image's first two axes) such that I_t(x + u_st(x)) ~ I_ED(
 lies at x + u_st(x) in frame t (this is ukbb_cardiac's ED -> frame t transformation, estimated
 directly instead of composing frame-to-frame fields, so no drift accumulates). u is a control
 grid upsampled bicubically to the pixels (a B-spline-like free-form deformation), optimised
-coarse-to-fine (control spacing ``grid_px``, images smoothed by ``smooth_px`` at each level) on
+coarse-to-fine (control spacing ``grid_px``, images smoothed by ``smooth_px`` and average-pooled
+by ``downsample`` at each level; the control grid stays in full-resolution pixels) on
 
     mean squared intensity difference (images scaled to their ED 99th percentile)
   + label_weight x the same on smoothed LV cavity and myocardium masks (frames that have labels)
-  + smoothness x membrane energy |grad u|^2 + temporal x |u_s,t+1 - 2 u_st + u_s,t-1|^2 (cyclic).
+  + smoothness x membrane energy |grad u|^2 (+ bending x bending energy, off by default)
+  + incompressibility x (log det of the Jacobian - its mean) ^ 2 over the ED wall
+  + temporal x |u_s,t+1 - 2 u_st + u_s,t-1|^2 (cyclic).
 
 The images are cropped to the LV's bounding box over all frames plus ``margin_mm`` (as
 ukbb_cardiac crops before registering), which keeps the RV and outflow tract from steering it.
@@ -51,26 +54,28 @@ class MotionSettings:
 
     grid_px: tuple[int, ...] = (8, 4, 2)  # control-point spacing per level, pixels
     smooth_px: tuple[float, ...] = (2.0, 1.0, 0.5)  # image smoothing per level, pixels
-    iterations: tuple[int, ...] = (50, 50, 40)
+    iterations: tuple[int, ...] = (50, 40, 20)
     learning_rate: float = 0.3  # Adam step, pixels (at the first level)
     # scale the step with the control spacing at finer levels (grid_px / grid_px[0]): Adam's
     # first steps move every control point by about the step whatever its gradient, which at a
     # 2-pixel spacing is a 15 % local strain that the level then spends its steps undoing
-    step_follows_grid: bool = False
+    step_follows_grid: bool = True
     smoothness: float = 0.02  # membrane energy |grad u|^2
-    # bending energy |u_ii|^2 + 2 |u_ij|^2 + |u_jj|^2 (as MIRTK's FFD in ukbb_cardiac): zero for
-    # affine fields, and unlike the membrane it does not favour fields whose circumferential
-    # stretch is the same all round (which pulls a hypokinetic segment towards its neighbours)
+    # bending energy |u_ii|^2 + 2 |u_ij|^2 + |u_jj|^2 (as MIRTK's FFD in ukbb_cardiac), tried in
+    # place of the membrane, which favours equal circumferential stretch all round; off: on the
+    # dev subjects (bending 1, no membrane) Err's global error grew to 12 points
     bending: float = 0.0
     temporal: float = 0.01
     label_weight: float = 1.0
     texture_weight: float = 0.0
     incompressibility: float = 1.0
-    wall_erosion: int = 1
+    # 0: the penalty covers the whole ED wall, its edges included (1 was the default before:
+    # with the edges free, the endocardial points slid along the wall, issue 14's analysis)
+    wall_erosion: int = 0
     margin_mm: float = 15.0
     # per level, the images are average-pooled by this factor (1 = full resolution); the
     # control grid stays in full-resolution pixels, so levels hand it on unchanged
-    downsample: tuple[int, ...] = (1, 1, 1)
+    downsample: tuple[int, ...] = (4, 2, 1)
     # a level ends early when its loss fell by less than this fraction over STOP_WINDOW steps
     stop_tolerance: float = 0.0
     # torch threads for the optimisation: 1 by default, because on a shared or busy machine
