@@ -11,11 +11,14 @@ channels (x, y) = the image's first two axes) such that I_t(x + u_st(x)) ~ I_ED(
 lies at x + u_st(x) in frame t (this is ukbb_cardiac's ED -> frame t transformation, estimated
 directly instead of composing frame-to-frame fields, so no drift accumulates). u is a control
 grid upsampled bicubically to the pixels (a B-spline-like free-form deformation), optimised
-coarse-to-fine (control spacing ``grid_px``, images smoothed by ``smooth_px`` at each level) on
+coarse-to-fine (control spacing ``grid_px``, images smoothed by ``smooth_px`` and average-pooled
+by ``downsample`` at each level; the control grid stays in full-resolution pixels) on
 
     mean squared intensity difference (images scaled to their ED 99th percentile)
   + label_weight x the same on smoothed LV cavity and myocardium masks (frames that have labels)
-  + smoothness x membrane energy |grad u|^2 + temporal x |u_s,t+1 - 2 u_st + u_s,t-1|^2 (cyclic).
+  + smoothness x membrane energy |grad u|^2 (+ bending x bending energy, off by default)
+  + incompressibility x (log det of the Jacobian - its mean) ^ 2 over the ED wall
+  + temporal x |u_s,t+1 - 2 u_st + u_s,t-1|^2 (cyclic).
 
 The images are cropped to the LV's bounding box over all frames plus ``margin_mm`` (as
 ukbb_cardiac crops before registering), which keeps the RV and outflow tract from steering it.
@@ -38,6 +41,9 @@ from cardiopheno import LV_CAVITY, LV_MYOCARDIUM
 log = logging.getLogger(__name__)
 
 
+STOP_WINDOW = 10  # steps between the early-stopping checks
+
+
 class TrackingError(ValueError):
     """Motion cannot be tracked on this input (the message says why)."""
 
@@ -48,15 +54,30 @@ class MotionSettings:
 
     grid_px: tuple[int, ...] = (8, 4, 2)  # control-point spacing per level, pixels
     smooth_px: tuple[float, ...] = (2.0, 1.0, 0.5)  # image smoothing per level, pixels
-    iterations: tuple[int, ...] = (50, 50, 40)
-    learning_rate: float = 0.3  # Adam step, pixels
-    smoothness: float = 0.02
+    iterations: tuple[int, ...] = (50, 40, 20)
+    learning_rate: float = 0.3  # Adam step, pixels (at the first level)
+    # scale the step with the control spacing at finer levels (grid_px / grid_px[0]): Adam's
+    # first steps move every control point by about the step whatever its gradient, which at a
+    # 2-pixel spacing is a 15 % local strain that the level then spends its steps undoing
+    step_follows_grid: bool = True
+    smoothness: float = 0.02  # membrane energy |grad u|^2
+    # bending energy |u_ii|^2 + 2 |u_ij|^2 + |u_jj|^2 (as MIRTK's FFD in ukbb_cardiac), tried in
+    # place of the membrane, which favours equal circumferential stretch all round; off: on the
+    # dev subjects (bending 1, no membrane) Err's global error grew to 12 points
+    bending: float = 0.0
     temporal: float = 0.01
     label_weight: float = 1.0
     texture_weight: float = 0.0
     incompressibility: float = 1.0
-    wall_erosion: int = 1
+    # 0: the penalty covers the whole ED wall, its edges included (1 was the default before:
+    # with the edges free, the endocardial points slid along the wall, issue 14's analysis)
+    wall_erosion: int = 0
     margin_mm: float = 15.0
+    # per level, the images are average-pooled by this factor (1 = full resolution); the
+    # control grid stays in full-resolution pixels, so levels hand it on unchanged
+    downsample: tuple[int, ...] = (4, 2, 1)
+    # a level ends early when its loss fell by less than this fraction over STOP_WINDOW steps
+    stop_tolerance: float = 0.0
     # torch threads for the optimisation: 1 by default, because on a shared or busy machine
     # torch's intra-op threads spin against other work (measured 30x slower per iteration with
     # 2 threads on 2 loaded cores); parallelism comes from running batches side by side
@@ -73,6 +94,7 @@ class SliceMotion:
     displacement: np.ndarray  # (S, T, 2, H, W) float32 pixels on the ED grid of the crop
     residual: np.ndarray  # (S, T) final mean squared intensity difference per pair
     seconds: float
+    steps: tuple[int, ...] = ()  # optimisation steps taken per level (early stopping)
 
 
 def _crop_box(labels: np.ndarray, slices: list[int], margin: int) -> tuple[slice, slice]:
@@ -105,13 +127,20 @@ def _channels(
     return out
 
 
-def bspline_matrix(n_pixels: int, spacing: int) -> torch.Tensor:
-    """(n_pixels, n_control) cubic B-spline weights: control points every ``spacing`` pixels
+def bspline_matrix(n_pixels: int, spacing: int, factor: int = 1) -> torch.Tensor:
+    """(n_rows, n_control) cubic B-spline weights: control points every ``spacing`` pixels
     from one spacing before pixel 0 to one after the last. The dense field is then
     M_x p M_y^T, two small matrix products whose backward is cheap (torch's bicubic
-    ``interpolate`` backward is ~10x slower on CPU)."""
+    ``interpolate`` backward is ~10x slower on CPU).
+
+    With ``factor`` > 1 the rows are the pixels of the image average-pooled by ``factor``
+    (ceil(n_pixels / factor) of them, each at its block's centre in full-resolution pixels,
+    clamped to the image): the same control grid, evaluated on a coarser pixel grid, so a level
+    can run on pooled images and hand its control points on unchanged."""
     n_ctrl = int(math.ceil((n_pixels - 1) / spacing)) + 3
-    x = np.arange(n_pixels) / spacing + 1.0  # pixel positions in control units
+    n_rows = int(math.ceil(n_pixels / factor))
+    pos = np.clip(factor * np.arange(n_rows) + (factor - 1) / 2.0, 0.0, n_pixels - 1)
+    x = pos / spacing + 1.0  # pixel positions in control units
     i = np.floor(x).astype(int)
     f = x - i
     w = np.stack(
@@ -122,9 +151,9 @@ def bspline_matrix(n_pixels: int, spacing: int) -> torch.Tensor:
             f**3 / 6,
         ]  # fmt: skip
     )
-    m = np.zeros((n_pixels, n_ctrl + 1))
+    m = np.zeros((n_rows, n_ctrl + 1))
     for k in range(4):
-        np.add.at(m, (np.arange(n_pixels), i - 1 + k), w[k])
+        np.add.at(m, (np.arange(n_rows), i - 1 + k), w[k])
     return torch.from_numpy(m[:, :n_ctrl].astype(np.float32))
 
 
@@ -133,15 +162,15 @@ def _dense(p: torch.Tensor, mx: torch.Tensor, my: torch.Tensor) -> torch.Tensor:
     return torch.matmul(torch.matmul(mx, p), my.T)
 
 
-def _sample(x: torch.Tensor, disp: torch.Tensor) -> torch.Tensor:
-    """x (B, C, H, W) at pixel positions grid + disp (B, 2, H, W; channel 0 along H)."""
-    _, _, h, w = x.shape
-    ii = torch.arange(h, dtype=x.dtype).view(1, h, 1)
-    jj = torch.arange(w, dtype=x.dtype).view(1, 1, w)
-    gi = (ii + disp[:, 0]) * (2.0 / max(h - 1, 1)) - 1.0
-    gj = (jj + disp[:, 1]) * (2.0 / max(w - 1, 1)) - 1.0
-    grid = torch.stack([gj, gi], dim=-1)  # grid_sample wants (x = width, y = height)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+def _pool(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B, C, H, W) average-pooled by ``factor`` (edges replicated up to a multiple of it)."""
+    if factor == 1:
+        return x
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % factor, (-w) % factor
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return F.avg_pool2d(x, factor)
 
 
 def track_slices(
@@ -180,6 +209,101 @@ def track_slices(
         torch.set_num_threads(threads_before)
 
 
+class _Level:
+    """One level's fixed tensors: the pooled channels, the B-spline matrices on the pooled grid
+    and their differences (derivatives of the field between neighbouring pooled pixels), the
+    pooled ED wall, and the base sampling grid."""
+
+    def __init__(self, ch, ed_frame, wall, grid_px, factor, h, w):
+        n_s, n_t = ch.shape[:2]
+        pooled = _pool(ch.reshape(n_s * n_t, -1, h, w), factor)
+        hf, wf = pooled.shape[-2:]
+        self.moving = pooled
+        fixed = pooled.view(n_s, n_t, -1, hf, wf)[:, ed_frame : ed_frame + 1]
+        self.fixed = fixed.expand(-1, n_t, -1, -1, -1).reshape(n_s * n_t, -1, hf, wf)
+        self.factor = factor
+        self.mx = bspline_matrix(h, grid_px, factor)
+        self.my = bspline_matrix(w, grid_px, factor)
+        # field differences between neighbouring pooled pixels, per full-resolution pixel
+        self.dmx = (self.mx[1:] - self.mx[:-1]) / factor
+        self.dmy = (self.my[1:] - self.my[:-1]) / factor
+        # membrane energy as a quadratic form on the control grid: sum |D M p M'^T|^2 =
+        # <(D M)^T (D M) p, p M'^T M'>, exact and ~10x less work than differencing the field
+        self.kx = (self.dmx.T @ self.dmx, self.my.T @ self.my, (hf - 1) * wf)
+        self.ky = (self.mx.T @ self.mx, self.dmy.T @ self.dmy, hf * (wf - 1))
+        # bending energy, the same way: second differences per full-resolution pixel^2
+        d2x = (self.dmx[1:] - self.dmx[:-1]) / factor
+        d2y = (self.dmy[1:] - self.dmy[:-1]) / factor
+        self.bend = (
+            (d2x.T @ d2x, self.my.T @ self.my, 1.0, (hf - 2) * wf),
+            (self.dmx.T @ self.dmx, self.dmy.T @ self.dmy, 2.0, (hf - 1) * (wf - 1)),
+            (self.mx.T @ self.mx, d2y.T @ d2y, 1.0, hf * (wf - 2)),
+        )
+        wall_f = _pool(wall[:, None], factor)[:, 0, :-1, :-1]  # fraction of wall per pixel
+        # the Jacobian is needed on the wall only: its bounding box (over slices) is enough
+        rows = torch.nonzero(wall_f.sum(dim=(0, 2)) > 0)[:, 0]
+        cols = torch.nonzero(wall_f.sum(dim=(0, 1)) > 0)[:, 0]
+        if rows.numel() == 0:
+            rows = cols = torch.zeros(1, dtype=torch.long)
+        r, c = slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+        self.wall = wall_f[:, r, c].repeat_interleave(n_t, dim=0)  # pairs are slice-major
+        self.wall_n = self.wall.sum().clamp_min(1.0)
+        self.wall_per_pair = self.wall.sum(dim=(1, 2), keepdim=True).clamp_min(1.0)
+        self.jx, self.jy = self.dmx[r], self.dmy[c]  # derivatives on the box
+        self.mx_in, self.my_in = self.mx[:-1][r], self.my[:-1][c]
+        # grid_sample's normalised coordinates ((x, y) = (width, height), align_corners):
+        # pooled pixel k + u / factor
+        gi = torch.arange(hf, dtype=torch.float32) * (2.0 / max(hf - 1, 1)) - 1.0
+        gj = torch.arange(wf, dtype=torch.float32) * (2.0 / max(wf - 1, 1)) - 1.0
+        self.base = torch.stack(torch.meshgrid(gj, gi, indexing="xy"), dim=-1)  # (hf, wf, 2)
+        self.to_grid = torch.tensor(
+            [2.0 / (factor * max(wf - 1, 1)), 2.0 / (factor * max(hf - 1, 1))]
+        )
+
+    def loss(self, p, q, not_ed, wt, cfg) -> tuple[torch.Tensor, torch.Tensor]:
+        """(total loss, per-pair data term) of control grid ``p`` (B, 2, gh, gw; pixels along
+        the image's first and second axes); ``q`` the same viewed (S, T, 2, gh, gw)."""
+        pm = p * not_ed
+        # the field with its channels swapped to grid_sample's (width, height) order
+        uv = torch.matmul(torch.matmul(self.mx, pm.flip(1)), self.my.T)
+        grid = torch.addcmul(self.base, uv.permute(0, 2, 3, 1), self.to_grid)
+        warped = F.grid_sample(
+            self.moving, grid, mode="bilinear", padding_mode="border", align_corners=True
+        )
+        per_channel = ((warped - self.fixed) ** 2).mean(dim=(2, 3))  # (B, C)
+        per_pair = (per_channel * wt).mean(dim=1)
+        loss = per_pair.mean()
+        if cfg.smoothness > 0:
+            membrane = sum(
+                ((a @ pm) * (pm @ b)).sum() / (n * pm.shape[0] * 2)
+                for a, b, n in (self.kx, self.ky)
+            )
+            loss = loss + cfg.smoothness * membrane
+        if cfg.bending > 0:
+            bending = sum(
+                c * ((a @ pm) * (pm @ b)).sum() / (max(n, 1) * pm.shape[0] * 2)
+                for a, b, c, n in self.bend
+            )
+            loss = loss + cfg.bending * bending
+        if cfg.incompressibility > 0:
+            # myocardium is nearly incompressible: penalise log(det J)^2 over the ED wall,
+            # so the wall cannot shorten along itself without thickening (the tangential
+            # sliding that edges and faint texture leave free)
+            di = torch.matmul(torch.matmul(self.jx, pm), self.my_in.T)  # d u / d i
+            dj = torch.matmul(torch.matmul(self.mx_in, pm), self.jy.T)  # d u / d j
+            det = (1 + di[:, 0]) * (1 + dj[:, 1]) - di[:, 1] * dj[:, 0]
+            logdet = torch.log(det.clamp_min(0.05))
+            # about each pair's mean over the wall: the wall's area may change as a whole
+            # (through-plane motion), not locally
+            mean = (logdet * self.wall).sum(dim=(1, 2), keepdim=True) / self.wall_per_pair
+            dev = (logdet - mean) ** 2
+            loss = loss + cfg.incompressibility * (dev * self.wall).sum() / self.wall_n
+        if cfg.temporal > 0:
+            d2 = torch.roll(q, -1, 1) - 2 * q + torch.roll(q, 1, 1)
+            loss = loss + cfg.temporal * (d2**2).mean()
+        return loss, per_pair
+
+
 def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
     n_s, n_t, h, w = img.shape
     use_labels = cfg.label_weight > 0
@@ -190,7 +314,7 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
     if use_labels:
         both = has_lab & has_lab[:, ed_frame : ed_frame + 1]
         weights[..., n_img:] = cfg.label_weight * both[..., None]
-    wt = torch.from_numpy(weights.reshape(n_s * n_t, -1, 1, 1))
+    wt = torch.from_numpy(weights.reshape(n_s * n_t, -1))
     not_ed = torch.ones(n_s, n_t, 1, 1, 1)
     not_ed[:, ed_frame] = 0.0
     not_ed = not_ed.view(n_s * n_t, 1, 1, 1)
@@ -198,21 +322,19 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
     ed_myo = lab[:, ed_frame] == LV_MYOCARDIUM
     if cfg.wall_erosion > 0:  # the wall's interior: its edges' pixels mix in the cavity's motion
         ed_myo = ndimage.binary_erosion(ed_myo, iterations=cfg.wall_erosion, axes=(1, 2))
-    wall = torch.from_numpy(
-        np.repeat(ed_myo[:, None], n_t, axis=1).reshape(n_s * n_t, h, w)[:, :-1, :-1]
-    ).float()
-    wall_n = wall.sum().clamp_min(1.0)
-    wall_per_pair = wall.sum(dim=(1, 2), keepdim=True).clamp_min(1.0)
+    wall = torch.from_numpy(ed_myo.astype(np.float32))  # (S, H, W)
+    factors = cfg.downsample or (1,) * len(cfg.grid_px)
     p: torch.Tensor | None = None
     prev: tuple[torch.Tensor, torch.Tensor] | None = None
     last = torch.zeros(n_s * n_t)
-    for grid_px, sigma, iters in zip(cfg.grid_px, cfg.smooth_px, cfg.iterations, strict=True):
+    steps = []
+    levels = zip(cfg.grid_px, cfg.smooth_px, cfg.iterations, factors, strict=True)
+    for grid_px, sigma, iters, factor in levels:
         ch = torch.from_numpy(
             _channels(img, lab if use_labels else None, ed_frame, sigma, cfg.texture_weight)
         )
-        moving = ch.reshape(n_s * n_t, -1, h, w)
-        fixed = ch[:, ed_frame : ed_frame + 1].expand(-1, n_t, -1, -1, -1)
-        fixed = fixed.reshape(n_s * n_t, -1, h, w)
+        level = _Level(ch, ed_frame, wall, grid_px, factor, h, w)
+        # the control grid lives in full-resolution pixels at every level
         mx, my = bspline_matrix(h, grid_px), bspline_matrix(w, grid_px)
         gh, gw = mx.shape[1], my.shape[1]
         if p is None or prev is None:
@@ -222,46 +344,35 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
                 p = torch.linalg.pinv(mx) @ _dense(p, *prev) @ torch.linalg.pinv(my).T
         prev = (mx, my)
         p = p.detach().requires_grad_(True)
+        q = p.view(n_s, n_t, 2, gh, gw)
         # Adam by hand (8 lines): torch.optim's first use imports torch._dynamo, ~3-9 s per
         # process here, more than a subject's registration
         m1, m2 = torch.zeros_like(p), torch.zeros_like(p)
+        lr = cfg.learning_rate
+        if cfg.step_follows_grid:
+            lr *= grid_px / cfg.grid_px[0]
+        checked = math.inf
         for it in range(1, iters + 1):
             p.grad = None
-            disp = _dense(p, mx, my) * not_ed
-            diff = (_sample(moving, disp) - fixed) ** 2 * wt
-            per_pair = diff.mean(dim=(1, 2, 3))
-            loss = torch.zeros(())
-            membrane = ((disp[:, :, 1:] - disp[:, :, :-1]) ** 2).mean() + (
-                (disp[..., 1:] - disp[..., :-1]) ** 2
-            ).mean()
-            if cfg.incompressibility > 0:
-                # myocardium is nearly incompressible: penalise log(det J)^2 over the ED wall,
-                # so the wall cannot shorten along itself without thickening (the tangential
-                # sliding that edges and faint texture leave free)
-                di = disp[:, :, 1:, :-1] - disp[:, :, :-1, :-1]
-                dj = disp[:, :, :-1, 1:] - disp[:, :, :-1, :-1]
-                det = (1 + di[:, 0]) * (1 + dj[:, 1]) - di[:, 1] * dj[:, 0]
-                logdet = torch.log(det.clamp_min(0.05))
-                # about each pair's mean over the wall: the wall's area may change as a whole
-                # (through-plane motion), not locally
-                mean = (logdet * wall).sum(dim=(1, 2), keepdim=True) / wall_per_pair
-                dev = (logdet - mean) ** 2
-                loss = loss + cfg.incompressibility * (dev * wall).sum() / wall_n
-            q = p.view(n_s, n_t, 2, gh, gw)
-            d2 = torch.roll(q, -1, 1) - 2 * q + torch.roll(q, 1, 1)
-            loss = (
-                loss + per_pair.mean() + cfg.smoothness * membrane + cfg.temporal * (d2**2).mean()
-            )
+            loss, per_pair = level.loss(p, q, not_ed, wt, cfg)
             loss.backward()
             with torch.no_grad():
                 m1.mul_(0.9).add_(p.grad, alpha=0.1)
                 m2.mul_(0.999).addcmul_(p.grad, p.grad, value=0.001)
-                step = cfg.learning_rate * (m1 / (1 - 0.9**it))
+                step = lr * (m1 / (1 - 0.9**it))
                 p.sub_(step / ((m2 / (1 - 0.999**it)).sqrt() + 1e-8))
             last = per_pair.detach()
-    assert p is not None
+            # early stop: the loss fell by less than stop_tolerance (relative) over a window
+            if cfg.stop_tolerance > 0 and it % STOP_WINDOW == 0:
+                value = float(loss.detach())
+                if checked - value < cfg.stop_tolerance * abs(value):
+                    log.debug("level %d px: loss plateau after %d steps", grid_px, it)
+                    break
+                checked = value
+        steps.append(it)
+    assert p is not None and prev is not None
     with torch.no_grad():
-        disp = (_dense(p, mx, my) * not_ed).view(n_s, n_t, 2, h, w).numpy()
+        disp = (_dense(p, *prev) * not_ed).view(n_s, n_t, 2, h, w).numpy()
     seconds = time.perf_counter() - t0
     log.debug("tracked %d slices x %d frames (%dx%d) in %.2f s", n_s, n_t, h, w, seconds)
     return SliceMotion(
@@ -271,6 +382,7 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
         disp.astype(np.float32),
         last.view(n_s, n_t).numpy(),
         seconds,
+        tuple(steps),
     )
 
 

@@ -34,7 +34,15 @@ VIEW = "la_4ch"
 NEEDS_IMAGE = True
 LA = 4  # seg4_la_4ch label of the left atrium
 MITRAL_DILATION_PX = 3
-LA_SETTINGS = MotionSettings(texture_weight=4.0, wall_erosion=0)
+# the tracking as validated for Ell (before the short-axis defaults became multi-resolution
+# and shorter in issue 14's speed work; the faster settings are not validated on this view)
+LA_SETTINGS = MotionSettings(
+    texture_weight=4.0,
+    wall_erosion=0,
+    iterations=(50, 50, 40),
+    downsample=(1, 1, 1),
+    step_follows_grid=False,
+)
 SEGMENT_NAMES = ["basal septal", "mid septal", "apical septal", "apical lateral", "mid lateral",
                  "basal lateral"]  # fmt: skip
 OUTPUTS = [
