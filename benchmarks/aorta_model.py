@@ -8,8 +8,10 @@ vessel and subject, the area curves of the model's labels and of the truth label
 with the analytic curve: the slope of a line through (analytic, measured) areas (below 1: the
 measurement under-reads the area change) and the per-frame residual (noise). Distensibility is
 taken from the curves as the anchor does (maximum and minimum of the per-frame areas) and after
-a periodic Gaussian smoothing of the curve over ``--sigmas`` frames, so each estimator's error
-against the analytic truth and the truth labels' value is known. Finally the association stage's
+a periodic Gaussian smoothing of the curve over ``--sigmas`` frames, and from "soft" areas (the
+model's class probability summed over the pixels within 3 of its argmax label, times the pixel
+area: a sub-pixel area, from one more network pass), so each estimator's error against the
+analytic truth and the truth labels' value is known. Finally the association stage's
 model (``cardiopheno.stats.association.fit_age_sex``: IDP ~ age * sex + bsa_m2, HC3) is fitted to
 the analytic, truth-label and model-label distensibilities; the generator's slopes are -0.13
 (AAo) and -0.11 (DAo) x 10^-3 mmHg^-1 per year in both sexes.
@@ -34,7 +36,8 @@ from scipy import ndimage
 
 from cardiopheno.phenotypes import SubjectContext, ViewData, compute_phenotypes, resolve_families
 from cardiopheno.phenotypes.aortic_function import area_curves
-from cardiopheno.segment.infer import Segmenter
+from cardiopheno.segment.infer import FIELD_MARGIN, Segmenter
+from cardiopheno.segment.transforms import label_window, target_pixel
 from cardiopheno.stats.association import fit_age_sex
 from cardiopheno.synth.aorta import distensibility, simulate_aorta
 from cardiopheno.synth.population import AORTA_COEFFICIENTS, sample_population
@@ -50,6 +53,31 @@ def _slope_and_noise(measured: np.ndarray, analytic: np.ndarray) -> tuple[float,
     slope, intercept = np.polyfit(analytic, measured, 1)
     resid = measured - (intercept + slope * analytic)
     return float(slope), float(resid.std() / np.ptp(analytic))
+
+
+# dilation within each frame of a frames x H x W stack
+_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
+
+
+def soft_areas(seg: Segmenter, image: np.ndarray, zooms) -> dict[str, np.ndarray]:
+    """Per-frame soft area (mm2) of each vessel: the network's probability summed over the
+    pixels within 3 of its argmax label, on the network grid (the segmenter's own window)."""
+    prep = seg.prepare(image, zooms[:2])
+    stack = prep.stack
+    window = label_window(
+        seg.predict_labels(stack[:1]).numpy(), seg.pre_cfg.roi, FIELD_MARGIN, seg.stride
+    )
+    if window is not None:
+        stack, _ = seg.pipe.crop_to_window(stack, *window)
+    probs = seg.predict(stack, probabilities=True).probs.numpy()  # frames x classes x h x w
+    net = probs.argmax(axis=1)
+    pixel = float(np.prod(target_pixel(seg.pre_cfg, tuple(zooms[:2]))))
+    out = {}
+    for v, label in zip(VESSELS, (1, 2), strict=True):
+        near = ndimage.binary_dilation(net == label, _IN_PLANE, iterations=3)
+        out[v] = (probs[:, label] * near).sum(axis=(1, 2)) * pixel
+    return out
 
 
 def _summary(rel: pd.Series) -> dict:
@@ -92,12 +120,17 @@ def main() -> None:
                 for sigma in args.sigmas:
                     a = ndimage.gaussian_filter1d(curves[v], sigma, mode="wrap")
                     rec[f"{v}_D_{source}_smooth{sigma:g}"] = distensibility(a.max(), a.min(), pp)
+        soft = soft_areas(seg, s.image.astype(np.float32), s.zooms)
         for v in VESSELS:
             rec[f"{v}_D_analytic"] = s.truth[f"{v}_distensibility_analytic"]
+            rec[f"{v}_D_soft"] = distensibility(soft[v].max(), soft[v].min(), pp)
+            analytic = s.curves[f"{v}_area_mm2_analytic"].to_numpy()
+            rec[f"{v}_slope_soft"], rec[f"{v}_noise_soft"] = _slope_and_noise(soft[v], analytic)
+            rec[f"{v}_soft_mean_bias"] = float(soft[v].mean() / analytic.mean() - 1.0)
         rows.append(rec)
     seconds = time.perf_counter() - t0
     df = pd.DataFrame(rows)
-    estimators = ["truth", "model"] + [
+    estimators = ["truth", "model", "soft"] + [
         f"{src}_smooth{s:g}" for src in ("truth", "model") for s in args.sigmas
     ]
     errors = {}
@@ -110,11 +143,12 @@ def main() -> None:
             }
             for est in estimators
         }
-        for src in ("truth", "model"):
+        for src in ("truth", "model", "soft"):
             errors[v][f"curve_{src}"] = {
                 "slope_median": float(df[f"{v}_slope_{src}"].median()),
                 "noise_share_of_change_median": float(df[f"{v}_noise_{src}"].median()),
             }
+        errors[v]["curve_soft"]["mean_area_bias_median"] = float(df[f"{v}_soft_mean_bias"].median())
     # the association stage's model on each version of the distensibility
     table = df.copy()
     idps = []
