@@ -28,6 +28,8 @@ from cardiopheno.segment.transforms import (
     SlicePipeline,
     fill_slice_holes,
     heart_center,
+    keep_largest_per_frame,
+    label_window,
     map_acdc_labels,
     postprocess,
     postprocess_frame,
@@ -148,10 +150,66 @@ def test_filling_all_slices_at_once_equals_slice_by_slice(labels):
 
 
 def test_postprocess_of_a_cine_equals_frame_by_frame(rng):
+    # (noise whose largest components differ in size: MONAI's pick among equals is arbitrary)
     cine = rng.choice(4, size=(30, 28, 3, 4), p=[0.4, 0.3, 0.2, 0.1]).astype(np.uint8)
     cine[12:20, 10:18] = LV_CAVITY  # a cavity with holes left by the noise around it
     expected = np.stack([postprocess_frame(cine[..., t]) for t in range(4)], axis=-1)
     np.testing.assert_array_equal(postprocess(cine.copy()), expected)
+
+
+def test_largest_components_of_all_frames_at_once_equal_monai_frame_by_frame(rng):
+    # per frame, six bars of distinct sizes in random cells and classes (several components
+    # per class); in the last frame one class only, and pixels touching diagonally (one
+    # component at MONAI's full connectivity) that outweigh a 2 x 2 square
+    cine = np.zeros((40, 40, 1, 5), np.uint8)
+    for t in range(4):
+        for cell, length in zip(rng.permutation(16)[:6], rng.permutation(8)[:6] + 1, strict=True):
+            x, y = divmod(int(cell), 4)
+            cine[10 * x : 10 * x + length, 10 * y : 10 * y + 2, 0, t] = rng.integers(1, 3)
+    cine[[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], 0, 4] = 1
+    cine[20:22, 20:22, 0, 4] = 1
+    expected = np.stack(
+        [postprocess_frame(cine[..., t], fill_holes=False, classes=(1, 2)) for t in range(5)],
+        axis=-1,
+    )
+    out = keep_largest_per_frame(cine, (1, 2))
+    np.testing.assert_array_equal(out, expected)
+    assert (out[..., :4] > 0).sum() < (cine[..., :4] > 0).sum()  # something was removed
+
+
+def test_label_window_holds_the_labels_with_margin_on_the_stride_grid():
+    labels = np.zeros((2, 64, 64), np.uint8)
+    labels[1, 20:25, 40:44] = 1
+    (x0, y0), (x1, y1) = label_window(labels, 64, margin=5, multiple=8)
+    assert (x0, x1, y0, y1) == (8, 32, 32, 56)  # 15..29 and 35..48, out to multiples of 8
+    assert label_window(labels, 64, margin=40, multiple=8) == ((0, 0), (64, 64))  # clipped
+    assert label_window(np.zeros((1, 64, 64)), 64, 5, 8) is None
+
+
+def test_whole_field_view_on_a_label_window_keeps_the_whole_field_labels(monkeypatch):
+    """The aortic model (whole field, 192 px) run on a window around frame 0's vessels gives
+    the labels of the whole field, on fewer pixels."""
+    from cardiopheno.synth.aorta import simulate_aorta
+    from cardiopheno.synth.population import sample_population
+
+    row = sample_population(5, seed=202).iloc[2]
+    cine = simulate_aorta(row, 202, 2, n_frames=6)
+    spacing = cine.zooms[:2]
+    whole = Segmenter(device="cpu", view="ao", heart_crop=False)
+    windowed = Segmenter(device="cpu", view="ao")
+    assert windowed.field_crop and not whole.field_crop
+    grids = []
+    predict = windowed.predict
+    monkeypatch.setattr(
+        windowed, "predict", lambda stack, **kw: grids.append(stack.shape) or predict(stack, **kw)
+    )
+    expected = whole.segment_array(cine.image.astype(np.float32), spacing).labels
+    got = windowed.segment_array(cine.image.astype(np.float32), spacing).labels
+    roi = windowed.pre_cfg.roi
+    assert grids[-1][1] * grids[-1][2] < 0.8 * roi * roi  # the cine ran on a smaller window
+    assert all(n % windowed.stride == 0 for n in grids[-1][1:])
+    np.testing.assert_array_equal(got, expected)
+    assert (expected == 1).any() and (expected == 2).any()
 
 
 def test_folding_batch_norm_keeps_the_network_output():

@@ -5,7 +5,9 @@ Each view has its own network and label map; everything else is shared.
 
 Per cine: every slice of every frame is preprocessed in one call (see
 :mod:`cardiopheno.segment.transforms`), the first frame is segmented on the ``roi`` grid to find
-the heart, then all frames are segmented in slice batches on a ``crop`` window around it, each
+the heart, then all frames are segmented in slice batches on a ``crop`` window around it (for a
+model of the whole field, ``crop == roi``: on the first frame's labels plus ``FIELD_MARGIN``
+pixels, aligned to the network's stride so that the labels are those of the whole field), each
 slice also flipped (``flip_ensemble`` copies) and the class probabilities averaged; labels are
 mapped back onto the input grid (MONAI inverse: bilinear probabilities when resampled, else
 nearest neighbour) and post-processed.
@@ -46,6 +48,7 @@ from cardiopheno.segment.network import (
 from cardiopheno.segment.transforms import (
     SlicePipeline,
     heart_center,
+    label_window,
     postprocess,
 )
 from cardiopheno.segment.uncertainty import UNCERTAINTY_COLUMNS, phenotype_spread
@@ -81,6 +84,11 @@ def status_columns(view: ViewSpec) -> dict[str, ColumnSpec]:
 
 
 STATUS_COLUMNS = status_columns(VIEWS["sa"])
+
+# Pixels kept around the first frame's labels when a whole-field model (the single-slice views)
+# segments the cine on a window: 48 left every label of the held-out la_2ch, la_4ch and ao
+# cines as on the whole field, 32 changed a few dozen pixels per cine (BENCHMARKS.md)
+FIELD_MARGIN = 48
 
 
 @dataclass
@@ -179,6 +187,9 @@ class Segmenter:
         # BENCHMARKS.md), 256 on a GPU
         self.slice_batch = int(slice_batch or (32 if self.device.type == "cpu" else 256))
         self.heart_crop = heart_crop and self.pre_cfg.crop < self.pre_cfg.roi
+        # a whole-field model (crop == roi) crops to its labels instead, on the stride grid
+        self.field_crop = heart_crop and not self.heart_crop
+        self.stride = int(np.prod(self.net_cfg.strides))
         self.tta = tta
         self.largest_component = largest_component
         self.fill_holes = fill_holes
@@ -264,6 +275,11 @@ class Segmenter:
             first = self.predict_labels(stack[:z])  # frame 0, all slices, on the roi grid
             center = heart_center(first.numpy(), self.pre_cfg.roi)
             stack, crop_tf = self.pipe.crop_to_heart(stack, center)
+        elif self.field_crop:
+            first = self.predict_labels(stack[:z])  # frame 0 on the whole field
+            window = label_window(first.numpy(), self.pre_cfg.roi, FIELD_MARGIN, self.stride)
+            if window is not None:
+                stack, crop_tf = self.pipe.crop_to_window(stack, *window)
         smooth = self.smooth_inverse and self.pipe.resamples(prep.spacing)
         pred = self.predict(stack, probabilities=smooth, flips=self.flips)  # (T*Z) x h x w
         if smooth:

@@ -11,14 +11,18 @@ image with N channels, so one MONAI call resamples the whole cine:
 3. ``ResizeWithPadOrCrop``: centre crop or zero pad to ``roi`` x ``roi`` (288 mm at the defaults).
 
 Optionally a second, heart-centred crop (``SpatialCrop`` + ``ResizeWithPadOrCrop`` to ``crop``)
-cuts the work per slice by (roi/crop)^2 once a first pass has found the heart.
+cuts the work per slice by (roi/crop)^2 once a first pass has found the heart. Models trained on
+the whole field (the single-slice views: ``crop == roi``) get a window instead
+(:func:`label_window`): the labels' bounding box plus a margin, on the network's stride grid, so
+that the network sees the same pixels at the same offsets and its labels do not change.
 Every step is invertible: :func:`invert_to_input` maps class probabilities back onto the input grid
 with MONAI's own inverse (bilinear for probabilities), so the label map has exactly the input's
 shape; the caller writes it with the input's affine.
 
 Post-processing (:func:`postprocess_frame`): MONAI ``KeepLargestConnectedComponent`` per class in 3D
 per frame, then ``FillHoles`` of the LV and RV cavities in each 2D slice (not of the myocardium,
-whose enclosed "hole" is the LV cavity).
+whose enclosed "hole" is the LV cavity). For a whole cine, :func:`keep_largest_per_frame` does
+the first step for all frames in one ``scipy.ndimage.label`` per class.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from monai.transforms import (
     SpatialCrop,
 )
 from monai.utils import TraceKeys
+from scipy import ndimage
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY
 
@@ -132,6 +137,38 @@ def heart_crop_transform(cfg: PreprocessConfig, center: tuple[int, int]) -> Comp
     )
 
 
+def window_crop_transform(start: tuple[int, int], end: tuple[int, int]) -> Compose:
+    """A fixed in-plane window ``[start, end)`` of the ``roi`` grid (MONAI ``SpatialCrop``, whose
+    inverse pads the window back to the full grid)."""
+    return Compose([SpatialCrop(roi_start=start, roi_end=end)])
+
+
+def label_window(
+    labels: np.ndarray, roi: int, margin: int, multiple: int
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The window (start, end per in-plane axis) around all labels of ``... x roi x roi``: their
+    bounding box grown by ``margin`` pixels, then outwards to multiples of ``multiple`` (the
+    network's total stride) and clipped to the grid; None when nothing is labelled.
+
+    On the stride grid a strided UNet computes the same features inside the window as on the
+    whole field; only what the border's zero padding reaches differs, and ``margin`` keeps that
+    away from the structures (48 pixels left every label unchanged on held-out cines,
+    BENCHMARKS.md). An offset off the grid changes the labels (Dice about 0.98 against the
+    whole field: the network is not shift-invariant below its stride).
+    """
+    mask = np.asarray(labels).reshape(-1, roi, roi).any(axis=0)
+    if not mask.any():
+        return None
+    bounds = []
+    for axis in (1, 0):
+        idx = np.flatnonzero(mask.any(axis=axis))
+        lo = max(0, (int(idx[0]) - margin) // multiple * multiple)
+        hi = min(roi, -(-(int(idx[-1]) + 1 + margin) // multiple) * multiple)
+        bounds.append((lo, hi))
+    (x0, x1), (y0, y1) = bounds
+    return (x0, y0), (x1, y1)
+
+
 def as_stack(slices: np.ndarray, spacing_xy: tuple[float, float]) -> MetaTensor:
     """Wrap ``N x X x Y`` slices as a 2D MetaTensor with N channels and an in-plane affine."""
     sx, sy = float(spacing_xy[0]), float(spacing_xy[1])
@@ -202,6 +239,12 @@ class SlicePipeline:
         self, stack: MetaTensor, center: tuple[int, int]
     ) -> tuple[MetaTensor, Compose]:
         tf = heart_crop_transform(self.cfg, center)
+        return tf(stack), tf
+
+    def crop_to_window(
+        self, stack: MetaTensor, start: tuple[int, int], end: tuple[int, int]
+    ) -> tuple[MetaTensor, Compose]:
+        tf = window_crop_transform(start, end)
         return tf(stack), tf
 
     def invert(
@@ -307,6 +350,37 @@ def postprocess_frame(
     return out
 
 
+# full connectivity within a frame of X x Y x Z x T (26 neighbours in 3D, 8 in a single slice, as
+# MONAI's default), none across frames
+_FRAME_STRUCTURE = np.zeros((3, 3, 3, 3), dtype=bool)
+_FRAME_STRUCTURE[..., 1] = True
+
+
+def keep_largest_per_frame(labels: np.ndarray, classes: tuple[int, ...] = CLASSES) -> np.ndarray:
+    """MONAI ``KeepLargestConnectedComponent`` per class and frame of an ``X x Y x Z x T`` label
+    map (other labels of a removed component become background), with one ``ndimage.label`` per
+    class for all frames: the components of a structure that does not connect frames are each
+    within one frame, so the largest per frame is a grouped maximum of their sizes. Calling MONAI
+    once per frame and class cost 1.3 ms per call in overhead alone (a failed optional import of
+    cuCIM formatted as a traceback), 0.25 s of a 100-frame aortic cine. Equal-sized largest
+    components of a frame keep the first in raster order (MONAI's pick among equals depends on
+    numpy's unstable sort; a real segmentation's largest components are not of equal size)."""
+    out = np.array(labels, dtype=np.uint8, copy=True)
+    for cls in classes:
+        mask = out == cls
+        comp, n = ndimage.label(mask, structure=_FRAME_STRUCTURE)
+        if n <= 1:
+            continue
+        sizes = np.bincount(comp.reshape(-1), minlength=n + 1)[1:]
+        frame = np.array([box[3].start for box in ndimage.find_objects(comp)])
+        order = np.lexsort((-sizes, frame))  # by frame, then largest first (stable on ties)
+        first = order[np.r_[True, frame[order][1:] != frame[order][:-1]]]
+        keep = np.zeros(n + 1, dtype=bool)
+        keep[first + 1] = True
+        out[mask & ~keep[comp]] = 0
+    return out
+
+
 def postprocess(
     labels: np.ndarray,
     largest_component: bool = True,
@@ -316,8 +390,9 @@ def postprocess(
 ):
     """Post-process every frame of an ``X x Y x Z x T`` label map in place, on the bounding box of
     all labels (plus a margin): everything outside it is background and stays so, and the box is
-    typically a tenth of the field of view. Largest components are kept per frame; holes are
-    filled in all slices of all frames at once (:func:`fill_slice_holes`)."""
+    typically a tenth of the field of view. Largest components are kept per frame
+    (:func:`keep_largest_per_frame`); holes are filled in all slices of all frames at once
+    (:func:`fill_slice_holes`)."""
     fg = labels.any(axis=(2, 3))
     if not fg.any():
         return labels
@@ -325,10 +400,7 @@ def postprocess(
     bx = slice(max(0, xs[0] - 2), xs[-1] + 3)
     by = slice(max(0, ys[0] - 2), ys[-1] + 3)
     if largest_component:
-        for t in range(labels.shape[3]):
-            labels[bx, by, :, t] = postprocess_frame(
-                labels[bx, by, :, t], fill_holes=False, classes=classes
-            )
+        labels[bx, by] = keep_largest_per_frame(labels[bx, by], classes)
     if fill_holes:
         box = labels[bx, by]
         labels[bx, by] = fill_slice_holes(box.reshape(*box.shape[:2], -1), fill).reshape(box.shape)
