@@ -39,6 +39,9 @@ def main() -> None:
     ap.add_argument("--cohort", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--views", nargs="+", default=list(VIEWS), choices=VIEWS)
+    ap.add_argument(
+        "--flip-ensemble", type=int, default=None, help="override the views' default (0-3)"
+    )
     ap.add_argument("--out", default="results/benchmarks/view_models.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -48,7 +51,8 @@ def main() -> None:
     cov = read_any(root / "covariates.csv").set_index("eid")
     lab = root / "truth" / "labels"
     views = tuple(args.views)
-    segs = {v: Segmenter(view=v, device="cpu", threads=args.threads) for v in views}
+    extra = {} if args.flip_ensemble is None else {"flip_ensemble": args.flip_ensemble}
+    segs = {v: Segmenter(view=v, device="cpu", threads=args.threads, **extra) for v in views}
     fams = resolve_families(["atrial_function", "aortic_function"])
     dices: dict = {v: {} for v in views}
     seconds: dict = {v: [] for v in views}
@@ -93,6 +97,7 @@ def main() -> None:
         "seconds_per_subject": {v: float(np.median(s)) for v, s in seconds.items()},
         "phenotype_errors_vs_truth": errors,
         "checkpoints": {v: s.checkpoint.name for v, s in segs.items()},
+        "flip_ensemble": {v: len(s.flips) for v, s in segs.items()},
         "note": "phenotype truth: analytic (atria: 3D phantom volumes; aorta: voxelised areas)",
     }
     out = Path(args.out)
