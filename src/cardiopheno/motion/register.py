@@ -18,6 +18,8 @@ by ``downsample`` at each level; the control grid stays in full-resolution pixel
   + label_weight x the same on smoothed LV cavity and myocardium masks (frames that have labels)
   + smoothness x membrane energy |grad u|^2 (+ bending x bending energy, off by default)
   + incompressibility x (log det of the Jacobian - its mean) ^ 2 over the ED wall
+  + sliding x (d u_theta / d s)^2 over the ED wall: the arc derivative of the displacement's
+    component along the wall (polar about the ED cavity centre), less the LV's translation
   + temporal x |u_s,t+1 - 2 u_st + u_s,t-1|^2 (cyclic).
 
 The images are cropped to the LV's bounding box over all frames plus ``margin_mm`` (as
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 
 
 STOP_WINDOW = 10  # steps between the early-stopping checks
+# the sliding term is evaluated on pixels pooled by at least this: it regularises the field's
+# smooth part (sliding spreads over sectors), and at full resolution its matrix products on
+# the 2-pixel control grid cost more than the rest of a step
+SLIDING_SAMPLE = 4
 
 
 class TrackingError(ValueError):
@@ -72,6 +78,17 @@ class MotionSettings:
     # 0: the penalty covers the whole ED wall, its edges included (1 was the default before:
     # with the edges free, the endocardial points slid along the wall, issue 14's analysis)
     wall_erosion: int = 0
+    # penalty on points sliding along the wall: (d u_theta / d s)^2 over the ED wall, the arc
+    # derivative of the displacement's tangential component about the ED cavity centre, after
+    # removing the LV's translation. Zero for a rotation, a translation and any radial field
+    # however uneven round the ring; the membrane energy is not: it is lowered by sliding
+    # points into a hypokinetic sector (a weak sector's radial motion then reads as a
+    # translation), which read those segments as near normal (issue 14)
+    sliding: float = 0.3
+    # the translation removed: "labels" (from the segmentation's centroids, corrected for a
+    # hypokinetic region's shift of them; see _polar_frame), "free" (fitted, which leaves the
+    # sliding above unpenalised) or "none"
+    sliding_translation: str = "labels"
     margin_mm: float = 15.0
     # per level, the images are average-pooled by this factor (1 = full resolution); the
     # control grid stays in full-resolution pixels, so levels hand it on unchanged
@@ -127,7 +144,9 @@ def _channels(
     return out
 
 
-def bspline_matrix(n_pixels: int, spacing: int, factor: int = 1) -> torch.Tensor:
+def bspline_matrix(
+    n_pixels: int, spacing: int, factor: int = 1, derivative: bool = False
+) -> torch.Tensor:
     """(n_rows, n_control) cubic B-spline weights: control points every ``spacing`` pixels
     from one spacing before pixel 0 to one after the last. The dense field is then
     M_x p M_y^T, two small matrix products whose backward is cheap (torch's bicubic
@@ -136,21 +155,29 @@ def bspline_matrix(n_pixels: int, spacing: int, factor: int = 1) -> torch.Tensor
     With ``factor`` > 1 the rows are the pixels of the image average-pooled by ``factor``
     (ceil(n_pixels / factor) of them, each at its block's centre in full-resolution pixels,
     clamped to the image): the same control grid, evaluated on a coarser pixel grid, so a level
-    can run on pooled images and hand its control points on unchanged."""
+    can run on pooled images and hand its control points on unchanged.
+
+    With ``derivative`` the rows are the weights' derivatives per full-resolution pixel (the
+    field's exact derivative at the same points)."""
     n_ctrl = int(math.ceil((n_pixels - 1) / spacing)) + 3
     n_rows = int(math.ceil(n_pixels / factor))
     pos = np.clip(factor * np.arange(n_rows) + (factor - 1) / 2.0, 0.0, n_pixels - 1)
     x = pos / spacing + 1.0  # pixel positions in control units
     i = np.floor(x).astype(int)
     f = x - i
-    w = np.stack(
-        [
-            (1 - f) ** 3 / 6,
-            (3 * f**3 - 6 * f**2 + 4) / 6,
-            (-3 * f**3 + 3 * f**2 + 3 * f + 1) / 6,
-            f**3 / 6,
-        ]  # fmt: skip
-    )
+    if derivative:
+        w = np.stack(
+            [-((1 - f) ** 2) / 2, (3 * f**2 - 4 * f) / 2, (-3 * f**2 + 2 * f + 1) / 2, f**2 / 2]
+        ) / spacing  # fmt: skip
+    else:
+        w = np.stack(
+            [
+                (1 - f) ** 3 / 6,
+                (3 * f**3 - 6 * f**2 + 4) / 6,
+                (-3 * f**3 + 3 * f**2 + 3 * f + 1) / 6,
+                f**3 / 6,
+            ]  # fmt: skip
+        )
     m = np.zeros((n_rows, n_ctrl + 1))
     for k in range(4):
         np.add.at(m, (np.arange(n_rows), i - 1 + k), w[k])
@@ -214,7 +241,7 @@ class _Level:
     and their differences (derivatives of the field between neighbouring pooled pixels), the
     pooled ED wall, and the base sampling grid."""
 
-    def __init__(self, ch, ed_frame, wall, grid_px, factor, h, w):
+    def __init__(self, ch, ed_frame, wall, grid_px, factor, h, w, polar=None):
         n_s, n_t = ch.shape[:2]
         pooled = _pool(ch.reshape(n_s * n_t, -1, h, w), factor)
         hf, wf = pooled.shape[-2:]
@@ -259,6 +286,71 @@ class _Level:
         self.to_grid = torch.tensor(
             [2.0 / (factor * max(wf - 1, 1)), 2.0 / (factor * max(hf - 1, 1))]
         )
+        if polar is not None:
+            self._polar(wall, grid_px, factor, h, w, *polar, n_t)
+
+    def _polar(self, wall, grid_px, factor, h, w, centre, shift, known, n_t):
+        """The sliding term's fixed tensors on the wall's bounding box, pooled by at least
+        SLIDING_SAMPLE: the field and its exact derivatives there (B-spline derivative
+        matrices, not differences, so that the polar terms meet at the same points) and each
+        pixel's polar frame about ``centre`` (S, 2; full-resolution crop pixels)."""
+        factor = max(factor, SLIDING_SAMPLE)
+        wall_p = _pool(wall[:, None], factor)[:, 0]
+        rows = torch.nonzero(wall_p.sum(dim=(0, 2)) > 0)[:, 0]
+        cols = torch.nonzero(wall_p.sum(dim=(0, 1)) > 0)[:, 0]
+        if rows.numel() == 0:
+            rows = cols = torch.zeros(1, dtype=torch.long)
+        r, c = slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+        self.sx = bspline_matrix(h, grid_px, factor)[r]
+        self.sy = bspline_matrix(w, grid_px, factor)[c]
+        self.sdx = bspline_matrix(h, grid_px, factor, derivative=True)[r]
+        self.sdy = bspline_matrix(w, grid_px, factor, derivative=True)[c]
+
+        def pos(n, k):  # full-resolution positions of pooled pixels (as bspline_matrix)
+            return np.clip(factor * np.arange(k) + (factor - 1) / 2.0, 0.0, n - 1)
+
+        px = torch.from_numpy(pos(h, wall_p.shape[1])[r].astype(np.float32))
+        py = torch.from_numpy(pos(w, wall_p.shape[2])[c].astype(np.float32))
+        cen = torch.as_tensor(centre, dtype=torch.float32)
+        x = px[None, :, None] - cen[:, 0, None, None]
+        y = py[None, None, :] - cen[:, 1, None, None]
+        rad = torch.hypot(x, y).clamp_min(1.0)
+        ex, ey = x / rad, y / rad  # radial unit vector; the tangent is (-ey, ex)
+        wt = wall_p[:, r, c]
+        fx, fy = ex / rad, ey / rad  # d(c . e_theta)/ds = -c . (fx, fy): a translation c
+        a = torch.stack(
+            [
+                torch.stack([(wt * fx * fx).sum((1, 2)), (wt * fx * fy).sum((1, 2))], -1),
+                torch.stack([(wt * fx * fy).sum((1, 2)), (wt * fy * fy).sum((1, 2))], -1),
+            ],
+            -2,
+        )
+        a_inv = torch.linalg.inv(a + 1e-6 * torch.eye(2))
+
+        def pairs(t):  # per slice -> per pair (slice-major)
+            return t.repeat_interleave(n_t, dim=0)
+
+        self.polar = [pairs(t) for t in (ey * ey, -ex * ey, ex * ex, fx, fy, wt, a_inv)]
+        self.shift, self.known = shift, known
+        self.polar_n = pairs(wt).sum().clamp_min(1.0)
+
+    def sliding(self, pm) -> torch.Tensor:
+        """Mean over the wall of (d u_theta / d s)^2 of the field less the LV's translation:
+        the arc derivative of the tangential displacement is e_t . (d u / d s) - u_r / r, zero
+        for a field that moves points along their radii however unevenly round the ring."""
+        txx, txy, tyy, fx, fy, wt, a_inv = self.polar
+        rows = torch.matmul(self.sx, pm)
+        u, dj = torch.matmul(rows, self.sy.T), torch.matmul(rows, self.sdy.T)
+        di = torch.matmul(torch.matmul(self.sdx, pm), self.sy.T)
+        g = txx * di[:, 0] + txy * (dj[:, 0] + di[:, 1]) + tyy * dj[:, 1]
+        g = g - (fx * u[:, 0] + fy * u[:, 1])
+        # less the known translation (g of a translation c is -c . f), ...
+        g = g + self.shift[:, 0, None, None] * fx + self.shift[:, 1, None, None] * fy
+        wg = wt * g
+        b = torch.stack([(wg * fx).sum((1, 2)), (wg * fy).sum((1, 2))], -1)  # (B, 2)
+        # ... or, where it is not known, the best one: min_c sum w (g - c . f)^2
+        best = torch.einsum("bi,bij,bj->b", b, a_inv, b) * (1 - self.known)
+        return ((wg * g).sum((1, 2)) - best).sum() / self.polar_n
 
     def loss(self, p, q, not_ed, wt, cfg) -> tuple[torch.Tensor, torch.Tensor]:
         """(total loss, per-pair data term) of control grid ``p`` (B, 2, gh, gw; pixels along
@@ -298,10 +390,59 @@ class _Level:
             mean = (logdet * self.wall).sum(dim=(1, 2), keepdim=True) / self.wall_per_pair
             dev = (logdet - mean) ** 2
             loss = loss + cfg.incompressibility * (dev * self.wall).sum() / self.wall_n
+        if cfg.sliding > 0:
+            loss = loss + cfg.sliding * self.sliding(pm)
         if cfg.temporal > 0:
             d2 = torch.roll(q, -1, 1) - 2 * q + torch.roll(q, 1, 1)
             loss = loss + cfg.temporal * (d2**2).mean()
         return loss, per_pair
+
+
+def _centroids(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(..., 2) centroids of (..., H, W) masks in pixels, and whether each mask is non-empty."""
+    n = masks.sum(axis=(-2, -1)).astype(np.float64)
+    ii, jj = np.arange(masks.shape[-2]), np.arange(masks.shape[-1])
+    ci = (masks.sum(axis=-1) * ii).sum(axis=-1) / np.maximum(n, 1)
+    cj = (masks.sum(axis=-2) * jj).sum(axis=-1) / np.maximum(n, 1)
+    return np.stack([ci, cj], axis=-1), n > 0
+
+
+def _polar_frame(lab, ed_frame, translation):
+    """The sliding term's frame: per slice the ED cavity centroid (S, 2); per pair the LV's
+    translation from ED (B, 2) where it is known, and whether it is (B,); elsewhere the term
+    fits it (least squares).
+
+    ``translation``: "labels", from the segmentation (frames that have it): the cavity's and the
+    epicardium's centroids shift by T + a and T + rho a, where a is the first harmonic of the
+    endocardial radius's change round the ring (a hypokinetic region shifts the cavity's
+    centroid without any translation) and rho = r_endo / r_epi, because an incompressible wall
+    keeps r_epi^2 - r_endo^2 at each angle (up to a constant): T = (s_epi - rho s_cav) / (1 - rho);
+    "free", fitted on every pair (then a hypokinetic region's first harmonic reads as a
+    translation and is not held); "none", zero (a translating heart then counts as sliding)."""
+    n_s, n_t = lab.shape[:2]
+    cav, has_cav = _centroids(lab == LV_CAVITY)  # (S, T, 2)
+    epi, has_epi = _centroids(np.isin(lab, (LV_CAVITY, LV_MYOCARDIUM)))
+    centre = np.where(has_cav[:, ed_frame, None], cav[:, ed_frame], epi[:, ed_frame])
+    shift = np.zeros((n_s, n_t, 2), np.float32)
+    known = np.zeros((n_s, n_t), np.float32)
+    if translation == "none":
+        known[:] = 1.0
+    elif translation == "labels":
+        ed = lab[:, ed_frame]
+        n_cav = (ed == LV_CAVITY).sum(axis=(1, 2))
+        n_epi = np.isin(ed, (LV_CAVITY, LV_MYOCARDIUM)).sum(axis=(1, 2))
+        rho = np.minimum(np.sqrt(n_cav / np.maximum(n_epi, 1)), 0.95)[:, None, None]
+        s_cav, s_epi = cav - cav[:, ed_frame, None], epi - epi[:, ed_frame, None]
+        ok = has_cav & has_epi & has_cav[:, ed_frame, None]
+        shift[ok] = ((s_epi - rho * s_cav) / (1 - rho))[ok]
+        known[ok] = 1.0
+    elif translation != "free":
+        raise ValueError(f"sliding_translation must be labels, free or none, not {translation!r}")
+    return (
+        centre.astype(np.float32),
+        torch.from_numpy(shift.reshape(n_s * n_t, 2)),
+        torch.from_numpy(known.reshape(n_s * n_t)),
+    )
 
 
 def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
@@ -323,6 +464,9 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
     if cfg.wall_erosion > 0:  # the wall's interior: its edges' pixels mix in the cavity's motion
         ed_myo = ndimage.binary_erosion(ed_myo, iterations=cfg.wall_erosion, axes=(1, 2))
     wall = torch.from_numpy(ed_myo.astype(np.float32))  # (S, H, W)
+    polar = None
+    if cfg.sliding > 0:
+        polar = _polar_frame(lab, ed_frame, cfg.sliding_translation)
     factors = cfg.downsample or (1,) * len(cfg.grid_px)
     p: torch.Tensor | None = None
     prev: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -333,7 +477,7 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
         ch = torch.from_numpy(
             _channels(img, lab if use_labels else None, ed_frame, sigma, cfg.texture_weight)
         )
-        level = _Level(ch, ed_frame, wall, grid_px, factor, h, w)
+        level = _Level(ch, ed_frame, wall, grid_px, factor, h, w, polar)
         # the control grid lives in full-resolution pixels at every level
         mx, my = bspline_matrix(h, grid_px), bspline_matrix(w, grid_px)
         gh, gw = mx.shape[1], my.shape[1]

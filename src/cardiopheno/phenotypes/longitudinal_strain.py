@@ -42,6 +42,7 @@ LA_SETTINGS = MotionSettings(
     iterations=(50, 50, 40),
     downsample=(1, 1, 1),
     step_follows_grid=False,
+    sliding=0.0,  # a short-axis ring's regulariser: the 4-chamber wall is no ring
 )
 SEGMENT_NAMES = ["basal septal", "mid septal", "apical septal", "apical lateral", "mid lateral",
                  "basal lateral"]  # fmt: skip
