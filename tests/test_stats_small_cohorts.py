@@ -108,6 +108,28 @@ def test_association_stage_writes_empty_tables_with_the_normal_schema(tiny, tmp_
     assert NOT_ESTIMABLE_KEY not in file_metadata(out_r)
 
 
+def test_association_stage_fits_aortic_idps_but_not_float_covariates(tmp_path):
+    """The aortic family's columns are IDPs; the covariate it reads (central_pp, a float in
+    the synthetic and UK Biobank covariates) is not, unless association.idps names it."""
+    pop = _population(60, seed=4)
+    rng = np.random.default_rng(4)
+    pop["central_pp"] = rng.normal(50, 8, len(pop))
+    pop["AAo_distensibility"] = 6.0 - 0.13 * (pop["age"] - 45) + rng.normal(0, 0.5, len(pop))
+    pop["AAo_max_area"] = rng.normal(900, 80, len(pop))
+    pheno, cov = tmp_path / "pheno.csv", tmp_path / "cov.csv"
+    idps = ["LVEDV", "AAo_distensibility", "AAo_max_area"]
+    pop[["eid", *idps]].to_csv(pheno, index=False)
+    pop.drop(columns=idps).to_csv(cov, index=False)
+    out_a, out_r = tmp_path / "assoc.parquet", tmp_path / "ranges.parquet"
+    association_stage(pheno, None, cov, out_a, out_r, {"covariates": ["bsa_m2"]})
+    assoc = read_table(out_a)
+    assert sorted(assoc["idp"].unique()) == sorted(idps)
+    age = assoc.set_index(["idp", "term"]).loc[("AAo_distensibility", "age")]
+    assert age["ci_low"] < -0.13 < age["ci_high"]
+    association_stage(pheno, None, cov, out_a, out_r, {"idps": ["LVEDV", "central_pp"]})
+    assert sorted(read_table(out_a)["idp"].unique()) == ["LVEDV", "central_pp"]
+
+
 @pytest.mark.parametrize(
     ("cfg", "key"),
     [({"idps": ["LVEDV", "NOT_AN_IDP"]}, "association.idps"),
