@@ -20,8 +20,9 @@ NON_IDP_COLUMNS = frozenset(
 )
 NON_IDP_PREFIXES = ("phenotypes_", "qc_", "seg_")
 #: ... and columns that describe an IDP rather than being one: the segmentation's per-subject
-#: uncertainty ``LVEDV_sd`` and the like (cardiopheno.segment.uncertainty)
-NON_IDP_SUFFIXES = ("_sd",)
+#: uncertainty ``LVEDV_sd`` and the like (cardiopheno.segment.uncertainty), and the atrial
+#: family's count of frames left out of a curve (``LA_frames_excluded``)
+NON_IDP_SUFFIXES = ("_sd", "_frames_excluded")
 #: ``DataFrame.attrs`` key under which :func:`analysis_frame` lists the covariates table's columns
 COVARIATE_COLUMNS_ATTR = "covariate_columns"
 
