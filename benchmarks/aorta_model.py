@@ -88,6 +88,18 @@ def _summary(rel: pd.Series) -> dict:
     }
 
 
+def age_sex_terms(assoc: pd.DataFrame) -> dict:
+    """``{idp: {term: {"estimate", "ci95"}}}`` for the age (women), age_male and sex rows of an
+    associations table (``fit_age_sex``'s, or the workflow's associations.parquet)."""
+    trend: dict = {}
+    for r in assoc[assoc["term"].isin(["age", "age_male", "sex"])].itertuples():
+        trend.setdefault(r.idp, {})[r.term] = {
+            "estimate": float(r.estimate),
+            "ci95": [float(r.ci_low), float(r.ci_high)],
+        }
+    return trend
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--subjects", type=int, default=100)
@@ -158,12 +170,7 @@ def main() -> None:
             table[name] = df[f"{v}_D_{est}"]
             idps.append(name)
     assoc = fit_age_sex(table, idps, covariates=["bsa_m2"], cov_type="HC3", age_centre=60.0)
-    trend = {}
-    for r in assoc[assoc["term"].isin(["age", "age_male", "sex"])].itertuples():
-        trend.setdefault(r.idp, {})[r.term] = {
-            "estimate": r.estimate,
-            "ci95": [r.ci_low, r.ci_high],
-        }
+    trend = age_sex_terms(assoc)
     result = {
         "subjects": len(df),
         "seed": args.seed,

@@ -23,6 +23,7 @@ from cardiopheno.plots.figures import association_figures, phewas_figures, survi
 from cardiopheno.plots.phewas import manhattan
 from cardiopheno.plots.survival import forest, km_by_quartile
 from cardiopheno.stats.association import ASSOCIATION_DTYPES, fit_age_sex
+from cardiopheno.stats.data import select_idps
 from cardiopheno.stats.outcomes import OUTCOME_DTYPES, OutcomeDefinition, derive_outcomes
 from cardiopheno.stats.phecodes import load_phecode_map
 from cardiopheno.stats.phewas import PHEWAS_DTYPES, run_phewas, top_hits
@@ -106,6 +107,47 @@ def test_association_stage_writes_empty_tables_with_the_normal_schema(tiny, tmp_
     # reference ranges still count subjects per band, without statistics
     assert ranges["n"].sum() > 0 and ranges["mean"].isna().all()
     assert NOT_ESTIMABLE_KEY not in file_metadata(out_r)
+
+
+def test_association_skips_an_idp_with_one_value_instead_of_dividing_by_a_zero_se(caplog):
+    """A clean synthetic cohort of 120 made every QC-passed subject's RA_frames_excluded 0, and
+    the stage crashed (ZeroDivisionError) instead of fitting the other IDPs."""
+    pop = _population(40).assign(RAV_max=0.0)
+    with caplog.at_level(logging.WARNING):
+        out = fit_age_sex(pop, ["LVEDV", "RAV_max"], [])
+    assert set(out["idp"]) == {"LVEDV"}
+    assert any(
+        "same value in every complete row: RAV_max (= 0)" in r.message for r in caplog.records
+    )
+    with pytest.raises(NotEstimable, match="1 IDPs take one value only"):
+        fit_age_sex(pop, ["RAV_max"], [])
+
+
+def test_frame_counts_are_not_idps():
+    frame = pd.DataFrame({"eid": ["a"], "LAV_max": [60.0], "LA_frames_excluded": [0.0]})
+    assert select_idps(frame, None) == ["LAV_max"]
+
+
+def test_association_stage_fits_aortic_idps_but_not_float_covariates(tmp_path):
+    """The aortic family's columns are IDPs; the covariate it reads (central_pp, a float in
+    the synthetic and UK Biobank covariates) is not, unless association.idps names it."""
+    pop = _population(60, seed=4)
+    rng = np.random.default_rng(4)
+    pop["central_pp"] = rng.normal(50, 8, len(pop))
+    pop["AAo_distensibility"] = 6.0 - 0.13 * (pop["age"] - 45) + rng.normal(0, 0.5, len(pop))
+    pop["AAo_max_area"] = rng.normal(900, 80, len(pop))
+    pheno, cov = tmp_path / "pheno.csv", tmp_path / "cov.csv"
+    idps = ["LVEDV", "AAo_distensibility", "AAo_max_area"]
+    pop[["eid", *idps]].to_csv(pheno, index=False)
+    pop.drop(columns=idps).to_csv(cov, index=False)
+    out_a, out_r = tmp_path / "assoc.parquet", tmp_path / "ranges.parquet"
+    association_stage(pheno, None, cov, out_a, out_r, {"covariates": ["bsa_m2"]})
+    assoc = read_table(out_a)
+    assert sorted(assoc["idp"].unique()) == sorted(idps)
+    age = assoc.set_index(["idp", "term"]).loc[("AAo_distensibility", "age")]
+    assert age["ci_low"] < -0.13 < age["ci_high"]
+    association_stage(pheno, None, cov, out_a, out_r, {"idps": ["LVEDV", "central_pp"]})
+    assert sorted(read_table(out_a)["idp"].unique()) == ["LVEDV", "central_pp"]
 
 
 @pytest.mark.parametrize(

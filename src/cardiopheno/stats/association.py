@@ -88,8 +88,9 @@ def fit_age_sex(
 
     Rows with a missing IDP or covariate are dropped per model (``n`` says how many were used).
     ``q_bh`` and ``p_bonferroni`` correct over every non-intercept row of the returned table.
-    An IDP with fewer than ``len(covariates) + 6`` complete rows, or whose design matrix is
-    rank-deficient (say, subjects of one sex only), is skipped with a warning; when every IDP is,
+    An IDP with fewer than ``len(covariates) + 6`` complete rows, one value only in them, or whose
+    design matrix is rank-deficient (say, subjects of one sex only), is skipped with a warning;
+    when every IDP is,
     :class:`~cardiopheno.stats.schema.NotEstimable` says why.
     """
     covariates = list(covariates)
@@ -99,13 +100,18 @@ def fit_age_sex(
     zcrit = sps.norm.ppf(1 - alpha / 2)
     min_rows = len(covariates) + 6  # 4 + k coefficients and at least 2 residual df
     rows = []
-    most_rows, rank_deficient, too_few = 0, [], []
+    most_rows, rank_deficient, too_few, constant = 0, [], [], []
     for idp in idps:
         data = frame[[idp, "age", "sex", *covariates]].dropna().astype(float)
         data["age"] = data["age"] - age_centre
         most_rows = max(most_rows, len(data))
         if len(data) < min_rows:
             too_few.append(f"{idp} ({len(data)})")
+            continue
+        if data[idp].nunique() < 2:
+            # nothing to explain: every standard error would be 0 (a count that is 0 for every
+            # subject of a clean cohort, say)
+            constant.append(f"{idp} (= {data[idp].iloc[0]:g})")
             continue
         formula = f"{idp} ~ age * sex" + "".join(f" + {c}" for c in covariates)
         model = smf.ols(formula, data=data)
@@ -156,6 +162,11 @@ def fit_age_sex(
             "association skipped for %d IDPs with fewer than %d complete rows: %s",
             len(too_few), min_rows, ", ".join(too_few),
         )  # fmt: skip
+    if constant:
+        log.warning(
+            "association skipped for %d IDPs with the same value in every complete row: %s",
+            len(constant), ", ".join(constant),
+        )  # fmt: skip
     out = pd.DataFrame(rows)
     if out.empty:
         terms = ", ".join([*("age", "sex"), *covariates])
@@ -165,6 +176,8 @@ def fit_age_sex(
         )
         if rank_deficient:
             reason += f"; rank-deficient design (one sex only?) for {len(rank_deficient)} IDPs"
+        if constant:
+            reason += f"; {len(constant)} IDPs take one value only"
         raise NotEstimable(reason)
     return conform(add_corrections(out, mask=out["term"] != "intercept"), ASSOCIATION_DTYPES)
 

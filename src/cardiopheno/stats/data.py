@@ -20,8 +20,11 @@ NON_IDP_COLUMNS = frozenset(
 )
 NON_IDP_PREFIXES = ("phenotypes_", "qc_", "seg_")
 #: ... and columns that describe an IDP rather than being one: the segmentation's per-subject
-#: uncertainty ``LVEDV_sd`` and the like (cardiopheno.segment.uncertainty)
-NON_IDP_SUFFIXES = ("_sd",)
+#: uncertainty ``LVEDV_sd`` and the like (cardiopheno.segment.uncertainty), and the atrial
+#: family's count of frames left out of a curve (``LA_frames_excluded``)
+NON_IDP_SUFFIXES = ("_sd", "_frames_excluded")
+#: ``DataFrame.attrs`` key under which :func:`analysis_frame` lists the covariates table's columns
+COVARIATE_COLUMNS_ATTR = "covariate_columns"
 
 
 def mosteller_bsa(height_cm: pd.Series, weight_kg: pd.Series) -> pd.Series:
@@ -82,13 +85,20 @@ def analysis_frame(
         frame["imaging_date"] = as_dates(frame["imaging_date"]).to_numpy()
     frame["sex"] = sex_codes(frame["sex"]).to_numpy()  # 0/1, M/F, male/female -> 0 female, 1 male
     frame["age"] = frame["age"].astype(float)
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    # what the covariates table brought is never an IDP by default (select_idps): a float
+    # covariate such as central_pp is not an imaging phenotype
+    frame.attrs[COVARIATE_COLUMNS_ATTR] = [
+        c for c in cov.columns if c != "eid" and c not in overlap
+    ]
+    return frame
 
 
 def select_idps(
     frame: pd.DataFrame, requested: Sequence[str] | None, config_key: str = "idps"
 ) -> list[str]:
-    """IDP columns to analyse: ``requested``, or every float IDP column when None.
+    """IDP columns to analyse: ``requested``, or every float IDP column when None (never a column
+    of the covariates table, which :func:`analysis_frame` lists in ``frame.attrs``).
 
     A requested IDP that is not a column of the table is a configuration error (``KeyError``
     naming ``config_key``): a typo, or a phenotype family that is switched off.
@@ -101,10 +111,12 @@ def select_idps(
             )
         present = list(requested)
     else:
+        covariates = set(frame.attrs.get(COVARIATE_COLUMNS_ATTR, ()))
         present = [
             c
             for c in frame.columns
             if c not in NON_IDP_COLUMNS
+            and c not in covariates
             and not c.startswith(NON_IDP_PREFIXES)
             and not c.endswith(NON_IDP_SUFFIXES)
             and pd.api.types.is_float_dtype(frame[c])
