@@ -91,41 +91,52 @@ def summarise(rows: list[dict], hypo_ratio: float) -> dict:
 
 
 def sunnybrook(options: dict) -> list[dict]:
-    """Strain on the two Sunnybrook heart-failure cines with the expert contours as segmentation
-    (ED endo + epi, ES endo only; no RV, so AHA segments are undefined: global values only)."""
+    """Strain on the two Sunnybrook heart-failure cines, segmented twice: by the expert contours
+    (ED endo + epi, ES endo only; no RV, so AHA segments are undefined: global values only, and
+    no ES myocardium to check the tracking against) and by the shipped short-axis model on every
+    frame (RV included: AHA segments, and the ES myocardium Dice of the tracking QC)."""
     import pandas as pd
 
     from cardiopheno.io.sunnybrook import load_sunnybrook_case
+    from cardiopheno.segment.infer import Segmenter
 
     root = Path(__file__).resolve().parents[2] / "shared" / "data" / "sunnybrook"
     if not root.is_dir():
         return []
     link = pd.read_csv(root / "link.csv")
+    segmenter = Segmenter(device="cpu")
     out = []
     for name, orig in zip(link["patient_id"], link["original_id"], strict=True):
         case = load_sunnybrook_case(root / "dicoms" / name, root / "contours" / orig)
-        ctx = SubjectContext(
-            case.labels,
-            case.image.spacing,
-            case.image.frame_interval_ms,
-            image=case.image.data,
-            affine=case.image.affine,
-            eid=name,
-            options={"strain": options},
-        )
-        t0 = time.perf_counter()
-        values = compute_phenotypes(ctx, resolve_families(["lv_function", "strain"]))
-        out.append(
-            {
-                "case": name,
-                **{k: values[k] for k in ("LVEF", "Ecc_global", "Err_global")},
-                "qc_strain_es_dice": values["qc_strain_es_dice"],
-                "qc_strain_es_contour_mm": values["qc_strain_es_contour_mm"],
-                "seconds": time.perf_counter() - t0,
-                "notes": ctx.notes,
-            }
-        )
-        print(out[-1], flush=True)
+        model = segmenter.segment_array(case.image.data, case.image.spacing[:2]).labels
+        for source, labels in (("expert", case.labels), ("model", model)):
+            ctx = SubjectContext(
+                labels,
+                case.image.spacing,
+                case.image.frame_interval_ms,
+                image=case.image.data,
+                affine=case.image.affine,
+                eid=name,
+                options={"strain": options},
+            )
+            t0 = time.perf_counter()
+            values = compute_phenotypes(ctx, resolve_families(["lv_function", "strain"]))
+            segmental = [values[f"Ecc_AHA_{k}"] for k in range(1, 17)]
+            out.append(
+                {
+                    "case": name,
+                    "segmentation": source,
+                    **{k: values[k] for k in ("LVEF", "Ecc_global", "Err_global")},
+                    "Ecc_AHA_range": [float(np.nanmin(segmental)), float(np.nanmax(segmental))]
+                    if np.isfinite(segmental).any()
+                    else None,
+                    "qc_strain_es_dice": values["qc_strain_es_dice"],
+                    "qc_strain_es_contour_mm": values["qc_strain_es_contour_mm"],
+                    "seconds": time.perf_counter() - t0,
+                    "notes": ctx.notes,
+                }
+            )
+            print(out[-1], flush=True)
     return out
 
 
@@ -162,11 +173,18 @@ def main() -> None:
         "interleaved, so their accuracy and time compare directly",
     )
     ap.add_argument("--no-sunnybrook", action="store_true")
+    ap.add_argument("--sunnybrook-only", action="store_true", help="skip the synthetic subjects")
     ap.add_argument("--out", default="results/benchmarks/strain_accuracy.json")
     args = ap.parse_args()
     options = json.loads(args.options)
     variants = json.loads(args.variants) if args.variants else {"default": {}}
     variants = {name: {**options, **v} for name, v in variants.items()}
+    if args.sunnybrook_only:
+        result = {name: sunnybrook(opts) for name, opts in variants.items()}
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"sunnybrook": result}, indent=2, default=float) + "\n")
+        return
     pop = sample_population(args.n, args.seed)
     rows: dict[str, list] = {name: [] for name in variants}
     for i in range(args.n):
