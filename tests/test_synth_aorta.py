@@ -141,3 +141,19 @@ def test_truth_and_curves_are_writable_as_documented_tables(subjects, tmp_path):
         back["AAo_distensibility_analytic"].tolist()
         == truth["AAo_distensibility_analytic"].tolist()
     )
+
+
+def test_coverage_is_the_partial_volume_behind_labels_and_fractional_areas(subjects):
+    for s in subjects:
+        assert s.coverage.shape == (*s.labels.shape, 2)
+        assert float(s.coverage.min()) >= 0.0 and float(s.coverage.max()) <= 1.0
+        px2 = s.zooms[0] * s.zooms[1]
+        for vessel, label in (("AAo", ASCENDING_AORTA), ("DAo", DESCENDING_AORTA)):
+            share = s.coverage[..., label - 1].astype(np.float64)
+            differ = (share >= 0.5) != (s.labels == label)  # float16 rounds shares near 0.5
+            assert (np.abs(share[differ] - 0.5) < 1e-3).all()
+            np.testing.assert_allclose(  # float16 shares: within a hundredth of a pixel each
+                share.sum(axis=(0, 1, 2)) * px2,
+                s.curves[f"{vessel}_area_mm2_fractional"],
+                rtol=2e-3,
+            )

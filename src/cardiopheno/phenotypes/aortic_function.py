@@ -42,10 +42,17 @@ OUTPUTS = [
 ]
 
 
-def area_curves(labels: np.ndarray, pixel_area_mm2: float) -> dict[str, np.ndarray]:
-    """Per-frame lumen area (mm2) of each vessel from an X x Y x slices x frames label map."""
+def area_curves(
+    labels: np.ndarray, pixel_area_mm2: float, subpixel: Mapping[int, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Per-frame lumen area (mm2) of each vessel: the segmentation model's sub-pixel areas where
+    given (``subpixel``, label -> curve; :attr:`ViewData.areas`), else the pixel count of an
+    X x Y x slices x frames label map."""
+    subpixel = subpixel or {}
     return {
-        short: np.count_nonzero(labels == label, axis=(0, 1, 2)) * pixel_area_mm2
+        short: subpixel[label]
+        if label in subpixel
+        else np.count_nonzero(labels == label, axis=(0, 1, 2)) * pixel_area_mm2
         for short, (_, label) in VESSELS.items()
     }
 
@@ -70,7 +77,8 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
         return {}
     pp, why = central_pulse_pressure(ctx.covariates)
     out: dict[str, float] = {}
-    for short, area in area_curves(view.labels, view.spacing[0] * view.spacing[1]).items():
+    pixel_area = view.spacing[0] * view.spacing[1]
+    for short, area in area_curves(view.labels, pixel_area, view.areas).items():
         if not area.any():
             ctx.explain([s.name for s in OUTPUTS if s.name.startswith(short)], f"no {short} label")
             continue

@@ -40,6 +40,7 @@ from types import ModuleType
 import numpy as np
 
 from cardiopheno import LV_CAVITY
+from cardiopheno.io.areas import read_areas
 from cardiopheno.io.nifti import load_cine
 from cardiopheno.views import view_spec
 
@@ -80,6 +81,9 @@ class ViewData:
     frame_interval_ms: float | None = None
     image: np.ndarray | None = None
     affine: np.ndarray | None = None
+    # label -> per-frame sub-pixel area (mm2) measured by the segmentation model
+    # (cardiopheno.io.areas); None: areas are pixel counts of ``labels``
+    areas: dict[int, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.labels.ndim == 3:
@@ -381,7 +385,8 @@ def view_from_files(
                 f"{cine.data.shape} differ in shape"
             )
         image, interval = cine.data, interval or cine.frame_interval_ms
-    return ViewData(seg.data, seg.spacing, interval, image, seg.affine)
+    areas = read_areas(seg_path, seg.data.shape[3] if seg.data.ndim == 4 else 1)
+    return ViewData(seg.data, seg.spacing, interval, image, seg.affine, areas)
 
 
 def context_from_files(

@@ -62,6 +62,17 @@ def register(subparsers) -> None:
     tr.add_argument("--nifti-manifest", default=None, help="CSV: eid,image,label (NIfTI pairs)")
     tr.add_argument("--synthetic", default=None, help="synthetic cohort folder (cardiopheno.synth)")
     tr.add_argument("--synthetic-frames", type=int, default=6)
+    tr.add_argument(
+        "--synthetic-aorta",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N aortic cines rendered on the fly with partial-volume (soft) targets (view ao)",
+    )
+    tr.add_argument("--synthetic-aorta-seed", type=int, default=103)
+    tr.add_argument(
+        "--area-weight", type=float, default=1.0, help="area term of the soft-target loss"
+    )
     tr.add_argument("--cache", action="append", default=[], help="prebuilt training cache .npz")
     tr.add_argument("--val-cache", action="append", default=[], help="prebuilt validation cache")
     tr.add_argument("--epochs", type=int, default=100)
@@ -130,6 +141,8 @@ def run_train(args) -> int:
         nifti_manifest=args.nifti_manifest,
         synthetic_cohort=args.synthetic,
         synthetic_frames=args.synthetic_frames,
+        synthetic_aorta=args.synthetic_aorta,
+        synthetic_aorta_seed=args.synthetic_aorta_seed,
         caches=args.cache,
         val_caches=args.val_cache,
         view=args.view,
@@ -146,6 +159,7 @@ def run_train(args) -> int:
         init_checkpoint=args.init,
         view=args.view,
         patch=args.patch,
+        area_weight=args.area_weight,
     )
     pre_cfg = PreprocessConfig(**VIEWS[args.view].preprocess)
     result = train_from_sources(data, args.out, cfg, pre_cfg, resume=not args.no_resume)

@@ -41,6 +41,9 @@ class LabelledVolume:
     label: np.ndarray
     spacing_xy: tuple[float, float]
     source: str
+    # optional ``N x (classes - 1) x X x Y`` share of each pixel in each labelled structure
+    # (partial volume, in [0, 1]): soft training targets, for sub-pixel areas
+    soft: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------- ACDC
@@ -219,6 +222,37 @@ def synthetic_volumes(
             )
 
 
+def aorta_volumes(
+    n_subjects: int, seed: int, frames_per_subject: int = 10
+) -> Iterator[LabelledVolume]:
+    """Aortic cines rendered on the fly (``cardiopheno.synth.aorta``) for subjects of the synthetic
+    population (``sample_population(n_subjects, seed)``), with each vessel's lumen coverage as
+    soft targets: the frames of largest and smallest ascending aorta and randomly drawn others."""
+    from cardiopheno.synth.aorta import simulate_aorta
+    from cardiopheno.synth.population import sample_population
+
+    pop = sample_population(n_subjects, seed)
+    rng = np.random.default_rng([seed, 0xA0])
+    for i in range(len(pop)):
+        s = simulate_aorta(pop.iloc[i], seed, i)
+        eid = str(pop.iloc[i]["eid"])
+        aao = (s.labels == 1).sum(axis=(0, 1, 2))
+        chosen = {int(np.argmax(aao)), int(np.argmin(aao))}
+        rest = [t for t in range(s.labels.shape[3]) if t not in chosen]
+        extra = max(0, min(frames_per_subject - len(chosen), len(rest)))
+        chosen.update(int(t) for t in rng.choice(rest, size=extra, replace=False))
+        for t in sorted(chosen):
+            yield LabelledVolume(
+                eid,
+                f"{eid}_t{t:02d}",
+                s.image[..., t].transpose(2, 0, 1).astype(np.float32),
+                s.labels[..., t].transpose(2, 0, 1),
+                s.zooms[:2],
+                "synthetic_aorta",
+                soft=s.coverage[:, :, :, t].transpose(2, 3, 0, 1).astype(np.float32),
+            )
+
+
 # ---------------------------------------------------------------------------------- the cache
 def build_slice_cache(
     volumes: Iterable[LabelledVolume],
@@ -226,16 +260,22 @@ def build_slice_cache(
     cfg: PreprocessConfig | None = None,
 ) -> Path:
     """Preprocess every slice onto the network grid and save ``image`` (uint8, value/255),
-    ``label``, ``subject``, ``volume`` and ``source`` arrays to a compressed ``.npz``."""
+    ``label``, ``subject``, ``volume`` and ``source`` arrays to a compressed ``.npz``, and
+    ``soft`` (uint8 share x 255, ``N x (classes - 1) x roi x roi``, resampled bilinearly) when
+    every volume has soft targets."""
     cfg = cfg or PreprocessConfig()
     pipe = SlicePipeline(cfg)
-    images, labels, subjects, vols, sources = [], [], [], [], []
+    images, labels, softs, subjects, vols, sources = [], [], [], [], [], []
     for vol in volumes:
         img = pipe.preprocess(vol.image, vol.spacing_xy)
         lab = pipe.preprocess_labels(vol.label, vol.spacing_xy)
         images.append(np.rint(np.asarray(img) * 255).astype(np.uint8))
         labels.append(np.asarray(lab, dtype=np.uint8))
         n = img.shape[0]
+        if vol.soft is not None:
+            flat = vol.soft.reshape(-1, *vol.soft.shape[2:])  # (N x C) x X x Y
+            grid = np.asarray(pipe.resample(flat, vol.spacing_xy)).reshape(n, -1, *lab.shape[1:])
+            softs.append(np.rint(np.clip(grid, 0.0, 1.0) * 255).astype(np.uint8))
         subjects += [vol.subject] * n
         vols += [vol.volume] * n
         sources += [vol.source] * n
@@ -244,8 +284,10 @@ def build_slice_cache(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
+    extra = {"soft": np.concatenate(softs)} if softs and len(softs) == len(images) else {}
     np.savez_compressed(
         tmp,
+        **extra,
         image=np.concatenate(images),
         label=np.concatenate(labels),
         subject=np.array(subjects),
@@ -265,13 +307,20 @@ class SliceCache:
     subject: np.ndarray
     volume: np.ndarray
     source: np.ndarray
+    soft: np.ndarray | None = None  # N x (classes - 1) x roi x roi uint8 (share x 255), or None
 
     @classmethod
     def load(cls, paths: str | os.PathLike | Iterable[str | os.PathLike]) -> SliceCache:
+        """One cache from several; soft targets are kept only when every part has them."""
         paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
         parts = [np.load(p, allow_pickle=False) for p in paths]
         keys = ("image", "label", "subject", "volume", "source")
-        return cls(*(np.concatenate([p[k] for p in parts]) for k in keys))
+        cache = cls(*(np.concatenate([p[k] for p in parts]) for k in keys))
+        if all("soft" in p for p in parts):
+            cache.soft = np.concatenate([p["soft"] for p in parts])
+        elif any("soft" in p for p in parts):
+            log.warning("soft targets dropped: not every cache has them (%s)", paths)
+        return cache
 
     def subset(self, mask: np.ndarray) -> SliceCache:
         return SliceCache(
@@ -280,6 +329,7 @@ class SliceCache:
             self.subject[mask],
             self.volume[mask],
             self.source[mask],
+            None if self.soft is None else self.soft[mask],
         )
 
     def __len__(self) -> int:

@@ -32,8 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy import ndimage
 from tqdm import tqdm
 
+from cardiopheno.io.areas import remove_areas, write_areas
 from cardiopheno.io.nifti import ImageReadError, load_cine, read_frame_interval, save_labels_like
 from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.provided import check_provided_segmentation
@@ -117,6 +119,30 @@ class Segmentation:
     # a second pass
     pass_counts: np.ndarray | None = None
     uncertainty: dict[str, float] = field(default_factory=dict)  # <IDP>_sd (short axis)
+    # frames x labels: each structure's sub-pixel area (mm2, summed over slices) from a model
+    # trained on partial-volume targets (see Segmenter.subpixel_areas); None otherwise
+    areas: np.ndarray | None = None
+
+
+# sub-pixel areas sum a structure's probability over its final label grown by this many pixels
+# in-plane: partial-volume pixels lie within one pixel of the share >= 0.5 boundary
+AREA_MARGIN_PX = 2
+
+
+def subpixel_areas(
+    probs: np.ndarray, labels: np.ndarray, classes: Sequence[int], pixel_area_mm2: float
+) -> np.ndarray:
+    """Per-frame area (mm2) of each class: its probability (``slices x frames x C x X x Y`` on
+    the input grid) summed over its label in ``labels`` (``X x Y x slices x frames``) grown by
+    :data:`AREA_MARGIN_PX` in-plane, so stray probability elsewhere is not counted."""
+    grow = np.zeros((3, 3, 1, 1), dtype=bool)
+    grow[:, :, 0, 0] = ndimage.generate_binary_structure(2, 1)
+    out = np.zeros((labels.shape[3], len(classes)))
+    for i, c in enumerate(classes):
+        near = ndimage.binary_dilation(labels == c, grow, iterations=AREA_MARGIN_PX)
+        share = probs[:, :, c].transpose(2, 3, 0, 1) * near  # X x Y x slices x frames
+        out[:, i] = share.sum(axis=(0, 1, 2)) * pixel_area_mm2
+    return out
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -169,7 +195,10 @@ class Segmenter:
         self.view = view_spec(view)
         default = DEFAULT_CHECKPOINT if view == "sa" else self.view.default_checkpoint
         self.checkpoint = Path(checkpoint) if checkpoint else default
-        self.model, self.net_cfg, self.pre_cfg, _ = load_checkpoint(self.checkpoint, self.device)
+        self.model, self.net_cfg, self.pre_cfg, blob = load_checkpoint(self.checkpoint, self.device)
+        # a model trained on partial-volume targets: its probabilities estimate each pixel's
+        # share of a structure, so their sum is a sub-pixel area (Segmentation.areas)
+        self.subpixel_areas = bool(blob.get("soft_targets", False))
         if self.net_cfg.out_channels != self.view.n_classes:
             raise ValueError(
                 f"{self.checkpoint}: the network has {self.net_cfg.out_channels} output classes, "
@@ -281,17 +310,27 @@ class Segmenter:
             if window is not None:
                 stack, crop_tf = self.pipe.crop_to_window(stack, *window)
         smooth = self.smooth_inverse and self.pipe.resamples(prep.spacing)
-        pred = self.predict(stack, probabilities=smooth, flips=self.flips)  # (T*Z) x h x w
-        if smooth:
+        need_probs = smooth or self.subpixel_areas
+        pred = self.predict(stack, probabilities=need_probs, flips=self.flips)  # (T*Z) x h x w
+        # the probabilities on the input grid, kept (float16) for sub-pixel areas
+        probs = None
+        if self.subpixel_areas:
+            probs = np.zeros((t * z, self.view.n_classes, x, y), np.float16)
+        if need_probs:
             # class probabilities resampled (bilinear) onto the input grid, then argmax:
             # smoother boundaries than nearest-neighbour labels when the grids differ
-            labels = torch.empty((t * z, x, y), dtype=torch.uint8)
+            argmax = torch.empty((t * z, x, y), dtype=torch.uint8)
             step = max(1, 256 // 4)
             for i in range(0, t * z, step):
                 chunk = pred.probs[i : i + step]
                 inv = self.pipe.invert(chunk.reshape(-1, *chunk.shape[2:]), stack, crop_tf)
-                labels[i : i + step] = inv.reshape(chunk.shape[0], -1, x, y).max(1).indices
-        else:
+                inv = inv.reshape(chunk.shape[0], -1, x, y)
+                argmax[i : i + step] = inv.max(1).indices
+                if probs is not None:
+                    probs[i : i + step] = inv.numpy()
+        if smooth:
+            labels = argmax
+        else:  # the grids agree (or no smoothing): the network's own labels
             labels = self.pipe.invert(pred.labels.float(), stack, crop_tf, mode="nearest")
             labels = labels.round().to(torch.uint8)
         labels = np.ascontiguousarray(labels.numpy().reshape(t, z, x, y).transpose(2, 3, 1, 0))
@@ -300,6 +339,10 @@ class Segmenter:
         ed, es = _phase_frames(labels, view.classes[0], self.ed_frame)
         frames = sorted({ed, es})
         result = Segmentation(labels, frames=(ed, es))
+        if self.subpixel_areas:
+            per_slice = probs.reshape(t, z, *probs.shape[1:]).transpose(1, 0, 2, 3, 4)
+            pixel = prep.spacing[0] * prep.spacing[1]
+            result.areas = subpixel_areas(per_slice, labels, view.classes, pixel)
         # each pass's labels at ED and ES: the ensemble's members, else the TTA passes
         members = []
         if pred.members:
@@ -362,13 +405,26 @@ class Segmenter:
         return seg
 
     def segment_file(self, image: str | os.PathLike, output: str | os.PathLike) -> Segmentation:
-        """Segment a 3D or 4D NIfTI; write the label map with the input's shape and affine."""
+        """Segment a 3D or 4D NIfTI; write the label map with the input's shape and affine (and
+        the sub-pixel areas, see :func:`save_segmentation`)."""
         cine = load_cine(image)
         ndim = len(_nifti_shape(image))
         seg = self.segment_array(cine.data if ndim == 4 else cine.data[..., 0], cine.spacing)
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-        save_labels_like(output, seg.labels, image)
+        save_segmentation(output, seg, image, self.view)
         return seg
+
+
+def save_segmentation(
+    output: str | os.PathLike, seg: Segmentation, image: str | os.PathLike, view: ViewSpec
+) -> None:
+    """The label map with ``image``'s grid and affine, and beside it the sub-pixel areas when the
+    model measured them (:mod:`cardiopheno.io.areas`); an older area file is removed otherwise."""
+    save_labels_like(output, seg.labels, image)
+    if seg.areas is not None:
+        write_areas(output, seg.areas, view.classes)
+    else:
+        remove_areas(output)
 
 
 def _argmax(values: torch.Tensor) -> torch.Tensor:
@@ -512,6 +568,7 @@ def _use_provided(row: dict, view: ViewSpec, out_dir: Path) -> str:
     labels = np.rint(load_cine(row["provided"], dtype=np.float32).data).astype(np.uint8)
     dest = out_dir / row["eid"] / f"{view.seg_name}.nii.gz"
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_areas(dest)  # a model's areas from an earlier run would not be these labels'
     mapped = view.map_provided(column, labels)
     save_labels_like(
         dest, mapped if len(_nifti_shape(row["provided"])) == 4 else mapped[..., 0], row["image"]
@@ -574,7 +631,7 @@ def segment_batch(
                 seg = segmenter.segment_prepared(prep)
                 dest = out_dir / prep.eid / f"{view.seg_name}.nii.gz"
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                save_labels_like(dest, seg.labels, row["image"])
+                save_segmentation(dest, seg, row["image"], view)
                 rec.update({view.seg_name: str(dest.resolve()), "ok": True})
                 rec.update({f"tta_dice_{k}": v for k, v in seg.tta.items()})
                 rec.update({c: seg.uncertainty.get(c, nan) for c in uncertainty_keys})

@@ -4,6 +4,10 @@ MONAI augmentation (flips, rotation, scaling, translation, intensity scale/shift
 bias field, blur), DiceCE loss, validation Dice per class (MONAI ``DiceMetric``, per volume) after
 every epoch, best checkpoint kept, resumable from ``last.pt``. Uses CUDA when present (bf16
 autocast) and the CPU otherwise.
+
+Caches with soft targets (each pixel's share of each structure, the synthetic aorta's partial
+volume) train on those instead (:class:`SoftTargetLoss`): the network's probabilities then
+estimate the share, and their sum a sub-pixel area.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.data import DataLoader, Dataset
-from monai.losses import DiceCELoss
+from monai.losses import DiceCELoss, DiceLoss
 from monai.metrics import DiceMetric
 from monai.networks.utils import one_hot
 from monai.transforms import (
@@ -66,17 +70,39 @@ class TrainConfig:
     network: dict = field(default_factory=lambda: NetworkConfig().to_dict())
     view: str = "sa"  # which view's labels (cardiopheno.views): sets the output classes
     patch: int | None = None  # train on random patch x patch windows (None: whole slices)
+    area_weight: float = 1.0  # weight of SoftTargetLoss's area term (soft-target caches only)
+
+
+class SoftTargetLoss(torch.nn.Module):
+    """Loss for soft targets (``B x C x H x W`` shares summing to 1): soft-label Dice (MONAI
+    ``DiceLoss(soft_label=True)``) + cross-entropy against the shares, both minimised by
+    probabilities equal to the shares, + ``area_weight`` x the mean relative error of each
+    foreground class's summed probability in each image (the area the phenotype reads)."""
+
+    def __init__(self, area_weight: float = 1.0):
+        super().__init__()
+        self.dice = DiceLoss(softmax=True, soft_label=True)
+        self.area_weight = area_weight
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = self.dice(logits, target) + torch.nn.functional.cross_entropy(logits, target)
+        if self.area_weight:
+            pred = torch.softmax(logits, dim=1)[:, 1:].sum(dim=(2, 3))
+            true = target[:, 1:].sum(dim=(2, 3))
+            loss = loss + self.area_weight * ((pred - true).abs() / (true + 1.0)).mean()
+        return loss
 
 
 def train_transforms(
-    augment: bool = True, patch: int | None = None, symmetric: bool = True
+    augment: bool = True, patch: int | None = None, symmetric: bool = True, soft: bool = False
 ) -> Compose:
     """Augmentation of ``{"image": 1xHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI); with
     ``patch``, the affine resamples straight onto a ``patch`` x ``patch`` window (a grid of the
     output's size: about half of training time went into full-size grids), shifted by up to a
     quarter patch (cheaper steps on large fields, and partly visible structures to learn from).
     Without ``symmetric`` (labels tied to the position in the chest, as the aorta's) no flips and
-    rotations of at most 15 degrees."""
+    rotations of at most 15 degrees. With ``soft``, the label is ``C x H x W`` shares and is
+    interpolated bilinearly, so a structure's summed share scales with the image."""
     keys = ["image", "label"]
     if not augment:
         return Compose([ToTensord(keys=keys)])
@@ -94,7 +120,7 @@ def train_transforms(
                 scale_range=(0.3, 0.3),
                 translate_range=(patch // 4, patch // 4) if patch else (20, 20),
                 spatial_size=(patch, patch) if patch else None,
-                mode=("bilinear", "nearest"),
+                mode=("bilinear", "bilinear" if soft else "nearest"),
                 padding_mode="zeros",
             ),
             *crop,
@@ -110,8 +136,18 @@ def train_transforms(
 
 
 def _items(cache: SliceCache) -> list[dict]:
+    """Training dicts; with soft targets the label is background + the cached shares."""
+    if cache.soft is None:
+        labels = [cache.label[i][None] for i in range(len(cache))]
+    else:
+        labels = []
+        for i in range(len(cache)):
+            fg = cache.soft[i].astype(np.float32) / 255.0
+            total = fg.sum(axis=0, keepdims=True)
+            fg = fg / np.maximum(total, 1.0)  # overlapping shares (rounding) never exceed 1
+            labels.append(np.concatenate([1.0 - fg.sum(axis=0, keepdims=True), fg]))
     return [
-        {"image": cache.image[i][None].astype(np.float32) / 255.0, "label": cache.label[i][None]}
+        {"image": cache.image[i][None].astype(np.float32) / 255.0, "label": labels[i]}
         for i in range(len(cache))
     ]
 
@@ -211,7 +247,15 @@ def train(
         log.info("initialised %d of %d tensors from %s", len(same), len(own), cfg.init_checkpoint)
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    soft = train_cache.soft is not None
+    if soft and train_cache.soft.shape[1] != net_cfg.out_channels - 1:
+        raise ValueError(
+            f"soft targets have {train_cache.soft.shape[1]} classes, the {cfg.view} view "
+            f"{net_cfg.out_channels - 1}"
+        )
+    loss_fn = (
+        SoftTargetLoss(cfg.area_weight) if soft else DiceCELoss(to_onehot_y=True, softmax=True)
+    )
     history: list[dict] = []
     start_epoch, best, spent = 0, -1.0, 0.0
     last = out_dir / "last.pt"
@@ -226,7 +270,7 @@ def train(
     loader = DataLoader(
         Dataset(
             _items(train_cache),
-            transform=train_transforms(cfg.augment, cfg.patch, view_spec(cfg.view).symmetric),
+            transform=train_transforms(cfg.augment, cfg.patch, view_spec(cfg.view).symmetric, soft),
         ),
         batch_size=cfg.batch_size,
         shuffle=True,
@@ -238,14 +282,16 @@ def train(
     )
     t0 = time.perf_counter()
     log.info(
-        "training on %d slices (%d subjects), validating on %d slices (%d volumes), device %s",
+        "training on %d slices (%d subjects%s), validating on %d slices (%d volumes), device %s",
         len(train_cache),
         len(np.unique(train_cache.subject)),
+        ", soft targets" if soft else "",
         len(val_cache),
         len(np.unique(val_cache.volume)),
         device,
     )
-    extra = {"train_config": asdict(cfg), "metadata": metadata or {}}
+    # soft_targets tells inference that the probabilities estimate partial volume (Segmenter)
+    extra = {"train_config": asdict(cfg), "metadata": metadata or {}, "soft_targets": soft}
     for epoch in range(start_epoch, cfg.epochs):
         minutes = spent + (time.perf_counter() - t0) / 60
         if cfg.max_minutes and minutes > cfg.max_minutes:
@@ -258,7 +304,8 @@ def train(
         losses = []
         for batch in loader:
             x = batch["image"].to(device, non_blocking=True).float()
-            y = batch["label"].to(device, non_blocking=True).long()
+            y = batch["label"].to(device, non_blocking=True)
+            y = y.float() if soft else y.long()
             opt.zero_grad(set_to_none=True)
             with _autocast(device):
                 loss = loss_fn(model(x).float(), y)
@@ -321,6 +368,9 @@ class TrainingData:
     synthetic_cohort: str | None = None
     synthetic_frames: int = 6
     view: str = "sa"  # the view read from the synthetic cohort
+    # aortic cines rendered on the fly with partial-volume (soft) targets: subjects, seed
+    synthetic_aorta: int = 0
+    synthetic_aorta_seed: int = 103
     caches: list[str] = field(default_factory=list)  # prebuilt .npz caches (training side)
     val_caches: list[str] = field(default_factory=list)
 
@@ -333,6 +383,7 @@ def build_caches(
     from cardiopheno.segment.data import (
         acdc_patient_ids,
         acdc_volumes,
+        aorta_volumes,
         build_slice_cache,
         nifti_pair_volumes,
         synthetic_volumes,
@@ -370,9 +421,18 @@ def build_caches(
                 ),
             )
         )
+    if data.synthetic_aorta:
+        n, seed = data.synthetic_aorta, data.synthetic_aorta_seed
+        train_paths.append(
+            cached(
+                f"synthetic_aorta_{n}_{seed}",
+                lambda: aorta_volumes(n, seed, data.synthetic_frames),
+            )
+        )
     if not train_paths:
         raise ValueError(
-            "no training data: give acdc_root, nifti_manifest, synthetic_cohort or caches"
+            "no training data: give acdc_root, nifti_manifest, synthetic_cohort, "
+            "synthetic_aorta or caches"
         )
     return train_paths, val_paths
 

@@ -229,6 +229,11 @@ class SlicePipeline:
             a_min=float(lo), a_max=float(hi), b_min=0.0, b_max=1.0, clip=True
         )
 
+    def resample(self, maps: np.ndarray, spacing_xy: tuple[float, float]) -> MetaTensor:
+        """``N x X x Y`` float maps (partial-volume shares, say) onto the network grid as
+        :meth:`preprocess` does the image (bilinear), without its intensity normalisation."""
+        return self.base(spacing_xy)(as_stack(np.asarray(maps, dtype=np.float32), spacing_xy))
+
     def preprocess_labels(
         self, labels: np.ndarray, spacing_xy: tuple[float, float]
     ) -> torch.Tensor:

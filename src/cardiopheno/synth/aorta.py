@@ -46,7 +46,10 @@ AREA_TOLERANCE = 0.04
 
 @dataclass
 class AortaSubject:
-    """A rendered aortic cine: image (int16 X x Y x 1 x T), labels (uint8, same grid) and truth."""
+    """A rendered aortic cine: image (int16 X x Y x 1 x T), labels (uint8, same grid), truth, and
+    ``coverage`` (float16 X x Y x 1 x T x 2): the share of each pixel inside the AAo and DAo lumen
+    (the labels are coverage >= 0.5; its sum x pixel area is the partial-volume area), the target
+    of sub-pixel area training (:func:`cardiopheno.segment.data.aorta_volumes`)."""
 
     image: np.ndarray
     labels: np.ndarray
@@ -54,6 +57,7 @@ class AortaSubject:
     zooms: tuple[float, float, float, float]
     truth: dict
     curves: pd.DataFrame
+    coverage: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,7 @@ def simulate_aorta(
     bg = ndimage.gaussian_filter(_background(sx, sy, px, tissue, tex, lay), 0.5, mode="nearest")
     image = np.repeat(bg[..., None], n_frames, axis=2)
     labels = np.zeros((nx, ny, n_frames), np.uint8)
+    coverage = np.zeros((nx, ny, 1, n_frames, len(VESSELS)), np.float16)
     fractional = {}
     flow_gain = float(rng.uniform(-0.08, 0.08))  # systolic inflow brightening or dephasing
     for vessel, label in VESSELS.items():
@@ -300,6 +305,7 @@ def simulate_aorta(
         lab = np.moveaxis(labels[sl], -1, 0)
         lab[c_lum >= 0.5] = label
         labels[sl] = np.moveaxis(lab, 0, -1)
+        coverage[sl + (0, slice(None), label - 1)] = np.moveaxis(c_lum, 0, -1)
         fractional[vessel] = c_lum.sum(axis=(1, 2)) * px * px
 
     # Acquisition: coil bias, intensity scale, Rician noise.
@@ -321,7 +327,7 @@ def simulate_aorta(
         noise_sigma=sigma,
         AAo_DAo_transit_ms=waves["DAo"].onset_ms - waves["AAo"].onset_ms,
     )
-    return AortaSubject(image, labels, affine, zooms, truth, curves)
+    return AortaSubject(image, labels, affine, zooms, truth, curves, coverage)
 
 
 def _affine(rng: np.random.Generator, px: float, phi: float, cx: float, cy: float) -> np.ndarray:
