@@ -7,6 +7,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from cardiopheno.synth.population import (
+    AORTA_COEFFICIENTS,
     BASE_COEFFICIENTS,
     PUBLISHED_REFERENCE,
     TRUE_IDPS,
@@ -57,7 +58,15 @@ def test_ols_recovers_true_association_coefficients(pop):
             assert abs(est - coef[term]) < 4 * se, (idp, term, est, coef[term], se)
     eff = association_effects()
     assert set(eff["term"]) == {"intercept", "age", "sex", "bsa_m2"}
-    assert set(eff["idp"]) == set(BASE_COEFFICIENTS)
+    assert set(eff["idp"]) == set(BASE_COEFFICIENTS) | set(AORTA_COEFFICIENTS)
+    # the aortic rows are the generator's mean: OLS on every subject recovers them
+    for idp in AORTA_COEFFICIENTS:
+        fit = smf.ols(f"{idp} ~ age + sex", data=pop).fit()
+        truth = eff[eff["idp"] == idp].set_index("term")["estimate"]
+        for term in ("intercept", "age", "sex"):
+            assert abs(fit.params[term.replace("intercept", "Intercept")] - truth[term]) < (
+                4 * fit.bse[term.replace("intercept", "Intercept")]
+            ), (idp, term)
 
 
 def test_population_is_deterministic_per_seed():

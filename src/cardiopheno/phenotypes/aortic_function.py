@@ -8,6 +8,12 @@ pulse pressure (covariate ``central_pp``, UK Biobank field 12678, mean of instan
 from the Vicorder's pulse-wave analysis. As there, a central PP under 10 mmHg is discarded: the
 distensibility is then NaN (so it is without a pressure), with the reason in ``ctx.reasons``;
 the areas stay.
+
+One departure, for precision: where the segmentation model measured sub-pixel areas (a model
+trained on partial-volume targets; ``seg_ao_areas.parquet`` beside the labels,
+:mod:`cardiopheno.io.areas`), those replace the pixel counts. Distensibility divides an area
+change of a few tens of pixels, so counting whole pixels costs 5-7 % of it even on perfect labels
+(BENCHMARKS.md, "Aorta"). Provided segmentations are counted as the anchor counts them.
 """
 
 from __future__ import annotations

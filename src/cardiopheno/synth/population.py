@@ -274,6 +274,22 @@ def association_effects() -> pd.DataFrame:
                     ),
                 }
             )
+    for idp, b in AORTA_COEFFICIENTS.items():  # every subject; the intercept at age 0
+        at_zero = b["intercept"] - b["age"] * AORTA_AGE_CENTRE
+        for term, estimate in (("intercept", at_zero), ("age", b["age"]), ("sex", b["sex"])):
+            rows.append(
+                {
+                    "analysis": "association",
+                    "idp": idp,
+                    "term": term,
+                    "estimate": float(estimate),
+                    "scale": f"10-3/mmHg {TERM_UNITS[term]}".strip(),
+                    "description": (
+                        f"mean of {idp} on age and sex in all subjects (no BSA term); residual "
+                        f"proportional to the mean, coefficient of variation {b['cv']}"
+                    ),
+                }
+            )
     return pd.DataFrame(rows)
 
 
