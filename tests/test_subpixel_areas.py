@@ -182,7 +182,9 @@ def test_aortic_family_reads_model_areas_beside_the_labels(tmp_path):
     aao = np.array([230.0, 250.0, 241.5, 230.0])
     write_areas(seg, np.stack([aao, np.full(4, 81.0)], axis=1), (1, 2))
     view = view_from_files(seg)
-    ctx = SubjectContext(None, None, covariates={"central_pp": 50.0}, views={"ao": view})
+    unsmoothed = {"aortic_function": {"smooth_ms": 0}}
+    ctx = SubjectContext(None, None, covariates={"central_pp": 50.0}, views={"ao": view},
+                         options=unsmoothed)  # fmt: skip
     out = compute_phenotypes(ctx, resolve_families(["aortic_function"]))
     assert out["AAo_max_area"] == 250.0 and out["AAo_min_area"] == 230.0
     assert out["AAo_distensibility"] == pytest.approx(20 / (230 * 50) * 1000)
@@ -194,3 +196,33 @@ def test_aortic_family_reads_model_areas_beside_the_labels(tmp_path):
     out = compute_phenotypes(ctx, resolve_families(["aortic_function"]))
     assert out["AAo_max_area"] == pytest.approx(225.0) and out["AAo_distensibility"] == 0.0
     assert ViewData(labels, (1.5, 1.5, 8.0)).areas is None
+
+
+def test_model_area_curves_are_smoothed_over_time_before_max_and_min():
+    """A 100-frame cycle A(t) = 400 (1 + 0.1 w(t)) with alternating +-6 mm2 estimation noise:
+    raw extremes inflate the change by 12 mm2 (30 %); a 10-ms smoothing (one frame) removes
+    most of it; provided labels (no area file) are never smoothed."""
+    n, dt = 100, 10.0
+    t = np.arange(n)
+    w = 0.5 * (1 - np.cos(2 * np.pi * t / n))  # 0..1, smooth
+    clean = 400.0 * (1 + 0.1 * w)
+    noisy = clean + 6.0 * (-1.0) ** t
+    labels = np.zeros((24, 24, 1, n), np.uint8)
+    labels[2:12, 2:12] = ASCENDING_AORTA
+    labels[14:20, 14:20] = DESCENDING_AORTA
+
+    def distensibility(options, areas, interval=dt):
+        view = ViewData(labels, (1.0, 1.0, 8.0), interval, areas=areas)
+        ctx = SubjectContext(None, None, covariates={"central_pp": 50.0}, views={"ao": view},
+                             options=options)  # fmt: skip
+        return compute_phenotypes(ctx, resolve_families(["aortic_function"]))["AAo_distensibility"]
+
+    areas = {1: noisy, 2: np.full(n, 36.0)}
+    true = 0.1 / 50 * 1000  # 2.0 x 10^-3 / mmHg
+    raw = distensibility({"aortic_function": {"smooth_ms": 0}}, areas)
+    assert raw == pytest.approx((noisy.max() - noisy.min()) / (noisy.min() * 50) * 1000)
+    assert raw > 1.3 * true
+    smoothed = distensibility({}, areas)  # the default, 10 ms
+    assert abs(smoothed - true) < 0.05 * true
+    assert distensibility({}, areas, interval=None) == pytest.approx(raw)  # SD in frames unknown
+    assert distensibility({}, None) == 0.0  # label counts: constant here, and never smoothed

@@ -21,7 +21,10 @@ rule phenotypes_batch:
     params:
         families=config["phenotypes"]["families"],
         ed_frame=config["phenotypes"]["ed_frame"],
-        options={"strain": config["phenotypes"]["strain"]},
+        options={
+            "strain": config["phenotypes"]["strain"],
+            "aortic_function": config["phenotypes"]["aortic_function"],
+        },
     script:
         "../../scripts/phenotypes_batch.py"
 

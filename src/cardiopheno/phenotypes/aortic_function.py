@@ -11,9 +11,13 @@ the areas stay.
 
 One departure, for precision: where the segmentation model measured sub-pixel areas (a model
 trained on partial-volume targets; ``seg_ao_areas.parquet`` beside the labels,
-:mod:`cardiopheno.io.areas`), those replace the pixel counts. Distensibility divides an area
-change of a few tens of pixels, so counting whole pixels costs 5-7 % of it even on perfect labels
-(BENCHMARKS.md, "Aorta"). Provided segmentations are counted as the anchor counts them.
+:mod:`cardiopheno.io.areas`), those replace the pixel counts, and the curve is smoothed over time
+(a periodic Gaussian of SD ``smooth_ms``, config ``phenotypes.aortic_function``; the cine is one
+cardiac cycle) before its maximum and minimum are taken. Distensibility divides an area change of
+a few tens of pixels: counting whole pixels costs 5-7 % of it even on perfect labels, and the
+extremes of 100 frames pick the extremes of each frame's own estimation noise, which inflates the
+change (BENCHMARKS.md, "Aorta"). Provided segmentations are counted, unsmoothed, as the anchor
+counts them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+from scipy import ndimage
 
 from cardiopheno import ASCENDING_AORTA, DESCENDING_AORTA
 from cardiopheno.phenotypes.registry import PhenotypeSpec, SubjectContext
@@ -33,6 +38,10 @@ VESSELS = {
     "DAo": ("descending aorta", DESCENDING_AORTA),
 }
 MIN_CENTRAL_PP_MMHG = 10.0  # the anchor discards central pulse pressures below this
+# SD (ms) of the temporal smoothing of model-measured area curves: about one frame of UK
+# Biobank's 100-frame aortic cine (RR / 100 = 6-13 ms); chosen on synthetic seed 303
+# (BENCHMARKS.md, "Aorta"); phenotypes.aortic_function.smooth_ms overrides it
+SMOOTH_MS = 10.0
 OUTPUTS = [
     spec
     for short, (name, _) in VESSELS.items()
@@ -63,6 +72,14 @@ def area_curves(
     }
 
 
+def smooth_cycle(curve: np.ndarray, sd_ms: float, frame_interval_ms: float | None) -> np.ndarray:
+    """A one-cycle curve smoothed by a periodic Gaussian of SD ``sd_ms``; unsmoothed when the frame
+    interval is unknown (the SD in frames is not then known either)."""
+    if not frame_interval_ms or frame_interval_ms <= 0 or len(curve) < 3:
+        return curve
+    return ndimage.gaussian_filter1d(curve, sd_ms / frame_interval_ms, mode="wrap")
+
+
 def central_pulse_pressure(covariates: Mapping[str, float]) -> tuple[float, str]:
     """(central PP in mmHg, "") or (NaN, why it cannot be used)."""
     try:
@@ -84,7 +101,10 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
     pp, why = central_pulse_pressure(ctx.covariates)
     out: dict[str, float] = {}
     pixel_area = view.spacing[0] * view.spacing[1]
+    smooth_ms = float(ctx.options.get(FAMILY, {}).get("smooth_ms", SMOOTH_MS))
     for short, area in area_curves(view.labels, pixel_area, view.areas).items():
+        if view.areas and smooth_ms > 0:
+            area = smooth_cycle(area, smooth_ms, view.frame_interval_ms)
         if not area.any():
             ctx.explain([s.name for s in OUTPUTS if s.name.startswith(short)], f"no {short} label")
             continue
