@@ -6,12 +6,14 @@ are rendered as aortic cines (``cardiopheno.synth.aorta``, 100 frames); each is 
 model (``Segmenter(view="ao")``, the shipped one unless ``--checkpoint``) and measured by the
 ``aortic_function`` family as the workflow does. A model trained on partial-volume targets
 measures sub-pixel areas from its probabilities (``Segmentation.areas``, estimator ``model``);
-its labels' pixel counts (the anchor's measure) are kept as ``model_labels``; the truth labels'
-pixel counts as ``truth``. Per vessel and subject, each area curve is compared with the analytic
-one: the slope of a line through (analytic, measured) areas (below 1: the measurement under-reads
-the area change) and the per-frame residual (noise). Distensibility is also taken after a
-periodic Gaussian smoothing of the curve over ``--sigmas`` frames, so each estimator's error
-against the analytic truth and the truth labels' value is known. Finally the association stage's
+the family smooths them over time (``phenotypes.aortic_function.smooth_ms``, 10 ms by default;
+``model_unsmoothed`` without). Its labels' pixel counts (the anchor's measure) are kept as
+``model_labels``; the truth labels' pixel counts as ``truth``; ``<estimator>_smooth<s>`` takes
+that estimator's raw curve smoothed over ``s`` frames (``--sigmas``; Gaussian SD, periodic). Per
+vessel and subject, each raw area curve is compared with the analytic one: the slope of a line
+through (analytic, measured) areas (below 1: the measurement under-reads the area change) and
+the per-frame residual (noise); each distensibility with the analytic truth and the truth labels'
+value. Finally the association stage's
 model (``cardiopheno.stats.association.fit_age_sex``: IDP ~ age * sex + bsa_m2, HC3) is fitted to
 each distensibility; the generator's slopes are -0.13 (AAo) and -0.11 (DAo) x 10^-3 mmHg^-1 per
 year in both sexes.
@@ -105,6 +107,11 @@ def main() -> None:
             ctx.views["ao"] = ViewData(labels, s.zooms[:3], s.zooms[3], areas=areas)
             phen = compute_phenotypes(ctx, fams)
             curves = area_curves(labels, s.zooms[0] * s.zooms[1], areas)
+            if source == "model":  # the same sub-pixel curves without the temporal smoothing
+                ctx.options = {"aortic_function": {"smooth_ms": 0.0}}
+                raw = compute_phenotypes(ctx, fams)
+                for v in VESSELS:
+                    rec[f"{v}_D_model_unsmoothed"] = raw[f"{v}_distensibility"]
             for v in VESSELS:
                 analytic = s.curves[f"{v}_area_mm2_analytic"].to_numpy()
                 rec[f"{v}_D_{source}"] = phen[f"{v}_distensibility"]
@@ -120,7 +127,11 @@ def main() -> None:
         rows.append(rec)
     seconds = time.perf_counter() - t0
     df = pd.DataFrame(rows)
-    estimators = sources + [f"{src}_smooth{s:g}" for src in sources for s in args.sigmas]
+    estimators = (
+        sources
+        + (["model_unsmoothed"] if seg.subpixel_areas else [])
+        + [f"{src}_smooth{s:g}" for src in sources for s in args.sigmas]
+    )
     errors = {}
     for v in VESSELS:
         ana, lab = df[f"{v}_D_analytic"], df[f"{v}_D_truth"]
