@@ -119,3 +119,15 @@ def test_cox_with_too_few_events_is_reported_not_fitted(frame):
     outcomes.loc[:2, ["event", "status"]] = [True, "event"]
     out = fit_cox(frame, outcomes, ["LVEF"], min_events=10).iloc[0]
     assert not out["converged"] and "fewer than 10 events" in out["note"] and np.isnan(out["p"])
+
+
+def test_cox_on_an_idp_with_one_value_is_reported_not_fitted(frame):
+    rng = np.random.default_rng(6)
+    outcomes = pd.DataFrame({"eid": frame["eid"], "outcome": "hf", "status": "censored",
+                             "event": rng.random(len(frame)) < 0.3, "time_years": 5.0})  # fmt: skip
+    outcomes.loc[outcomes["event"], "status"] = "event"
+    flat = frame.assign(LA_frames_excluded=0.0)
+    out = fit_cox(flat, outcomes, ["LA_frames_excluded", "LVEF"]).set_index("idp")
+    assert not out.loc["LA_frames_excluded", "converged"]
+    assert out.loc["LA_frames_excluded", "note"] == "IDP takes one value"
+    assert out.loc["LVEF", "converged"]  # the other IDPs are fitted as usual

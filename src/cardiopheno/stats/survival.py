@@ -88,6 +88,10 @@ def fit_cox(
                 rows.append({**base, "converged": False, "note": f"fewer than {min_events} events"})
                 continue
             sd = float(d[idp].std())
+            if not sd > 0:  # one value among those followed up: no hazard ratio per SD
+                log.warning("%s ~ %s: the IDP takes one value, not fitted", name, idp)
+                rows.append({**base, "converged": False, "note": "IDP takes one value"})
+                continue
             d = d.assign(**{idp: (d[idp] - d[idp].mean()) / sd, "event": d["event"].astype(int)})
             cph = CoxPHFitter()
             try:
