@@ -146,10 +146,9 @@ def test_segment_batch_writes_the_areas_beside_model_labels_only(soft_checkpoint
 
 def test_subpixel_areas_sum_the_share_near_the_final_label():
     share = disc_share(40, (15.2, 20.7), 7.3)  # area pi 7.3^2 = 167.4 px
-    probs = np.zeros((1, 2, 3, 40, 40))  # slices x frames x classes x X x Y
-    probs[0, :, 1] = share
-    probs[0, 1, 1, 34:37, 2:5] = 0.4  # stray probability far from the label: not counted
-    probs[0, :, 0] = 1 - probs[0, :, 1]
+    probs = np.zeros((1, 2, 2, 40, 40))  # slices x frames x (labels 1, 2) x X x Y
+    probs[0, :, 0] = share
+    probs[0, 1, 0, 34:37, 2:5] = 0.4  # stray probability far from the label: not counted
     labels = (share >= 0.5).astype(np.uint8)[:, :, None, None].repeat(2, axis=3)
     areas = subpixel_areas(probs, labels, (1, 2), pixel_area_mm2=2.0)
     assert areas.shape == (2, 2)

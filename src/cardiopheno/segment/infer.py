@@ -132,16 +132,18 @@ AREA_MARGIN_PX = 2
 def subpixel_areas(
     probs: np.ndarray, labels: np.ndarray, classes: Sequence[int], pixel_area_mm2: float
 ) -> np.ndarray:
-    """Per-frame area (mm2) of each class: its probability (``slices x frames x C x X x Y`` on
-    the input grid) summed over its label in ``labels`` (``X x Y x slices x frames``) grown by
-    :data:`AREA_MARGIN_PX` in-plane, so stray probability elsewhere is not counted."""
-    grow = np.zeros((3, 3, 1, 1), dtype=bool)
-    grow[:, :, 0, 0] = ndimage.generate_binary_structure(2, 1)
+    """Per-frame area (mm2) of each class: its probability (``slices x frames x len(classes) x
+    X x Y`` on the input grid, in ``classes``' order) summed over its label in ``labels``
+    (``X x Y x slices x frames``) grown by :data:`AREA_MARGIN_PX` in-plane, so stray probability
+    elsewhere is not counted."""
+    grow = np.zeros((1, 1, 3, 3), dtype=bool)
+    grow[0, 0] = ndimage.generate_binary_structure(2, 1)
+    per_slice = labels.transpose(2, 3, 0, 1)  # slices x frames x X x Y, as probs
     out = np.zeros((labels.shape[3], len(classes)))
     for i, c in enumerate(classes):
-        near = ndimage.binary_dilation(labels == c, grow, iterations=AREA_MARGIN_PX)
-        share = probs[:, :, c].transpose(2, 3, 0, 1) * near  # X x Y x slices x frames
-        out[:, i] = share.sum(axis=(0, 1, 2)) * pixel_area_mm2
+        near = ndimage.binary_dilation(per_slice == c, grow, iterations=AREA_MARGIN_PX)
+        share = np.where(near, probs[:, :, i], 0.0)
+        out[:, i] = share.sum(axis=(0, 2, 3)) * pixel_area_mm2
     return out
 
 
@@ -313,19 +315,24 @@ class Segmenter:
         need_probs = smooth or self.subpixel_areas
         pred = self.predict(stack, probabilities=need_probs, flips=self.flips)  # (T*Z) x h x w
         # the probabilities on the input grid, kept (float16) for sub-pixel areas
+        # the labelled classes' probabilities on the input grid, kept for sub-pixel areas
         probs = None
         if self.subpixel_areas:
-            probs = np.zeros((t * z, self.view.n_classes, x, y), np.float16)
+            probs = np.empty((t * z, len(self.view.classes), x, y), np.float32)
         if need_probs:
-            # class probabilities resampled (bilinear) onto the input grid, then argmax:
-            # smoother boundaries than nearest-neighbour labels when the grids differ
-            argmax = torch.empty((t * z, x, y), dtype=torch.uint8)
+            # class probabilities mapped back onto the input grid; when the grids differ,
+            # their argmax gives smoother boundaries than nearest-neighbour labels
+            argmax = torch.empty((t * z, x, y), dtype=torch.uint8) if smooth else None
             step = max(1, 256 // 4)
             for i in range(0, t * z, step):
                 chunk = pred.probs[i : i + step]
+                if not smooth:
+                    chunk = chunk[:, list(self.view.classes)]
                 inv = self.pipe.invert(chunk.reshape(-1, *chunk.shape[2:]), stack, crop_tf)
                 inv = inv.reshape(chunk.shape[0], -1, x, y)
-                argmax[i : i + step] = inv.max(1).indices
+                if smooth:
+                    argmax[i : i + step] = inv.max(1).indices
+                    inv = inv[:, list(self.view.classes)]
                 if probs is not None:
                     probs[i : i + step] = inv.numpy()
         if smooth:
