@@ -187,7 +187,9 @@ def main() -> None:
         if masked is not None
         else qc.iloc[:0]
     )
-    meta = file_metadata(res / "phenotypes.parquet")
+    # the aortic model that segmented the run (the phenotypes table carries the short axis's)
+    ao_tables = sorted((res / "segment_ao").glob("*.parquet"))
+    meta = file_metadata(ao_tables[0]) if ao_tables else {}
     result = {
         "cardiopheno": cardiopheno.__version__,
         "python": platform.python_version(),
@@ -200,7 +202,7 @@ def main() -> None:
         "results": str(res.resolve()),
         "cohort": str(cohort.resolve()),
         "model_sha256": meta.get("model_sha256", ""),
-        "view_models": {k: v for k, v in meta.items() if "sha256" in k},
+        "checkpoint": meta.get("checkpoint", ""),
         "stage_model": model,
         "subjects": {
             "given": len(pheno),

@@ -42,6 +42,13 @@ def main() -> None:
     ap.add_argument(
         "--flip-ensemble", type=int, default=None, help="override the views' default (0-3)"
     )
+    ap.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="VIEW=PATH",
+        help="another model for a view (default: the shipped ones)",
+    )
     ap.add_argument("--out", default="results/benchmarks/view_models.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -52,7 +59,11 @@ def main() -> None:
     lab = root / "truth" / "labels"
     views = tuple(args.views)
     extra = {} if args.flip_ensemble is None else {"flip_ensemble": args.flip_ensemble}
-    segs = {v: Segmenter(view=v, device="cpu", threads=args.threads, **extra) for v in views}
+    ckpts = dict(c.split("=", 1) for c in args.checkpoint)
+    segs = {
+        v: Segmenter(ckpts.get(v), view=v, device="cpu", threads=args.threads, **extra)
+        for v in views
+    }
     fams = resolve_families(["atrial_function", "aortic_function"])
     dices: dict = {v: {} for v in views}
     seconds: dict = {v: [] for v in views}
