@@ -22,7 +22,7 @@ from cardiopheno.phenotypes import (
     view_from_files,
 )
 from cardiopheno.segment.data import SliceCache, aorta_volumes, build_slice_cache
-from cardiopheno.segment.infer import AREA_MARGIN_PX, Segmenter, segment_batch, subpixel_areas
+from cardiopheno.segment.infer import Segmenter, segment_batch, subpixel_areas
 from cardiopheno.segment.network import NetworkConfig, build_network, save_checkpoint
 from cardiopheno.segment.train import SoftTargetLoss, TrainConfig, train
 from cardiopheno.segment.transforms import PreprocessConfig
@@ -155,7 +155,6 @@ def test_subpixel_areas_sum_the_share_near_the_final_label():
     np.testing.assert_allclose(areas[:, 0], 2.0 * np.pi * 7.3**2, rtol=2e-3)
     assert abs(labels[..., 0].sum() * 2.0 - areas[0, 0]) > 0.5  # not the pixel count
     np.testing.assert_array_equal(areas[:, 1], 0.0)  # no label 2, no area
-    assert AREA_MARGIN_PX >= 1
 
 
 def test_area_file_round_trip_and_stale_files(tmp_path, caplog):

@@ -179,6 +179,17 @@ def nifti_pair_volumes(
 
 
 # -------------------------------------------------------------------------- synthetic cohort
+def _training_frames(labels: np.ndarray, n: int, rng: np.random.Generator) -> list[int]:
+    """The frames of an ``X x Y x Z x T`` label map to train on: those of largest and smallest
+    label 1 (ED and ES for the short axis) and randomly drawn others, ``n`` in all."""
+    area = (labels == 1).sum(axis=(0, 1, 2))
+    chosen = {int(np.argmax(area)), int(np.argmin(area))}
+    rest = [t for t in range(labels.shape[3]) if t not in chosen]
+    extra = max(0, min(n - len(chosen), len(rest)))
+    chosen.update(int(t) for t in rng.choice(rest, size=extra, replace=False))
+    return sorted(chosen)
+
+
 def synthetic_volumes(
     cohort_dir: str | os.PathLike, frames_per_subject: int = 6, seed: int = 0, view: str = "sa"
 ) -> Iterator[LabelledVolume]:
@@ -205,13 +216,7 @@ def synthetic_volumes(
             log.warning("synthetic subject %s skipped: %s", eid, exc)
             continue
         labels = np.rint(lab.data).astype(np.uint8)
-        n_t = img.data.shape[3]
-        lv = (labels == 1).sum(axis=(0, 1, 2))
-        chosen = {int(np.argmax(lv)), int(np.argmin(lv))}
-        rest = [t for t in range(n_t) if t not in chosen]
-        extra = max(0, frames_per_subject - len(chosen))
-        chosen.update(int(t) for t in rng.choice(rest, size=min(extra, len(rest)), replace=False))
-        for t in sorted(chosen):
+        for t in _training_frames(labels, frames_per_subject, rng):
             yield LabelledVolume(
                 eid,
                 f"{eid}_t{t:02d}",
@@ -236,12 +241,7 @@ def aorta_volumes(
     for i in range(len(pop)):
         s = simulate_aorta(pop.iloc[i], seed, i)
         eid = str(pop.iloc[i]["eid"])
-        aao = (s.labels == 1).sum(axis=(0, 1, 2))
-        chosen = {int(np.argmax(aao)), int(np.argmin(aao))}
-        rest = [t for t in range(s.labels.shape[3]) if t not in chosen]
-        extra = max(0, min(frames_per_subject - len(chosen), len(rest)))
-        chosen.update(int(t) for t in rng.choice(rest, size=extra, replace=False))
-        for t in sorted(chosen):
+        for t in _training_frames(s.labels, frames_per_subject, rng):
             yield LabelledVolume(
                 eid,
                 f"{eid}_t{t:02d}",

@@ -314,7 +314,6 @@ class Segmenter:
         smooth = self.smooth_inverse and self.pipe.resamples(prep.spacing)
         need_probs = smooth or self.subpixel_areas
         pred = self.predict(stack, probabilities=need_probs, flips=self.flips)  # (T*Z) x h x w
-        # the probabilities on the input grid, kept (float16) for sub-pixel areas
         # the labelled classes' probabilities on the input grid, kept for sub-pixel areas
         probs = None
         if self.subpixel_areas:
@@ -332,9 +331,10 @@ class Segmenter:
                 inv = inv.reshape(chunk.shape[0], -1, x, y)
                 if smooth:
                     argmax[i : i + step] = inv.max(1).indices
-                    inv = inv[:, list(self.view.classes)]
                 if probs is not None:
-                    probs[i : i + step] = inv.numpy()
+                    probs[i : i + step] = (
+                        inv[:, list(self.view.classes)] if smooth else inv
+                    ).numpy()
         if smooth:
             labels = argmax
         else:  # the grids agree (or no smoothing): the network's own labels
