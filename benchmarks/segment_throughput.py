@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from cardiopheno.segment.infer import Segmenter  # noqa: E402
+from cardiopheno.segment.transforms import context_index  # noqa: E402
 
 UKB_SHAPE = (200, 200, 10, 50)
 UKB_SPACING = (1.8, 1.8, 10.0)
@@ -122,16 +123,19 @@ def measure(kind: str, batch: int, args) -> dict:
 
         stack, _ = seg.pipe.crop_to_heart(prep.stack, heart_center(first.numpy(), seg.pre_cfg.roi))
         x = torch.as_tensor(stack).as_subclass(torch.Tensor).contiguous()
-        seconds = time_call(lambda: seg.predict_labels(x), device)
+        z = data.shape[2]
+        seconds = time_call(lambda: seg.predict_labels(x, slices_per_frame=z), device)
     elif kind == "naive_loop":
         prep = seg.prepare(data, spacing)
         x = torch.as_tensor(prep.stack).as_subclass(torch.Tensor)
         model = seg.model.to(memory_format=torch.contiguous_format)
+        # each slice with its neighbours for a 2.5D model (NetworkConfig.context)
+        ctx = context_index(np.arange(x.shape[0]) // data.shape[2], seg.net_cfg.context)
 
         def loop():
             with torch.no_grad():
                 for i in range(x.shape[0]):
-                    model(x[i : i + 1, None].to(device)).argmax(1).cpu()
+                    model(x[ctx[i]][None].to(device)).argmax(1).cpu()
 
         seconds = time_call(loop, device, min_seconds=1.0, min_reps=1)
     else:

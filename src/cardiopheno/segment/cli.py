@@ -82,7 +82,12 @@ def register(subparsers) -> None:
     tr.add_argument("--max-minutes", type=float, default=None)
     tr.add_argument("--device", default="auto")
     tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--network", default=None, help='JSON, e.g. {"channels": [16,32,64,128,256]}')
+    tr.add_argument(
+        "--network",
+        default=None,
+        help='JSON, e.g. {"channels": [16,32,64,128,256]}; {"context": 1}: 2.5D input (each slice '
+        "with its neighbours)",
+    )
     tr.add_argument("--init", default=None, help="initial weights (checkpoint) for fine-tuning")
     tr.add_argument(
         "--patch", type=int, default=None, help="train on random patches of this size (pixels)"

@@ -49,6 +49,7 @@ from cardiopheno.segment.network import (
 )
 from cardiopheno.segment.transforms import (
     SlicePipeline,
+    context_index,
     heart_center,
     label_window,
     postprocess,
@@ -242,9 +243,16 @@ class Segmenter:
 
     @torch.inference_mode()
     def predict(
-        self, stack: torch.Tensor, probabilities: bool = False, flips: Sequence = ()
+        self,
+        stack: torch.Tensor,
+        probabilities: bool = False,
+        flips: Sequence = (),
+        slices_per_frame: int | None = None,
     ) -> Prediction:
         """The network on ``N x H x W`` preprocessed slices, ``slice_batch`` slices per call.
+
+        ``N`` is frames x ``slices_per_frame`` slices, frame by frame (default: one frame); a
+        2.5D network (``context``) sees each slice with its neighbours in the same frame.
 
         With ``flips`` (dims of ``N x H x W``), the input is also flipped along each, predicted
         and flipped back, and the class probabilities of all these members are averaged (a
@@ -253,9 +261,16 @@ class Segmenter:
         prediction first) for the stability measure of :meth:`_tta_from_members`.
         """
         x_all = torch.as_tensor(stack).as_subclass(torch.Tensor)
+        n = x_all.shape[0]
+        context = None
+        if self.net_cfg.context:
+            frame = np.arange(n) // (slices_per_frame or max(n, 1))
+            context = torch.from_numpy(context_index(frame, self.net_cfg.context))
         labels, probs, members = [], [], [[] for _ in range(len(flips) + 1 if flips else 0)]
-        for start in range(0, x_all.shape[0], self.slice_batch):
-            x = x_all[start : start + self.slice_batch, None].to(self.device, non_blocking=True)
+        for start in range(0, n, self.slice_batch):
+            end = start + self.slice_batch
+            x = x_all[start:end, None] if context is None else x_all[context[start:end]]
+            x = x.to(self.device, non_blocking=True)
             out = self._forward(x)
             if flips or probabilities:
                 out = torch.softmax(out, dim=1)
@@ -278,9 +293,11 @@ class Segmenter:
             [torch.cat(m) for m in members],
         )
 
-    def predict_labels(self, stack: torch.Tensor) -> torch.Tensor:
+    def predict_labels(
+        self, stack: torch.Tensor, slices_per_frame: int | None = None
+    ) -> torch.Tensor:
         """Labels of the network alone (no ensemble) on ``N x H x W`` slices."""
-        return self.predict(stack).labels
+        return self.predict(stack, slices_per_frame=slices_per_frame).labels
 
     # ----------------------------------------------------------------------------- one cine
     def prepare(self, data: np.ndarray, spacing: Sequence[float], eid: str = "") -> Prepared:
@@ -313,7 +330,8 @@ class Segmenter:
                 stack, crop_tf = self.pipe.crop_to_window(stack, *window)
         smooth = self.smooth_inverse and self.pipe.resamples(prep.spacing)
         need_probs = smooth or self.subpixel_areas
-        pred = self.predict(stack, probabilities=need_probs, flips=self.flips)  # (T*Z) x h x w
+        # (T*Z) x h x w
+        pred = self.predict(stack, probabilities=need_probs, flips=self.flips, slices_per_frame=z)
         # the labelled classes' probabilities on the input grid, kept for sub-pixel areas
         probs = None
         if self.subpixel_areas:
@@ -373,7 +391,7 @@ class Segmenter:
         x = torch.as_tensor(stack[idx]).as_subclass(torch.Tensor)
         members = [net_labels[idx]]
         for axis in (1, 2):
-            pred = self.predict_labels(torch.flip(x, dims=(axis,)))
+            pred = self.predict_labels(torch.flip(x, dims=(axis,)), slices_per_frame=z)
             members.append(torch.flip(pred, dims=(axis,)))
         return members
 

@@ -41,7 +41,14 @@ class NetworkConfig:
     norm: str = "batch"
     dropout: float = 0.0
     out_channels: int = N_CLASSES  # background plus the view's labels (4 for the short axis)
+    # 2.5D input: the network sees each slice with this many neighbouring slices of the same
+    # frame on either side as extra input channels (0: the slice alone)
+    context: int = 0
     extra: dict = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        return 1 + 2 * self.context
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -61,7 +68,7 @@ def build_network(cfg: NetworkConfig | None = None) -> UNet:
     cfg = cfg or NetworkConfig()
     return UNet(
         spatial_dims=2,
-        in_channels=1,
+        in_channels=cfg.in_channels,
         out_channels=cfg.out_channels,
         channels=cfg.channels,
         strides=cfg.strides,
@@ -69,6 +76,32 @@ def build_network(cfg: NetworkConfig | None = None) -> UNet:
         norm=cfg.norm,
         dropout=cfg.dropout,
     )
+
+
+def inflate_input_channels(
+    state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Weights of a one-channel network made to fit a 2.5D one (``own``: its state dict): each
+    convolution reading the input gets the old kernel on the centre channel and zeros on the
+    neighbours', so the 2.5D network starts out computing exactly what the 2D one did and
+    fine-tuning learns what the neighbours add. Other tensors are returned unchanged."""
+    out = dict(state)
+    for key, old in state.items():
+        new = own.get(key)
+        if (
+            new is None
+            or old.ndim != 4
+            or new.ndim != 4
+            or old.shape[1] != 1
+            or new.shape[1] % 2 != 1
+            or new.shape[1] == 1
+            or (old.shape[0], *old.shape[2:]) != (new.shape[0], *new.shape[2:])
+        ):
+            continue
+        inflated = torch.zeros_like(new)
+        inflated[:, new.shape[1] // 2] = old[:, 0]
+        out[key] = inflated
+    return out
 
 
 def save_checkpoint(

@@ -34,6 +34,7 @@ from monai.transforms import (
     RandFlipd,
     RandGaussianNoised,
     RandGaussianSmoothd,
+    RandLambdad,
     RandScaleIntensityd,
     RandShiftIntensityd,
     RandSpatialCropd,
@@ -45,10 +46,11 @@ from cardiopheno.segment.data import SliceCache
 from cardiopheno.segment.network import (
     NetworkConfig,
     build_network,
+    inflate_input_channels,
     resolve_device,
     save_checkpoint,
 )
-from cardiopheno.segment.transforms import PreprocessConfig
+from cardiopheno.segment.transforms import PreprocessConfig, context_index
 from cardiopheno.views import view_spec
 
 log = logging.getLogger(__name__)
@@ -93,8 +95,16 @@ class SoftTargetLoss(torch.nn.Module):
         return loss
 
 
+def _reverse_slices(image) -> torch.Tensor:
+    return torch.flip(torch.as_tensor(image), dims=(0,))
+
+
 def train_transforms(
-    augment: bool = True, patch: int | None = None, symmetric: bool = True, soft: bool = False
+    augment: bool = True,
+    patch: int | None = None,
+    symmetric: bool = True,
+    soft: bool = False,
+    context: int = 0,
 ) -> Compose:
     """Augmentation of ``{"image": 1xHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI); with
     ``patch``, the affine resamples straight onto a ``patch`` x ``patch`` window (a grid of the
@@ -102,7 +112,9 @@ def train_transforms(
     quarter patch (cheaper steps on large fields, and partly visible structures to learn from).
     Without ``symmetric`` (labels tied to the position in the chest, as the aorta's) no flips and
     rotations of at most 15 degrees. With ``soft``, the label is ``C x H x W`` shares and is
-    interpolated bilinearly, so a structure's summed share scales with the image."""
+    interpolated bilinearly, so a structure's summed share scales with the image. With ``context``
+    (2.5D input: the image's channels are neighbouring slices) their order is reversed half of
+    the time, since stacks run base to apex on some scanners and apex to base on others."""
     keys = ["image", "label"]
     if not augment:
         return Compose([ToTensord(keys=keys)])
@@ -110,6 +122,8 @@ def train_transforms(
         [RandSpatialCropd(keys=keys, roi_size=(patch, patch), random_size=False)] if patch else []
     )
     flips = [RandFlipd(keys=keys, prob=0.5, spatial_axis=a) for a in (0, 1)] if symmetric else []
+    if context:
+        flips.append(RandLambdad(keys="image", func=_reverse_slices, prob=0.5))
     return Compose(
         [
             *flips,
@@ -135,8 +149,9 @@ def train_transforms(
     )
 
 
-def _items(cache: SliceCache) -> list[dict]:
-    """Training dicts; with soft targets the label is background + the cached shares."""
+def _items(cache: SliceCache, context: int = 0) -> list[dict]:
+    """Training dicts; with soft targets the label is background + the cached shares; with
+    ``context`` the image is the slice and its neighbours (:func:`context_index`)."""
     if cache.soft is None:
         labels = [cache.label[i][None] for i in range(len(cache))]
     else:
@@ -146,8 +161,9 @@ def _items(cache: SliceCache) -> list[dict]:
             total = fg.sum(axis=0, keepdims=True)
             fg = fg / np.maximum(total, 1.0)  # overlapping shares (rounding) never exceed 1
             labels.append(np.concatenate([1.0 - fg.sum(axis=0, keepdims=True), fg]))
+    index = context_index(cache.volume, context)
     return [
-        {"image": cache.image[i][None].astype(np.float32) / 255.0, "label": labels[i]}
+        {"image": cache.image[index[i]].astype(np.float32) / 255.0, "label": labels[i]}
         for i in range(len(cache))
     ]
 
@@ -164,15 +180,16 @@ def split_by_subject(cache: SliceCache, val_fraction: float, seed: int):
 
 @torch.inference_mode()
 def validate(
-    model, cache: SliceCache, device, batch_size: int = 64, view: str = "sa"
+    model, cache: SliceCache, device, batch_size: int = 64, view: str = "sa", context: int = 0
 ) -> dict[str, float]:
     """Mean Dice per class over validation volumes (each frame a 3D volume of its slices)."""
     spec = view_spec(view)
+    index = context_index(cache.volume, context)
     metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
     model.eval()
     for vol in np.unique(cache.volume):
         idx = np.flatnonzero(cache.volume == vol)
-        x = torch.from_numpy(cache.image[idx][:, None].astype(np.float32) / 255.0)
+        x = torch.from_numpy(cache.image[index[idx]].astype(np.float32) / 255.0)
         preds = []
         for start in range(0, len(idx), batch_size):
             with _autocast(device):
@@ -242,7 +259,9 @@ def train(
         # weights of the same shape only: another view's model (another number of classes)
         # lends everything but its last layer
         own = model.state_dict()
-        same = {k: v for k, v in blob["state_dict"].items() if k in own and own[k].shape == v.shape}
+        # a 2D model's input convolutions widened for 2.5D input (neighbours' weights 0)
+        init = inflate_input_channels(blob["state_dict"], own)
+        same = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(same, strict=False)
         log.info("initialised %d of %d tensors from %s", len(same), len(own), cfg.init_checkpoint)
     model = model.to(device)
@@ -269,8 +288,10 @@ def train(
 
     loader = DataLoader(
         Dataset(
-            _items(train_cache),
-            transform=train_transforms(cfg.augment, cfg.patch, view_spec(cfg.view).symmetric, soft),
+            _items(train_cache, net_cfg.context),
+            transform=train_transforms(
+                cfg.augment, cfg.patch, view_spec(cfg.view).symmetric, soft, net_cfg.context
+            ),
         ),
         batch_size=cfg.batch_size,
         shuffle=True,
@@ -312,7 +333,11 @@ def train(
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-        dice = validate(model, val_cache, device, view=cfg.view) if len(val_cache) else {}
+        dice = (
+            validate(model, val_cache, device, view=cfg.view, context=net_cfg.context)
+            if len(val_cache)
+            else {}
+        )
         mean = float(np.mean(list(dice.values()))) if dice else -float(np.mean(losses))
         record = {
             "epoch": epoch,

@@ -169,6 +169,24 @@ def label_window(
     return (x0, y0), (x1, y1)
 
 
+def context_index(groups: np.ndarray, context: int) -> np.ndarray:
+    """Each slice's index and those of its ``context`` neighbours on either side, ``N x (2 x
+    context + 1)`` with the slice itself in the centre column, for slices stored volume by volume
+    (``groups``: each slice's volume, a volume's slices contiguous and in order). Past either end
+    of a volume its end slice repeats: the stack's coverage differs between scanners, so the
+    network is not told where it stops."""
+    groups = np.asarray(groups)
+    n = len(groups)
+    if n == 0:
+        return np.zeros((0, 2 * context + 1), dtype=np.intp)
+    idx = np.arange(n)
+    new = np.r_[True, groups[1:] != groups[:-1]]  # a volume starts here
+    start = np.maximum.accumulate(np.where(new, idx, 0))
+    end = np.minimum.accumulate(np.where(np.r_[new[1:], True], idx, n - 1)[::-1])[::-1]
+    offsets = np.arange(-context, context + 1)
+    return np.clip(idx[:, None] + offsets, start[:, None], end[:, None])
+
+
 def as_stack(slices: np.ndarray, spacing_xy: tuple[float, float]) -> MetaTensor:
     """Wrap ``N x X x Y`` slices as a 2D MetaTensor with N channels and an in-plane affine."""
     sx, sy = float(spacing_xy[0]), float(spacing_xy[1])
