@@ -112,6 +112,7 @@ def acdc(
         for k, v in errors.items()
     }
     out["per_frame"] = df.round(4).to_dict("records")
+    out["rv_error_by_slice_position"] = rv_error_by_position(arrays, ref)
     patients_df = per_patient(df, ref, passes)
     out["per_patient"] = patients_df.round(4).to_dict("records")
     out["by_group"] = group_summary(patients_df)
@@ -123,6 +124,36 @@ def acdc(
                 worst_montage(montage_dir / f"{pid}.png", pid, w["why"], arrays, pid)
             )
     return out
+
+
+RV_POSITIONS = ("before", "first", "middle", "last", "after")
+
+
+def rv_error_by_position(arrays: dict, ref: pd.DataFrame) -> dict:
+    """Where the RV volume error lies along the stack: model - expert RV volume (mL, mean per
+    patient) per phase on the slices before the expert's first RV slice (ACDC stacks start at
+    the base), on that slice, between, on the last and after it."""
+    sums = {phase: dict.fromkeys(RV_POSITIONS, 0.0) for phase in ("ED", "ES")}
+    counts = {"ED": 0, "ES": 0}
+    for (pid, phase), (_, label, pred) in arrays.items():
+        vv = float(ref.loc[pid, "voxel_volume_mm3"]) / 1000.0
+        expert = (label == 3).sum(axis=(1, 2)) * vv
+        model = (pred == 3).sum(axis=(1, 2)) * vv
+        slices = np.flatnonzero(expert > 0)
+        if not len(slices):
+            continue
+        first, last = slices[0], slices[-1]
+        z = np.arange(len(expert))
+        where = np.select(
+            [z < first, z == first, z < last, z == last], RV_POSITIONS[:4], RV_POSITIONS[4]
+        )
+        for pos in RV_POSITIONS:
+            sums[phase][pos] += float((model - expert)[where == pos].sum())
+        counts[phase] += 1
+    return {
+        phase: {pos: v / max(1, counts[phase]) for pos, v in by_pos.items()}
+        for phase, by_pos in sums.items()
+    }
 
 
 def per_patient(frames: pd.DataFrame, ref: pd.DataFrame, passes: dict) -> pd.DataFrame:
@@ -280,11 +311,19 @@ def synthetic(seg: Segmenter, cohort: Path) -> dict:
         cine = load_cine(cohort / row.sa)
         truth = load_cine(cohort / "truth" / "labels" / f"{row.eid}.nii.gz").data.astype(np.uint8)
         pred = seg.segment_array(cine.data, cine.spacing).labels
-        rows.append({"eid": str(row.eid), **dice_per_class(pred, truth)})
+        # signed volume error per class over all frames, % of the truth: a border that sits
+        # systematically inside or outside the truth's shows here, not in Dice
+        bias = {
+            f"{k}_volume_pct": 100.0
+            * (int((pred == c).sum()) / max(1, int((truth == c).sum())) - 1)
+            for c, k in enumerate(KEYS, start=1)
+        }
+        rows.append({"eid": str(row.eid), **dice_per_class(pred, truth), **bias})
     df = pd.DataFrame(rows)
     return {
         "n_subjects": len(df),
         "dice_all_frames": {k: float(df[k].mean()) for k in KEYS},
+        "volume_error_pct_mean": {k: float(df[f"{k}_volume_pct"].mean()) for k in KEYS},
         "dice_min_subject": {k: float(df[k].min()) for k in KEYS},
         "per_subject": df.round(4).to_dict("records"),
     }

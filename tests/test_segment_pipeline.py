@@ -33,6 +33,7 @@ from cardiopheno.segment.transforms import (
     map_acdc_labels,
     postprocess,
     postprocess_frame,
+    target_pixel,
 )
 
 TINY = NetworkConfig(channels=(4, 8), strides=(2,), num_res_units=0)
@@ -117,6 +118,18 @@ def test_label_round_trip_through_preprocessing_is_exact(spacing):
     assert back.shape == shape
     overlap = 2 * np.logical_and(back, lab[0] > 0).sum() / (back.sum() + lab[0].sum())
     assert overlap > 0.95  # nearest-neighbour resampling moves the edge by under a pixel
+
+
+def test_working_pixel_keeps_finer_inputs_down_to_the_finest_pixel():
+    plain, finest = PreprocessConfig(), PreprocessConfig(finest_pixel_mm=1.4)
+    # UK Biobank's grid is kept by both; coarse input goes to 1.8 mm as before
+    assert target_pixel(plain, (1.8, 1.8)) == target_pixel(finest, (1.8, 1.8)) == (1.8, 1.8)
+    assert target_pixel(plain, (2.4, 2.4)) == target_pixel(finest, (2.4, 2.4)) == (1.8, 1.8)
+    # a typical ACDC pixel: downsampled without, kept with finest_pixel_mm
+    assert target_pixel(plain, (1.5625, 1.5625)) == (1.8, 1.8)
+    assert target_pixel(finest, (1.5625, 1.5625)) == (1.5625, 1.5625)
+    assert target_pixel(finest, (0.7, 1.5)) == (1.4, 1.5)  # finer still: to the finest
+    assert PreprocessConfig.from_dict({"pixel_mm": 1.8}).finest_pixel_mm is None  # old models
 
 
 def test_postprocessing_keeps_the_myocardial_ring_around_the_cavity():

@@ -63,6 +63,9 @@ class PreprocessConfig:
     roi: int = 160
     crop: int = 128
     pixel_tolerance: float = 0.1
+    # finer inputs are worked on at their own pixel size down to this one (None: resampled to
+    # pixel_mm); see target_pixel
+    finest_pixel_mm: float | None = None
     lower_percentile: float = 1.0
     upper_percentile: float = 99.0
 
@@ -86,13 +89,22 @@ def target_pixel(cfg: PreprocessConfig, spacing_xy: tuple[float, float]) -> tupl
     """The pixel size to resample to: ``pixel_mm``, unless the input is already within
     ``pixel_tolerance`` of it (UK Biobank's 1.8 mm, say), when the input grid is kept and MONAI's
     ``Spacing`` is an identity that costs nothing. Training scales hearts by +-30%, so a 10%
-    mismatch is well inside what the network has seen."""
-    return tuple(
-        float(s)
-        if abs(float(s) - cfg.pixel_mm) <= cfg.pixel_tolerance * cfg.pixel_mm
-        else cfg.pixel_mm
-        for s in spacing_xy
-    )
+    mismatch is well inside what the network has seen.
+
+    With ``finest_pixel_mm``, finer inputs are kept on their own grid down to that size (and
+    resampled to it below): downsampling them to ``pixel_mm`` throws away detail the thin
+    myocardium needs (BENCHMARKS.md, "The working pixel size")."""
+    hi = cfg.pixel_mm * (1 + cfg.pixel_tolerance)
+    lo = cfg.finest_pixel_mm or cfg.pixel_mm * (1 - cfg.pixel_tolerance)
+    out = []
+    for s in (float(v) for v in spacing_xy):
+        if lo <= s <= hi:
+            out.append(s)
+        elif s < lo and cfg.finest_pixel_mm:
+            out.append(float(cfg.finest_pixel_mm))
+        else:
+            out.append(cfg.pixel_mm)
+    return tuple(out)
 
 
 def base_transform(cfg: PreprocessConfig, pixdim: tuple[float, float] | None = None) -> Compose:
