@@ -102,6 +102,22 @@ def test_acdc_mapped_labels_reproduce_expert_volumes(shared_data):
     assert (label == LV_MYOCARDIUM).sum() * vv == pytest.approx(r.myo_ed_ml, rel=1e-4)
 
 
+@pytest.mark.shared_data
+def test_acdc_training_caches_weight_end_systole(shared_data, tmp_path):
+    """--acdc-repeat / --acdc-es-repeat: the training cache listed N times, plus an ES-only one."""
+    from cardiopheno.segment.data import acdc_volumes
+    from cardiopheno.segment.train import TrainingData, build_caches
+
+    es = list(acdc_volumes(shared_data / "acdc", ["patient001", "patient002"], phases=("ES",)))
+    assert [v.volume for v in es] == ["patient001_frame12", "patient002_frame12"]
+    data = TrainingData(acdc_root=str(shared_data / "acdc"), acdc_train="1", acdc_val="",
+                        acdc_repeat=2, acdc_es_repeat=3)  # fmt: skip
+    train_paths, val_paths = build_caches(data, tmp_path)
+    assert [p.name for p in train_paths] == ["acdc_train.npz"] * 2 + ["acdc_train_es.npz"] * 3
+    assert val_paths == []
+    assert set(np.load(train_paths[-1])["volume"]) == {"patient001_frame12"}
+
+
 @pytest.mark.parametrize("spacing", [(1.3, 1.9), (1.8, 1.8), (0.9, 0.9)])
 def test_label_round_trip_through_preprocessing_is_exact(spacing):
     """A disc taken onto the network grid, heart-cropped and inverted lands on itself."""

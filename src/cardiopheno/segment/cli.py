@@ -59,6 +59,15 @@ def register(subparsers) -> None:
     tr.add_argument("--acdc", default=None, help="ACDC folder (volumes/*.h5, reference.csv)")
     tr.add_argument("--acdc-train", default="1-12,21-32,41-52,61-72,81-92")
     tr.add_argument("--acdc-val", default="13-16,33-36,53-56,73-76,93-96")
+    tr.add_argument(
+        "--acdc-repeat", type=int, default=1, help="count the ACDC training slices N times"
+    )
+    tr.add_argument(
+        "--acdc-es-repeat",
+        type=int,
+        default=0,
+        help="count the ACDC training patients' end-systolic slices N times more",
+    )
     tr.add_argument("--nifti-manifest", default=None, help="CSV: eid,image,label (NIfTI pairs)")
     tr.add_argument("--synthetic", default=None, help="synthetic cohort folder (cardiopheno.synth)")
     tr.add_argument("--synthetic-frames", type=int, default=6)
@@ -143,6 +152,8 @@ def run_train(args) -> int:
         acdc_root=args.acdc,
         acdc_train=args.acdc_train,
         acdc_val=args.acdc_val,
+        acdc_repeat=args.acdc_repeat,
+        acdc_es_repeat=args.acdc_es_repeat,
         nifti_manifest=args.nifti_manifest,
         synthetic_cohort=args.synthetic,
         synthetic_frames=args.synthetic_frames,

@@ -127,8 +127,11 @@ def read_acdc_volume(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return image.transpose(0, 2, 1), map_acdc_labels(label).transpose(0, 2, 1)
 
 
-def acdc_volumes(root: str | os.PathLike, patients: Iterable[str]) -> Iterator[LabelledVolume]:
-    """The ED and ES frames of each patient in ``root`` (``volumes/*.h5`` and ``reference.csv``)."""
+def acdc_volumes(
+    root: str | os.PathLike, patients: Iterable[str], phases: tuple[str, ...] = ("ED", "ES")
+) -> Iterator[LabelledVolume]:
+    """The ED and ES frames (or those of ``phases``) of each patient in ``root``
+    (``volumes/*.h5`` and ``reference.csv``)."""
     root = Path(root)
     ref = pd.read_csv(root / "reference.csv").set_index("patient")
     wanted = set(patients)
@@ -137,8 +140,11 @@ def acdc_volumes(root: str | os.PathLike, patients: Iterable[str]) -> Iterator[L
         if not m or f"patient{m.group(1)}" not in wanted:
             continue
         pid = f"patient{m.group(1)}"
-        image, label = read_acdc_volume(path)
         r = ref.loc[pid]
+        frame = {"ED": int(r.ed_frame), "ES": int(r.es_frame)}
+        if int(m.group(2)) not in {frame[p] for p in phases}:
+            continue
+        image, label = read_acdc_volume(path)
         spacing = acdc_ed_spacing(root, pid, float(r.voxel_volume_mm3), int(r.ed_frame))
         yield LabelledVolume(pid, path.stem, image, label, spacing, "acdc")
 

@@ -389,6 +389,10 @@ class TrainingData:
     acdc_root: str | None = None
     acdc_train: str = "1-12,21-32,41-52,61-72,81-92"
     acdc_val: str = "13-16,33-36,53-56,73-76,93-96"
+    # weights of the ACDC training slices: all counted acdc_repeat times, the end-systolic ones
+    # acdc_es_repeat times more (the small ventricles and the basal RV at ES are the weak point)
+    acdc_repeat: int = 1
+    acdc_es_repeat: int = 0
     nifti_manifest: str | None = None
     synthetic_cohort: str | None = None
     synthetic_frames: int = 6
@@ -427,9 +431,13 @@ def build_caches(
 
     if data.acdc_root:
         root = data.acdc_root
-        train_paths.append(
-            cached("acdc_train", lambda: acdc_volumes(root, acdc_patient_ids(data.acdc_train)))
+        train_ids = acdc_patient_ids(data.acdc_train)
+        train_paths += [cached("acdc_train", lambda: acdc_volumes(root, train_ids))] * max(
+            1, data.acdc_repeat
         )
+        if data.acdc_es_repeat:
+            es = cached("acdc_train_es", lambda: acdc_volumes(root, train_ids, phases=("ES",)))
+            train_paths += [es] * data.acdc_es_repeat
         if data.acdc_val:
             val_paths.append(
                 cached("acdc_val", lambda: acdc_volumes(root, acdc_patient_ids(data.acdc_val)))
