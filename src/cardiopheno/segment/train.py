@@ -514,6 +514,6 @@ def train_from_settings(
         device=settings.get("device", "auto"),
     )
     out_dir = Path(checkpoint).parent / "training"
-    result = train_from_sources(data, out_dir, cfg)
+    result = train_from_sources(data, out_dir, cfg, PreprocessConfig(**view_spec("sa").preprocess))
     shutil.copyfile(result["best"], checkpoint)
     return result
