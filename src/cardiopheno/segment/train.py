@@ -106,7 +106,8 @@ def train_transforms(
     soft: bool = False,
     context: int = 0,
 ) -> Compose:
-    """Augmentation of ``{"image": 1xHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI); with
+    """Augmentation of ``{"image": CxHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI; C = 1, or
+    the slice and its neighbours for a 2.5D network); with
     ``patch``, the affine resamples straight onto a ``patch`` x ``patch`` window (a grid of the
     output's size: about half of training time went into full-size grids), shifted by up to a
     quarter patch (cheaper steps on large fields, and partly visible structures to learn from).
