@@ -76,8 +76,9 @@ VIEWS: dict[str, ViewSpec] = {
             "segment_sa_unet.pt",
             (1, 3),
             {"seg_sa": (0, 1, 2, 3)},
-            # finer stacks (ACDC's 1.2-1.9 mm) on their own grid down to 1.4 mm = 1.8 / 1.3,
-            # the largest heart scale of the training augmentation (transforms.target_pixel)
+            # inference keeps finer stacks (ACDC's 1.2-1.9 mm) on their own grid down to 1.4 mm =
+            # 1.8 / 1.3, the largest heart scale of the training augmentation
+            # (transforms.target_pixel); training caches stay at 1.8 mm (train_from_sources)
             preprocess={"finest_pixel_mm": 1.4},
         ),
         ViewSpec(

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -478,9 +478,15 @@ def train_from_sources(
     pre_cfg: PreprocessConfig | None = None,
     resume: bool = True,
 ) -> dict:
-    """Build (or reuse) the slice caches under ``out_dir/cache`` and train into ``out_dir``."""
+    """Build (or reuse) the slice caches under ``out_dir/cache`` and train into ``out_dir``.
+
+    The caches are on the ``pixel_mm`` grid even when ``pre_cfg`` has a ``finest_pixel_mm``,
+    which the checkpoint keeps for inference only: version 3's recipe. Caching ACDC on the
+    finer grid as well raised the LV mass bias (+3.7 -> +7.6 g in a matched 30-minute
+    fine-tune, BENCHMARKS.md "The working pixel size")."""
     out_dir = Path(out_dir)
-    train_paths, val_paths = build_caches(data, out_dir / "cache", pre_cfg)
+    cache_cfg = replace(pre_cfg or PreprocessConfig(), finest_pixel_mm=None)
+    train_paths, val_paths = build_caches(data, out_dir / "cache", cache_cfg)
     train_cache = SliceCache.load(train_paths)
     val_cache = SliceCache.load(val_paths) if val_paths else None
     meta = {"sources": asdict(data), "train_slices": len(train_cache)}
