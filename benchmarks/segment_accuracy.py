@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO / "src"))
 from monai.metrics import compute_dice  # noqa: E402
 from monai.networks.utils import one_hot  # noqa: E402
 
+from cardiopheno import RV_CAVITY  # noqa: E402
 from cardiopheno.io.nifti import load_cine  # noqa: E402
 from cardiopheno.io.tables import file_sha256, read_any  # noqa: E402
 from cardiopheno.segment.data import acdc_ed_spacing, acdc_patient_ids, read_acdc_volume  # noqa: E402
@@ -137,8 +138,8 @@ def rv_error_by_position(arrays: dict, ref: pd.DataFrame) -> dict:
     counts = {"ED": 0, "ES": 0}
     for (pid, phase), (_, label, pred) in arrays.items():
         vv = float(ref.loc[pid, "voxel_volume_mm3"]) / 1000.0
-        expert = (label == 3).sum(axis=(1, 2)) * vv
-        model = (pred == 3).sum(axis=(1, 2)) * vv
+        expert = (label == RV_CAVITY).sum(axis=(1, 2)) * vv
+        model = (pred == RV_CAVITY).sum(axis=(1, 2)) * vv
         slices = np.flatnonzero(expert > 0)
         if not len(slices):
             continue

@@ -88,15 +88,15 @@ def inflate_input_channels(
     out = dict(state)
     for key, old in state.items():
         new = own.get(key)
-        if (
-            new is None
-            or old.ndim != 4
-            or new.ndim != 4
-            or old.shape[1] != 1
-            or new.shape[1] % 2 != 1
-            or new.shape[1] == 1
-            or (old.shape[0], *old.shape[2:]) != (new.shape[0], *new.shape[2:])
-        ):
+        widened = (
+            new is not None
+            and old.ndim == new.ndim == 4
+            and old.shape[1] == 1 < new.shape[1]
+            and new.shape[1] % 2 == 1
+            and old.shape[0] == new.shape[0]
+            and old.shape[2:] == new.shape[2:]
+        )
+        if not widened:
             continue
         inflated = torch.zeros_like(new)
         inflated[:, new.shape[1] // 2] = old[:, 0]
