@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cardiopheno.segment.data import SliceCache
+from cardiopheno import LV_CAVITY, RV_CAVITY
+from cardiopheno.segment.data import SliceCache, basal_slices
 from cardiopheno.segment.infer import Segmenter
 from cardiopheno.segment.network import (
     NetworkConfig,
@@ -98,3 +99,50 @@ def test_training_a_25d_model_from_a_2d_one(tmp_path, rng):
     model, net_cfg, _, _ = load_checkpoint(tmp_path / "run" / "last.pt")
     assert net_cfg.context == 1 and net_cfg.in_channels == 3
     assert model.state_dict()["model.0.conv.unit0.conv.weight"].shape[1] == 3
+
+
+def test_basal_slices_run_from_the_base_to_the_first_rv_slice():
+    """The end-systolic slices weighted in training (--acdc-basal-es-repeat): from each ES
+    stack's first slice (ACDC's base) through the first slice holding RV; other volumes, and
+    stacks without RV, are left alone."""
+    rv = [[0, 0, 1, 1, 0], [0, 0, 0, 0, 0], [0, 1, 1, 0, 0]]  # RV on slices, per volume
+    labels = np.zeros((15, 4, 4), dtype=np.uint8)
+    labels[np.flatnonzero(np.ravel(rv)), 1, 1] = RV_CAVITY
+    labels[:, 2, 2] = LV_CAVITY  # the LV on every slice, as the experts' basal ES slices
+    cache = SliceCache(
+        np.zeros((15, 4, 4), np.uint8),
+        labels,
+        np.repeat(["p1", "p2", "p3"], 5),
+        np.repeat(["p1_es", "p2_es", "p3_ed"], 5),
+        np.array(["acdc"] * 15),
+    )
+    mask = basal_slices(cache, ["p1_es", "p2_es"], RV_CAVITY)
+    np.testing.assert_array_equal(mask, np.array([1, 1, 1] + [0] * 12, dtype=bool))
+
+
+def test_repeated_slices_count_that_many_times_in_an_epoch():
+    cache = SliceCache(
+        np.arange(3, dtype=np.uint8)[:, None, None] * np.ones((1, 4, 4), np.uint8),
+        np.zeros((3, 4, 4), np.uint8),
+        np.array(["s", "s", "s"]),
+        np.array(["v", "v", "v"]),
+        np.array(["test"] * 3),
+        repeats=np.array([1, 3, 1]),
+    )
+    items = _items(cache, context=1)
+    firsts = [int(round(item["image"][1, 0, 0] * 255)) for item in items]
+    assert firsts == [0, 1, 1, 1, 2]
+    assert [int(round(item["image"][0, 0, 0] * 255)) for item in items] == [0, 0, 0, 0, 1]
+    assert cache.subset(np.array([False, True, True])).repeats.tolist() == [3, 1]
+
+
+def test_a_cache_given_twice_is_loaded_once_and_counted_twice(tmp_path):
+    """Two copies of a one-volume cache side by side would read as one eight-slice volume."""
+    path = tmp_path / "one.npz"
+    np.savez(path, image=np.zeros((4, 4, 4), np.uint8), label=np.zeros((4, 4, 4), np.uint8),
+             subject=np.array(["s"] * 4), volume=np.array(["v"] * 4),
+             source=np.array(["t"] * 4))  # fmt: skip
+    cache = SliceCache.load([path, path])
+    assert len(cache) == 4 and cache.repeats.tolist() == [2] * 4
+    assert len(_items(cache, context=1)) == 8
+    assert SliceCache.load(path).repeats is None

@@ -103,19 +103,30 @@ def test_acdc_mapped_labels_reproduce_expert_volumes(shared_data):
 
 
 @pytest.mark.shared_data
-def test_acdc_training_caches_weight_end_systole(shared_data, tmp_path):
-    """--acdc-repeat / --acdc-es-repeat: the training cache listed N times, plus an ES-only one."""
-    from cardiopheno.segment.data import acdc_volumes
-    from cardiopheno.segment.train import TrainingData, build_caches
+def test_acdc_training_slices_weight_end_systole_and_the_base(shared_data, tmp_path):
+    """--acdc-repeat / --acdc-es-repeat / --acdc-basal-es-repeat: how many times each slice of
+    the one ACDC training cache counts in an epoch."""
+    from dataclasses import replace
+
+    from cardiopheno.segment.data import SliceCache, acdc_es_volumes, acdc_volumes
+    from cardiopheno.segment.train import TrainingData, acdc_repeats, build_caches
 
     es = list(acdc_volumes(shared_data / "acdc", ["patient001", "patient002"], phases=("ES",)))
     assert [v.volume for v in es] == ["patient001_frame12", "patient002_frame12"]
     data = TrainingData(acdc_root=str(shared_data / "acdc"), acdc_train="1", acdc_val="",
                         acdc_repeat=2, acdc_es_repeat=3)  # fmt: skip
     train_paths, val_paths = build_caches(data, tmp_path)
-    assert [p.name for p in train_paths] == ["acdc_train.npz"] * 2 + ["acdc_train_es.npz"] * 3
+    assert [p.name for p in train_paths] == ["acdc_train.npz"]
     assert val_paths == []
-    assert set(np.load(train_paths[-1])["volume"]) == {"patient001_frame12"}
+    cache = SliceCache.load(train_paths)
+    assert acdc_es_volumes(shared_data / "acdc", ["patient001"]) == ["patient001_frame12"]
+    _, label = read_acdc_volume(shared_data / "acdc/volumes/patient001_frame12.h5")
+    first_rv = int(np.flatnonzero((label == RV_CAVITY).any(axis=(1, 2)))[0])
+    counts = acdc_repeats(cache, replace(data, acdc_basal_es_repeat=1))
+    ed = cache.volume == "patient001_frame01"
+    assert set(counts[ed]) == {2}  # acdc_repeat
+    # ES: 2 + 3; from the base through the expert's first RV slice x (1 + 1)
+    assert counts[~ed].tolist() == [10] * (first_rv + 1) + [5] * int((~ed).sum() - first_rv - 1)
 
 
 @pytest.mark.parametrize("spacing", [(1.3, 1.9), (1.8, 1.8), (0.9, 0.9)])

@@ -68,6 +68,14 @@ def register(subparsers) -> None:
         default=0,
         help="count the ACDC training patients' end-systolic slices N times more",
     )
+    tr.add_argument(
+        "--acdc-basal-es-repeat",
+        type=int,
+        default=0,
+        metavar="N",
+        help="count each end-systolic slice from the base through the expert's first RV slice "
+        "1 + N times (where the RV meets the atrium)",
+    )
     tr.add_argument("--nifti-manifest", default=None, help="CSV: eid,image,label (NIfTI pairs)")
     tr.add_argument("--synthetic", default=None, help="synthetic cohort folder (cardiopheno.synth)")
     tr.add_argument("--synthetic-frames", type=int, default=6)
@@ -154,6 +162,7 @@ def run_train(args) -> int:
         acdc_val=args.acdc_val,
         acdc_repeat=args.acdc_repeat,
         acdc_es_repeat=args.acdc_es_repeat,
+        acdc_basal_es_repeat=args.acdc_basal_es_repeat,
         nifti_manifest=args.nifti_manifest,
         synthetic_cohort=args.synthetic,
         synthetic_frames=args.synthetic_frames,

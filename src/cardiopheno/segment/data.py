@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +148,29 @@ def acdc_volumes(
         image, label = read_acdc_volume(path)
         spacing = acdc_ed_spacing(root, pid, float(r.voxel_volume_mm3), int(r.ed_frame))
         yield LabelledVolume(pid, path.stem, image, label, spacing, "acdc")
+
+
+def acdc_es_volumes(root: str | os.PathLike, patients: Iterable[str]) -> list[str]:
+    """The volume names (``patient001_frame12``) of the end-systolic frames of ``patients``."""
+    ref = pd.read_csv(Path(root) / "reference.csv").set_index("patient")
+    return [f"{pid}_frame{int(ref.loc[pid, 'es_frame']):02d}" for pid in patients]
+
+
+def basal_slices(cache: SliceCache, volumes: Iterable[str], label: int) -> np.ndarray:
+    """Mask of the slices of ``volumes`` from the base (ACDC stacks start there) through the
+    first one whose label holds ``label``. With the RV this is
+    where the RV meets the right atrium: ACDC's experts stop drawing the RV there while still
+    drawing the LV, and a model that has not learnt their convention overestimates RVESV."""
+    wanted = np.isin(cache.volume, list(volumes))
+    holds = (cache.label == label).any(axis=(1, 2))
+    mask = np.zeros(len(cache), dtype=bool)
+    starts = np.flatnonzero(np.r_[True, cache.volume[1:] != cache.volume[:-1]])
+    for start, end in zip(starts, np.r_[starts[1:], len(cache)], strict=True):
+        if wanted[start]:
+            found = np.flatnonzero(holds[start:end])
+            if len(found):
+                mask[start : start + found[0] + 1] = True
+    return mask
 
 
 # ------------------------------------------------------------------------------ NIfTI pairs
@@ -314,14 +338,21 @@ class SliceCache:
     volume: np.ndarray
     source: np.ndarray
     soft: np.ndarray | None = None  # N x (classes - 1) x roi x roi uint8 (share x 255), or None
+    # how many times each slice counts in a training epoch (None: once); set after loading
+    repeats: np.ndarray | None = None
 
     @classmethod
     def load(cls, paths: str | os.PathLike | Iterable[str | os.PathLike]) -> SliceCache:
-        """One cache from several; soft targets are kept only when every part has them."""
+        """One cache from several; soft targets are kept only when every part has them. A path
+        given N times is loaded once with its slices counted N times (``repeats``): two copies
+        of a volume side by side would read as one volume to 2.5D context."""
         paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-        parts = [np.load(p, allow_pickle=False) for p in paths]
+        times = Counter(str(p) for p in paths)
+        parts = [np.load(p, allow_pickle=False) for p in times]
         keys = ("image", "label", "subject", "volume", "source")
         cache = cls(*(np.concatenate([p[k] for p in parts]) for k in keys))
+        if any(n > 1 for n in times.values()):
+            cache.repeats = np.repeat(list(times.values()), [len(p["subject"]) for p in parts])
         if all("soft" in p for p in parts):
             cache.soft = np.concatenate([p["soft"] for p in parts])
         elif any("soft" in p for p in parts):
@@ -336,6 +367,7 @@ class SliceCache:
             self.volume[mask],
             self.source[mask],
             None if self.soft is None else self.soft[mask],
+            None if self.repeats is None else self.repeats[mask],
         )
 
     def __len__(self) -> int:

@@ -42,7 +42,13 @@ from monai.transforms import (
 )
 from monai.utils import set_determinism
 
-from cardiopheno.segment.data import SliceCache
+from cardiopheno import RV_CAVITY
+from cardiopheno.segment.data import (
+    SliceCache,
+    acdc_es_volumes,
+    acdc_patient_ids,
+    basal_slices,
+)
 from cardiopheno.segment.network import (
     NetworkConfig,
     build_network,
@@ -163,10 +169,13 @@ def _items(cache: SliceCache, context: int = 0) -> list[dict]:
             fg = fg / np.maximum(total, 1.0)  # overlapping shares (rounding) never exceed 1
             labels.append(np.concatenate([1.0 - fg.sum(axis=0, keepdims=True), fg]))
     index = context_index(cache.volume, context)
-    return [
+    items = [
         {"image": cache.image[index[i]].astype(np.float32) / 255.0, "label": labels[i]}
         for i in range(len(cache))
     ]
+    if cache.repeats is None:
+        return items
+    return [items[i] for i in np.repeat(np.arange(len(cache)), cache.repeats)]
 
 
 def split_by_subject(cache: SliceCache, val_fraction: float, seed: int):
@@ -287,16 +296,17 @@ def train(
         spent = float(blob.get("minutes", 0.0))
         log.info("resuming from %s at epoch %d (best mean Dice %.4f)", last, start_epoch, best)
 
+    items = _items(train_cache, net_cfg.context)
     loader = DataLoader(
         Dataset(
-            _items(train_cache, net_cfg.context),
+            items,
             transform=train_transforms(
                 cfg.augment, cfg.patch, view_spec(cfg.view).symmetric, soft, net_cfg.context
             ),
         ),
         batch_size=cfg.batch_size,
         shuffle=True,
-        drop_last=len(train_cache) > cfg.batch_size,
+        drop_last=len(items) > cfg.batch_size,
         num_workers=cfg.num_workers,
         persistent_workers=cfg.num_workers > 0,
         pin_memory=device.type == "cuda",
@@ -305,7 +315,7 @@ def train(
     t0 = time.perf_counter()
     log.info(
         "training on %d slices (%d subjects%s), validating on %d slices (%d volumes), device %s",
-        len(train_cache),
+        len(items),
         len(np.unique(train_cache.subject)),
         ", soft targets" if soft else "",
         len(val_cache),
@@ -390,10 +400,13 @@ class TrainingData:
     acdc_root: str | None = None
     acdc_train: str = "1-12,21-32,41-52,61-72,81-92"
     acdc_val: str = "13-16,33-36,53-56,73-76,93-96"
-    # weights of the ACDC training slices: all counted acdc_repeat times, the end-systolic ones
-    # acdc_es_repeat times more (the small ventricles and the basal RV at ES are the weak point)
+    # weights of the ACDC training slices (times each counts in an epoch): all acdc_repeat, the
+    # end-systolic ones acdc_es_repeat more (the small ventricles and the basal RV at ES are the
+    # weak point), and the ES ones from the base through the expert's first RV slice that count
+    # times 1 + acdc_basal_es_repeat (where model and experts disagree on where the RV ends)
     acdc_repeat: int = 1
     acdc_es_repeat: int = 0
+    acdc_basal_es_repeat: int = 0
     nifti_manifest: str | None = None
     synthetic_cohort: str | None = None
     synthetic_frames: int = 6
@@ -433,12 +446,7 @@ def build_caches(
     if data.acdc_root:
         root = data.acdc_root
         train_ids = acdc_patient_ids(data.acdc_train)
-        train_paths += [cached("acdc_train", lambda: acdc_volumes(root, train_ids))] * max(
-            1, data.acdc_repeat
-        )
-        if data.acdc_es_repeat:
-            es = cached("acdc_train_es", lambda: acdc_volumes(root, train_ids, phases=("ES",)))
-            train_paths += [es] * data.acdc_es_repeat
+        train_paths.append(cached("acdc_train", lambda: acdc_volumes(root, train_ids)))
         if data.acdc_val:
             val_paths.append(
                 cached("acdc_val", lambda: acdc_volumes(root, acdc_patient_ids(data.acdc_val)))
@@ -471,6 +479,22 @@ def build_caches(
     return train_paths, val_paths
 
 
+def acdc_repeats(cache: SliceCache, data: TrainingData) -> np.ndarray:
+    """How many times each slice of ``cache`` counts in an epoch under ``data``'s ACDC weights
+    (``TrainingData.acdc_repeat`` and after); other sources' slices keep their count."""
+    counts = np.ones(len(cache), dtype=np.int64) if cache.repeats is None else cache.repeats
+    train_ids = acdc_patient_ids(data.acdc_train)
+    es_volumes = acdc_es_volumes(data.acdc_root, train_ids)
+    acdc = (cache.source == "acdc") & np.isin(cache.subject, train_ids)
+    es = acdc & np.isin(cache.volume, es_volumes)
+    basal = es & basal_slices(cache, es_volumes, RV_CAVITY)
+    weight = np.where(acdc, max(1, data.acdc_repeat), 1) + np.where(es, data.acdc_es_repeat, 0)
+    weight = weight * np.where(basal, 1 + data.acdc_basal_es_repeat, 1)
+    log.info("ACDC training slices: %d, of which ES %d, basal ES %d; counted %s times",
+             acdc.sum(), es.sum(), basal.sum(), sorted(set(weight[acdc])))  # fmt: skip
+    return counts * weight
+
+
 def train_from_sources(
     data: TrainingData,
     out_dir: str | os.PathLike,
@@ -488,6 +512,8 @@ def train_from_sources(
     cache_cfg = replace(pre_cfg or PreprocessConfig(), finest_pixel_mm=None)
     train_paths, val_paths = build_caches(data, out_dir / "cache", cache_cfg)
     train_cache = SliceCache.load(train_paths)
+    if data.acdc_root:
+        train_cache.repeats = acdc_repeats(train_cache, data)
     val_cache = SliceCache.load(val_paths) if val_paths else None
     meta = {"sources": asdict(data), "train_slices": len(train_cache)}
     return train(train_cache, out_dir, cfg, val_cache, pre_cfg, resume=resume, metadata=meta)
