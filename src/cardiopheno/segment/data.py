@@ -158,9 +158,9 @@ def acdc_es_volumes(root: str | os.PathLike, patients: Iterable[str]) -> list[st
 
 def basal_slices(cache: SliceCache, volumes: Iterable[str], label: int) -> np.ndarray:
     """Mask of the slices of ``volumes`` from the base (ACDC stacks start there) through the
-    first one whose label holds ``label``. With the RV this is
-    where the RV meets the right atrium: ACDC's experts stop drawing the RV there while still
-    drawing the LV, and a model that has not learnt their convention overestimates RVESV."""
+    first one whose label holds ``label``. With the RV this is where the RV meets the right
+    atrium: ACDC's experts stop drawing the RV there while still drawing the LV, and a model
+    that has not learnt their convention overestimates RVESV."""
     wanted = np.isin(cache.volume, list(volumes))
     holds = (cache.label == label).any(axis=(1, 2))
     mask = np.zeros(len(cache), dtype=bool)

@@ -515,7 +515,8 @@ def train_from_sources(
     if data.acdc_root:
         train_cache.repeats = acdc_repeats(train_cache, data)
     val_cache = SliceCache.load(val_paths) if val_paths else None
-    meta = {"sources": asdict(data), "train_slices": len(train_cache)}
+    epoch = len(train_cache) if train_cache.repeats is None else int(train_cache.repeats.sum())
+    meta = {"sources": asdict(data), "train_slices": epoch}  # slices an epoch, as before
     return train(train_cache, out_dir, cfg, val_cache, pre_cfg, resume=resume, metadata=meta)
 
 
