@@ -69,11 +69,15 @@ def acdc(
     passes: dict[tuple[str, str], np.ndarray | None] = {}
     for pid in patients:
         r = ref.loc[pid]
+        ed_image = None
         for phase, frame in (("ED", int(r.ed_frame)), ("ES", int(r.es_frame))):
             path = root / "volumes" / f"{pid}_frame{frame:02d}.h5"
             image, label = read_acdc_volume(path)  # N x X x Y
+            ed_image = image if ed_image is None else ed_image  # the cine's first frame
             spacing = acdc_ed_spacing(root, pid, float(r.voxel_volume_mm3), int(r.ed_frame))
-            out = seg.segment_array(image.transpose(1, 2, 0), spacing)
+            out = seg.segment_array(
+                image.transpose(1, 2, 0), spacing, reference=ed_image.transpose(1, 2, 0)
+            )
             pred = out.labels.transpose(2, 0, 1)
             arrays[(pid, phase)] = (image, label, pred)
             passes[(pid, phase)] = out.pass_counts

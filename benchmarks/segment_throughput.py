@@ -129,8 +129,12 @@ def measure(kind: str, batch: int, args) -> dict:
         prep = seg.prepare(data, spacing)
         x = torch.as_tensor(prep.stack).as_subclass(torch.Tensor)
         model = seg.model.to(memory_format=torch.contiguous_format)
-        # each slice with its neighbours for a 2.5D model (NetworkConfig.context)
-        ctx = context_index(np.arange(x.shape[0]) // data.shape[2], seg.net_cfg.context)
+        z = data.shape[2]
+        # each slice with its neighbours for a 2.5D model (NetworkConfig.context), and its twin
+        # in the first frame for a model with a reference channel
+        ctx = context_index(np.arange(x.shape[0]) // z, seg.net_cfg.context)
+        if seg.net_cfg.reference:
+            ctx = np.concatenate([ctx, (np.arange(x.shape[0]) % z)[:, None]], axis=1)
 
         def loop():
             with torch.no_grad():

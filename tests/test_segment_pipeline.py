@@ -127,6 +127,11 @@ def test_acdc_training_slices_weight_end_systole_and_the_base(shared_data, tmp_p
     assert set(counts[ed]) == {2}  # acdc_repeat
     # ES: 2 + 3; from the base through the expert's first RV slice x (1 + 1)
     assert counts[~ed].tolist() == [10] * (first_rv + 1) + [5] * int((~ed).sum() - first_rv - 1)
+    # every slice comes with its twin at end-diastole (the reference channel's input)
+    ed_image, _ = read_acdc_volume(shared_data / "acdc/volumes/patient001_frame01.h5")
+    np.testing.assert_array_equal(es[0].reference, ed_image)
+    np.testing.assert_array_equal(cache.reference[ed], cache.image[ed])
+    assert not np.array_equal(cache.reference[~ed], cache.image[~ed])
 
 
 @pytest.mark.parametrize("spacing", [(1.3, 1.9), (1.8, 1.8), (0.9, 0.9)])

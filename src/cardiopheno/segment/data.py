@@ -45,6 +45,9 @@ class LabelledVolume:
     # optional ``N x (classes - 1) x X x Y`` share of each pixel in each labelled structure
     # (partial volume, in [0, 1]): soft training targets, for sub-pixel areas
     soft: np.ndarray | None = None
+    # optional ``N x X x Y``: the same slices at the cine's first frame (end-diastole on ECG-
+    # triggered cines), the input channel of a network with ``NetworkConfig.reference``
+    reference: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------- ACDC
@@ -147,7 +150,9 @@ def acdc_volumes(
             continue
         image, label = read_acdc_volume(path)
         spacing = acdc_ed_spacing(root, pid, float(r.voxel_volume_mm3), int(r.ed_frame))
-        yield LabelledVolume(pid, path.stem, image, label, spacing, "acdc")
+        ed_path = root / "volumes" / f"{pid}_frame{frame['ED']:02d}.h5"
+        ed_image = image if path == ed_path else read_acdc_volume(ed_path)[0]
+        yield LabelledVolume(pid, path.stem, image, label, spacing, "acdc", reference=ed_image)
 
 
 def acdc_es_volumes(root: str | os.PathLike, patients: Iterable[str]) -> list[str]:
@@ -205,6 +210,7 @@ def nifti_pair_volumes(
                 labels[..., t].transpose(2, 0, 1),
                 img.spacing[:2],
                 "nifti",
+                reference=img.data[..., 0].transpose(2, 0, 1),
             )
 
 
@@ -254,6 +260,7 @@ def synthetic_volumes(
                 labels[..., t].transpose(2, 0, 1),
                 img.spacing[:2],
                 "synthetic",
+                reference=img.data[..., 0].transpose(2, 0, 1),
             )
 
 
@@ -290,18 +297,23 @@ def build_slice_cache(
     cfg: PreprocessConfig | None = None,
 ) -> Path:
     """Preprocess every slice onto the network grid and save ``image`` (uint8, value/255),
-    ``label``, ``subject``, ``volume`` and ``source`` arrays to a compressed ``.npz``, and
-    ``soft`` (uint8 share x 255, ``N x (classes - 1) x roi x roi``, resampled bilinearly) when
-    every volume has soft targets."""
+    ``label``, ``subject``, ``volume`` and ``source`` arrays to a compressed ``.npz``, ``soft``
+    (uint8 share x 255, ``N x (classes - 1) x roi x roi``, resampled bilinearly) when every volume
+    has soft targets, and ``reference`` (each slice at the cine's first frame, uint8) when every
+    volume has one. A frame and its reference are normalised together, as inference normalises
+    a cine's frames together."""
     cfg = cfg or PreprocessConfig()
     pipe = SlicePipeline(cfg)
-    images, labels, softs, subjects, vols, sources = [], [], [], [], [], []
+    images, labels, softs, refs, subjects, vols, sources = [], [], [], [], [], [], []
     for vol in volumes:
-        img = pipe.preprocess(vol.image, vol.spacing_xy)
+        n = vol.image.shape[0]
+        both = vol.image if vol.reference is None else np.concatenate([vol.image, vol.reference])
+        img = np.rint(np.asarray(pipe.preprocess(both, vol.spacing_xy)) * 255).astype(np.uint8)
+        images.append(img[:n])
+        if vol.reference is not None:
+            refs.append(img[n:])
         lab = pipe.preprocess_labels(vol.label, vol.spacing_xy)
-        images.append(np.rint(np.asarray(img) * 255).astype(np.uint8))
         labels.append(np.asarray(lab, dtype=np.uint8))
-        n = img.shape[0]
         if vol.soft is not None:
             flat = vol.soft.reshape(-1, *vol.soft.shape[2:])  # (N x C) x X x Y
             grid = np.asarray(pipe.resample(flat, vol.spacing_xy)).reshape(n, -1, *lab.shape[1:])
@@ -315,6 +327,8 @@ def build_slice_cache(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     extra = {"soft": np.concatenate(softs)} if softs and len(softs) == len(images) else {}
+    if refs and len(refs) == len(images):
+        extra["reference"] = np.concatenate(refs)
     np.savez_compressed(
         tmp,
         **extra,
@@ -340,6 +354,7 @@ class SliceCache:
     soft: np.ndarray | None = None  # N x (classes - 1) x roi x roi uint8 (share x 255), or None
     # how many times each slice counts in a training epoch (None: once); set after loading
     repeats: np.ndarray | None = None
+    reference: np.ndarray | None = None  # N x roi x roi uint8: the slice at the first frame
 
     @classmethod
     def load(cls, paths: str | os.PathLike | Iterable[str | os.PathLike]) -> SliceCache:
@@ -353,10 +368,11 @@ class SliceCache:
         cache = cls(*(np.concatenate([p[k] for p in parts]) for k in keys))
         if any(n > 1 for n in times.values()):
             cache.repeats = np.repeat(list(times.values()), [len(p["subject"]) for p in parts])
-        if all("soft" in p for p in parts):
-            cache.soft = np.concatenate([p["soft"] for p in parts])
-        elif any("soft" in p for p in parts):
-            log.warning("soft targets dropped: not every cache has them (%s)", paths)
+        for key, what in (("soft", "soft targets"), ("reference", "first-frame slices")):
+            if all(key in p for p in parts):
+                setattr(cache, key, np.concatenate([p[key] for p in parts]))
+            elif any(key in p for p in parts):
+                log.warning("%s dropped: not every cache has them (%s)", what, paths)
         return cache
 
     def subset(self, mask: np.ndarray) -> SliceCache:
@@ -368,6 +384,7 @@ class SliceCache:
             self.source[mask],
             None if self.soft is None else self.soft[mask],
             None if self.repeats is None else self.repeats[mask],
+            None if self.reference is None else self.reference[mask],
         )
 
     def __len__(self) -> int:

@@ -108,6 +108,9 @@ class Prepared:
     seconds: float = 0.0
     frame_interval_ms: float | None = None
     frame_interval_source: str = "none"
+    # MetaTensor Z x roi x roi: the slices at the cine's first frame when they are not in
+    # ``stack`` (a lone frame given with its cine's first frame); None: the stack's first frame
+    reference: object = None
 
 
 @dataclass
@@ -248,11 +251,14 @@ class Segmenter:
         probabilities: bool = False,
         flips: Sequence = (),
         slices_per_frame: int | None = None,
+        reference=None,
     ) -> Prediction:
         """The network on ``N x H x W`` preprocessed slices, ``slice_batch`` slices per call.
 
         ``N`` is frames x ``slices_per_frame`` slices, frame by frame (default: one frame); a
-        2.5D network (``context``) sees each slice with its neighbours in the same frame.
+        2.5D network (``context``) sees each slice with its neighbours in the same frame, and a
+        network with a ``reference`` channel each slice's twin in the cine's first frame
+        (``reference``, ``slices_per_frame x H x W``; default: the stack's first frame).
 
         With ``flips`` (dims of ``N x H x W``), the input is also flipped along each, predicted
         and flipped back, and the class probabilities of all these members are averaged (a
@@ -262,14 +268,17 @@ class Segmenter:
         """
         x_all = torch.as_tensor(stack).as_subclass(torch.Tensor)
         n = x_all.shape[0]
-        context = None
-        if self.net_cfg.context:
-            frame = np.arange(n) // (slices_per_frame or max(n, 1))
-            context = torch.from_numpy(context_index(frame, self.net_cfg.context))
+        z = slices_per_frame or max(n, 1)
+        context = torch.from_numpy(context_index(np.arange(n) // z, self.net_cfg.context))
+        if self.net_cfg.reference:  # each slice's twin in the first frame, a last channel
+            ref = x_all[:z] if reference is None else torch.as_tensor(reference)
+            ref = ref.as_subclass(torch.Tensor)
         labels, probs, members = [], [], [[] for _ in range(len(flips) + 1 if flips else 0)]
         for start in range(0, n, self.slice_batch):
             end = start + self.slice_batch
-            x = x_all[start:end, None] if context is None else x_all[context[start:end]]
+            x = x_all[context[start:end]]
+            if self.net_cfg.reference:
+                x = torch.cat([x, ref[torch.arange(start, min(end, n)) % z, None]], dim=1)
             x = x.to(self.device, non_blocking=True)
             out = self._forward(x)
             if flips or probabilities:
@@ -294,44 +303,61 @@ class Segmenter:
         )
 
     def predict_labels(
-        self, stack: torch.Tensor, slices_per_frame: int | None = None
+        self, stack: torch.Tensor, slices_per_frame: int | None = None, reference=None
     ) -> torch.Tensor:
         """Labels of the network alone (no ensemble) on ``N x H x W`` slices."""
-        return self.predict(stack, slices_per_frame=slices_per_frame).labels
+        return self.predict(stack, slices_per_frame=slices_per_frame, reference=reference).labels
 
     # ----------------------------------------------------------------------------- one cine
-    def prepare(self, data: np.ndarray, spacing: Sequence[float], eid: str = "") -> Prepared:
+    def prepare(
+        self,
+        data: np.ndarray,
+        spacing: Sequence[float],
+        eid: str = "",
+        reference: np.ndarray | None = None,
+    ) -> Prepared:
+        """``X x Y x Z [x T]`` ``data`` onto the network grid; ``reference`` (``X x Y x Z``) is the
+        cine's first frame when ``data`` lacks it (one frame of a cine), normalised with it."""
         if data.ndim == 3:
             data = data[..., None]
         x, y, z, t = data.shape
         slices = np.ascontiguousarray(np.asarray(data, dtype=np.float32).transpose(3, 2, 0, 1))
-        stack = self.pipe.preprocess(slices.reshape(t * z, x, y), (spacing[0], spacing[1]))
+        slices = slices.reshape(t * z, x, y)
+        spacing_xy = (float(spacing[0]), float(spacing[1]))
+        ref, intensity = None, None
+        if reference is not None:
+            ref = np.ascontiguousarray(np.asarray(reference, dtype=np.float32).transpose(2, 0, 1))
+            if ref.shape != (z, x, y):
+                raise ValueError(f"reference frame {reference.shape} is not the frame's {x, y, z}")
+            intensity = np.concatenate([slices, ref])
+            ref = self.pipe.preprocess(ref, spacing_xy, intensity_from=intensity)
+        stack = self.pipe.preprocess(slices, spacing_xy, intensity_from=intensity)
         voxel_ml = float(np.prod(spacing[:3])) / 1000.0 if len(spacing) >= 3 else float("nan")
         return Prepared(
-            eid,
-            (x, y, z, t),
-            stack,
-            spacing=(float(spacing[0]), float(spacing[1])),
-            voxel_ml=voxel_ml,
+            eid, (x, y, z, t), stack, spacing=spacing_xy, voxel_ml=voxel_ml, reference=ref
         )
 
     def segment_prepared(self, prep: Prepared) -> Segmentation:
         x, y, z, t = prep.shape
-        stack = prep.stack
+        stack, ref = prep.stack, prep.reference
         crop_tf = None
         if self.heart_crop:
-            first = self.predict_labels(stack[:z])  # frame 0, all slices, on the roi grid
+            first = self.predict_labels(stack[:z], reference=ref)  # frame 0 on the roi grid
             center = heart_center(first.numpy(), self.pre_cfg.roi)
             stack, crop_tf = self.pipe.crop_to_heart(stack, center)
         elif self.field_crop:
-            first = self.predict_labels(stack[:z])  # frame 0 on the whole field
+            first = self.predict_labels(stack[:z], reference=ref)  # frame 0, whole field
             window = label_window(first.numpy(), self.pre_cfg.roi, FIELD_MARGIN, self.stride)
             if window is not None:
                 stack, crop_tf = self.pipe.crop_to_window(stack, *window)
+        if ref is not None and crop_tf is not None:
+            ref = crop_tf(ref)
         smooth = self.smooth_inverse and self.pipe.resamples(prep.spacing)
         need_probs = smooth or self.subpixel_areas
         # (T*Z) x h x w
-        pred = self.predict(stack, probabilities=need_probs, flips=self.flips, slices_per_frame=z)
+        pred = self.predict(
+            stack, probabilities=need_probs, flips=self.flips, slices_per_frame=z, reference=ref
+        )
         # the labelled classes' probabilities on the input grid, kept for sub-pixel areas
         probs = None
         if self.subpixel_areas:
@@ -374,7 +400,7 @@ class Segmenter:
             idx = _frame_index(frames, z)
             members = [m[idx] for m in pred.members]
         elif self.tta:
-            members = self._tta_members(stack, pred.labels, frames, z)
+            members = self._tta_members(stack, pred.labels, frames, z, ref)
         if self.tta and members:
             result.tta = _tta_from_members(members, list(range(len(frames))), z, view)
         if view.name == "sa" and members:
@@ -383,15 +409,19 @@ class Segmenter:
         return result
 
     def _tta_members(
-        self, stack, net_labels: torch.Tensor, frames: list[int], z: int
+        self, stack, net_labels: torch.Tensor, frames: list[int], z: int, reference=None
     ) -> list[torch.Tensor]:
         """The prediction at ``frames`` (ED and ES) and two more on the input flipped along each
         in-plane axis (predicted, flipped back): the test-time-augmentation passes."""
         idx = _frame_index(frames, z)
         x = torch.as_tensor(stack[idx]).as_subclass(torch.Tensor)
+        ref = torch.as_tensor(stack[:z] if reference is None else reference)
+        ref = ref.as_subclass(torch.Tensor)
         members = [net_labels[idx]]
         for axis in (1, 2):
-            pred = self.predict_labels(torch.flip(x, dims=(axis,)), slices_per_frame=z)
+            pred = self.predict_labels(
+                torch.flip(x, dims=(axis,)), z, reference=torch.flip(ref, dims=(axis,))
+            )
             members.append(torch.flip(pred, dims=(axis,)))
         return members
 
@@ -421,10 +451,16 @@ class Segmenter:
                 out[i, j] = np.bincount(at, minlength=view.n_classes)[: view.n_classes]
         return out
 
-    def segment_array(self, data: np.ndarray, spacing: Sequence[float]) -> Segmentation:
-        """Segment an ``X x Y x Z [x T]`` array with in-plane ``spacing`` (mm)."""
+    def segment_array(
+        self, data: np.ndarray, spacing: Sequence[float], reference: np.ndarray | None = None
+    ) -> Segmentation:
+        """Segment an ``X x Y x Z [x T]`` array with in-plane ``spacing`` (mm); ``reference``: the
+        cine's first frame (``X x Y x Z``) when ``data`` is a later frame alone. A network
+        without a reference channel ignores it."""
         squeeze = data.ndim == 3
-        seg = self.segment_prepared(self.prepare(data, spacing))
+        if not self.net_cfg.reference:
+            reference = None
+        seg = self.segment_prepared(self.prepare(data, spacing, reference=reference))
         if squeeze:
             seg.labels = seg.labels[..., 0]
         return seg

@@ -44,11 +44,15 @@ class NetworkConfig:
     # 2.5D input: the network sees each slice with this many neighbouring slices of the same
     # frame on either side as extra input channels (0: the slice alone)
     context: int = 0
+    # one more input channel: the same slice at the cine's first frame (end-diastole on ECG-
+    # triggered cines). Without it a frame's phase is invisible, and at the base the experts'
+    # RV ends at a phase-dependent slice (the base descends toward the apex in systole)
+    reference: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
     def in_channels(self) -> int:
-        return 1 + 2 * self.context
+        return 1 + 2 * self.context + int(self.reference)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -81,25 +85,26 @@ def build_network(cfg: NetworkConfig | None = None) -> UNet:
 def inflate_input_channels(
     state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
-    """Weights of a one-channel network made to fit a 2.5D one (``own``: its state dict): each
-    convolution reading the input gets the old kernel on the centre channel and zeros on the
-    neighbours', so the 2.5D network starts out computing exactly what the 2D one did and
-    fine-tuning learns what the neighbours add. Other tensors are returned unchanged."""
+    """Weights of a network with fewer input channels made to fit one with more (``own``: its
+    state dict): a 2D network's kernel goes to the centre channel of a 2.5D one's slice
+    channels, a network's channels to the first ones of the same network with a ``reference``
+    channel, and every new channel's weights are 0. The wider network so starts out computing
+    exactly what the narrower one did, and fine-tuning learns what the new channels add. Other
+    tensors are returned unchanged."""
     out = dict(state)
     for key, old in state.items():
         new = own.get(key)
-        widened = (
-            new is not None
-            and old.ndim == new.ndim == 4
-            and old.shape[1] == 1 < new.shape[1]
-            and new.shape[1] % 2 == 1
-            and old.shape[0] == new.shape[0]
-            and old.shape[2:] == new.shape[2:]
-        )
-        if not widened:
+        if new is None or not (old.ndim == new.ndim == 4) or old.shape[1] >= new.shape[1]:
             continue
+        if old.shape[0] != new.shape[0] or old.shape[2:] != new.shape[2:]:
+            continue
+        # the old channels sit centred in the slice channels (odd in number), which come first
+        slices = new.shape[1] - (new.shape[1] + 1) % 2
+        if old.shape[1] % 2 == 0 or old.shape[1] > slices:
+            continue
+        first = (slices - old.shape[1]) // 2
         inflated = torch.zeros_like(new)
-        inflated[:, new.shape[1] // 2] = old[:, 0]
+        inflated[:, first : first + old.shape[1]] = old
         out[key] = inflated
     return out
 

@@ -12,6 +12,7 @@ estimate the share, and their sum a sub-pixel area.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -101,8 +102,10 @@ class SoftTargetLoss(torch.nn.Module):
         return loss
 
 
-def _reverse_slices(image) -> torch.Tensor:
-    return torch.flip(torch.as_tensor(image), dims=(0,))
+def _reverse_slices(image, n: int) -> torch.Tensor:
+    """The first ``n`` channels (a 2.5D input's slices) in reverse order; others stay."""
+    image = torch.as_tensor(image)
+    return torch.cat([torch.flip(image[:n], dims=(0,)), image[n:]])
 
 
 def train_transforms(
@@ -111,6 +114,7 @@ def train_transforms(
     symmetric: bool = True,
     soft: bool = False,
     context: int = 0,
+    reference: bool = False,
 ) -> Compose:
     """Augmentation of ``{"image": CxHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI; C = 1, or
     the slice and its neighbours for a 2.5D network); with
@@ -121,7 +125,8 @@ def train_transforms(
     rotations of at most 15 degrees. With ``soft``, the label is ``C x H x W`` shares and is
     interpolated bilinearly, so a structure's summed share scales with the image. With ``context``
     (2.5D input: the image's channels are neighbouring slices) their order is reversed half of
-    the time, since stacks run base to apex on some scanners and apex to base on others."""
+    the time, since stacks run base to apex on some scanners and apex to base on others. With
+    ``reference`` the last channel is the slice at the first frame: it moves with the others."""
     keys = ["image", "label"]
     if not augment:
         return Compose([ToTensord(keys=keys)])
@@ -130,7 +135,8 @@ def train_transforms(
     )
     flips = [RandFlipd(keys=keys, prob=0.5, spatial_axis=a) for a in (0, 1)] if symmetric else []
     if context:
-        flips.append(RandLambdad(keys="image", func=_reverse_slices, prob=0.5))
+        reverse = functools.partial(_reverse_slices, n=2 * context + 1)
+        flips.append(RandLambdad(keys="image", func=reverse, prob=0.5))
     return Compose(
         [
             *flips,
@@ -156,9 +162,24 @@ def train_transforms(
     )
 
 
-def _items(cache: SliceCache, context: int = 0) -> list[dict]:
-    """Training dicts; with soft targets the label is background + the cached shares; with
-    ``context`` the image is the slice and its neighbours (:func:`context_index`)."""
+def _inputs(cache: SliceCache, idx: np.ndarray, context: int, reference: bool) -> np.ndarray:
+    """The network input of the slices ``idx`` of ``cache``, ``len(idx) x C x H x W`` in [0, 1]:
+    each slice with its ``context`` neighbours (:func:`context_index`), then its ``reference``
+    (the slice at the cine's first frame) when the network takes one."""
+    x = cache.image[context_index(cache.volume, context)[idx]]
+    if reference:
+        if cache.reference is None:
+            raise ValueError(
+                "the network takes a reference channel but the slice cache has none: rebuild "
+                "the caches (delete the .npz files) to store each slice's first frame"
+            )
+        x = np.concatenate([x, cache.reference[idx][:, None]], axis=1)
+    return x.astype(np.float32) / 255.0
+
+
+def _items(cache: SliceCache, context: int = 0, reference: bool = False) -> list[dict]:
+    """Training dicts; with soft targets the label is background + the cached shares; the image
+    is the network input of :func:`_inputs`."""
     if cache.soft is None:
         labels = [cache.label[i][None] for i in range(len(cache))]
     else:
@@ -168,11 +189,8 @@ def _items(cache: SliceCache, context: int = 0) -> list[dict]:
             total = fg.sum(axis=0, keepdims=True)
             fg = fg / np.maximum(total, 1.0)  # overlapping shares (rounding) never exceed 1
             labels.append(np.concatenate([1.0 - fg.sum(axis=0, keepdims=True), fg]))
-    index = context_index(cache.volume, context)
-    items = [
-        {"image": cache.image[index[i]].astype(np.float32) / 255.0, "label": labels[i]}
-        for i in range(len(cache))
-    ]
+    images = _inputs(cache, np.arange(len(cache)), context, reference)
+    items = [{"image": images[i], "label": labels[i]} for i in range(len(cache))]
     if cache.repeats is None:
         return items
     return [items[i] for i in np.repeat(np.arange(len(cache)), cache.repeats)]
@@ -190,16 +208,21 @@ def split_by_subject(cache: SliceCache, val_fraction: float, seed: int):
 
 @torch.inference_mode()
 def validate(
-    model, cache: SliceCache, device, batch_size: int = 64, view: str = "sa", context: int = 0
+    model,
+    cache: SliceCache,
+    device,
+    batch_size: int = 64,
+    view: str = "sa",
+    context: int = 0,
+    reference: bool = False,
 ) -> dict[str, float]:
     """Mean Dice per class over validation volumes (each frame a 3D volume of its slices)."""
     spec = view_spec(view)
-    index = context_index(cache.volume, context)
     metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
     model.eval()
     for vol in np.unique(cache.volume):
         idx = np.flatnonzero(cache.volume == vol)
-        x = torch.from_numpy(cache.image[index[idx]].astype(np.float32) / 255.0)
+        x = torch.from_numpy(_inputs(cache, idx, context, reference))
         preds = []
         for start in range(0, len(idx), batch_size):
             with _autocast(device):
@@ -296,12 +319,17 @@ def train(
         spent = float(blob.get("minutes", 0.0))
         log.info("resuming from %s at epoch %d (best mean Dice %.4f)", last, start_epoch, best)
 
-    items = _items(train_cache, net_cfg.context)
+    items = _items(train_cache, net_cfg.context, net_cfg.reference)
     loader = DataLoader(
         Dataset(
             items,
             transform=train_transforms(
-                cfg.augment, cfg.patch, view_spec(cfg.view).symmetric, soft, net_cfg.context
+                cfg.augment,
+                cfg.patch,
+                view_spec(cfg.view).symmetric,
+                soft,
+                net_cfg.context,
+                net_cfg.reference,
             ),
         ),
         batch_size=cfg.batch_size,
@@ -345,7 +373,14 @@ def train(
             opt.step()
             losses.append(float(loss.detach()))
         dice = (
-            validate(model, val_cache, device, view=cfg.view, context=net_cfg.context)
+            validate(
+                model,
+                val_cache,
+                device,
+                view=cfg.view,
+                context=net_cfg.context,
+                reference=net_cfg.reference,
+            )
             if len(val_cache)
             else {}
         )

@@ -235,10 +235,17 @@ class SlicePipeline:
         """Whether input at ``spacing_xy`` is resampled (else ``Spacing`` is an identity)."""
         return tuple(target_pixel(self.cfg, spacing_xy)) != tuple(float(s) for s in spacing_xy)
 
-    def preprocess(self, slices: np.ndarray, spacing_xy: tuple[float, float]) -> MetaTensor:
-        """``N x X x Y`` slices at ``spacing_xy`` mm to ``N x roi x roi`` at ``pixel_mm``, in [0, 1]."""
+    def preprocess(
+        self,
+        slices: np.ndarray,
+        spacing_xy: tuple[float, float],
+        intensity_from: np.ndarray | None = None,
+    ) -> MetaTensor:
+        """``N x X x Y`` slices at ``spacing_xy`` mm to ``N x roi x roi`` at ``pixel_mm``, in [0, 1]
+        (intensity percentiles of ``intensity_from`` when given, else of ``slices``)."""
         slices = np.asarray(slices, dtype=np.float32)
-        return self.base(spacing_xy)(self.normalise(slices)(as_stack(slices, spacing_xy)))
+        scale = self.normalise(slices if intensity_from is None else intensity_from)
+        return self.base(spacing_xy)(scale(as_stack(slices, spacing_xy)))
 
     def normalise(self, slices: np.ndarray) -> ScaleIntensityRange:
         """Percentile normalisation as MONAI ``ScaleIntensityRange`` (lower..upper percentile to
