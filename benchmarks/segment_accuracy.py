@@ -61,7 +61,12 @@ def dice_per_class(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 
 def acdc(
-    seg: Segmenter, root: Path, patients: list[str], worst: int = 4, montage_dir: Path | None = None
+    seg: Segmenter,
+    root: Path,
+    patients: list[str],
+    worst: int = 4,
+    montage_dir: Path | None = None,
+    own_reference: bool = False,
 ) -> dict:
     ref = pd.read_csv(root / "reference.csv").set_index("patient")
     rows = []
@@ -73,7 +78,8 @@ def acdc(
         for phase, frame in (("ED", int(r.ed_frame)), ("ES", int(r.es_frame))):
             path = root / "volumes" / f"{pid}_frame{frame:02d}.h5"
             image, label = read_acdc_volume(path)  # N x X x Y
-            ed_image = image if ed_image is None else ed_image  # the cine's first frame
+            if ed_image is None or own_reference:
+                ed_image = image  # the cine's first frame (or, ablated, the frame itself)
             spacing = acdc_ed_spacing(root, pid, float(r.voxel_volume_mm3), int(r.ed_frame))
             out = seg.segment_array(
                 image.transpose(1, 2, 0), spacing, reference=ed_image.transpose(1, 2, 0)
@@ -349,6 +355,12 @@ def main() -> int:
     ap.add_argument("--out", default=str(REPO / "results/benchmarks/segment_accuracy.json"))
     ap.add_argument("--worst", type=int, default=4, help="ACDC patients named and drawn")
     ap.add_argument("--no-synthetic", action="store_true", help="ACDC only")
+    ap.add_argument(
+        "--own-reference",
+        action="store_true",
+        help="ablation: a network with a reference channel gets each ACDC frame as its own "
+        "first frame (no phase cue)",
+    )
     args = ap.parse_args()
     seg = Segmenter(
         args.checkpoint,
@@ -362,6 +374,7 @@ def main() -> int:
         "flip_ensemble": args.flip_ensemble,
         "precision": seg.precision,
         "checkpoint_sha256": seg.sha256,
+        "own_reference": args.own_reference,
         "note": "ACDC in-plane spacing estimated from reference.csv voxel volume (see MODEL_CARD)",
     }
     t0 = time.perf_counter()
@@ -372,6 +385,7 @@ def main() -> int:
             acdc_patient_ids(args.patients),
             args.worst,
             Path(args.out).parent / "acdc_worst",
+            args.own_reference,
         )
         print("ACDC Dice ED", result["acdc"]["dice_ED"], "ES", result["acdc"]["dice_ES"])
         print("ACDC errors", {k: round(v["mean"], 2) for k, v in result["acdc"]["errors"].items()})
