@@ -8,7 +8,8 @@ lower MAE" is not evidence that NEW is better. For each phenotype error (LVEDV .
 Dice class this gives both models' means, the paired difference (NEW - BASE of |error|, or of
 Dice), its 95 % bootstrap interval over patients (``scipy.stats.bootstrap``, paired resampling,
 seeded), the Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``), how many patients NEW is
-better and worse on, and the patient whose change is largest. Prints a Markdown table.
+better and worse on, and the patient whose change is largest (with fewer than 6 patients only
+the means and counts). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from scipy import stats
 
 PHENOTYPES = ("LVEDV", "LVESV", "LVEF", "LVM", "RVEDV", "RVESV", "RVEF")
 DICE = ("lv", "myo", "rv")
+MIN_PATIENTS = 6  # fewer: no interval and no test, only the means and the counts
 
 
 def _per_patient(result: dict, source: str) -> dict[str, dict]:
@@ -47,6 +49,9 @@ def _paired(base: np.ndarray, new: np.ndarray, seed: int) -> dict:
     }
     if np.ptp(diff) == 0:  # identical models, or one patient: no interval to draw
         out.update(ci_low=out["difference"], ci_high=out["difference"], wilcoxon_p=1.0)
+        return out
+    if len(diff) < MIN_PATIENTS:  # a percentile interval of a handful of values means nothing
+        out.update(ci_low=None, ci_high=None, wilcoxon_p=None)
         return out
     boot = stats.bootstrap(
         (base, new),
@@ -84,7 +89,7 @@ def compare(base_result: dict, new_result: dict, seed: int = 0) -> dict:
         n = -np.array([new[p][f"dice_{cls}"] for p in patients])
         row = _paired(b, n, seed)
         for key in ("base", "new", "difference", "ci_low", "ci_high"):
-            row[key] = -row[key]
+            row[key] = None if row[key] is None else -row[key]
         row["ci_low"], row["ci_high"] = row["ci_high"], row["ci_low"]
         row["largest_change"] = patients[int(np.argmax(np.abs(n - b)))]
         rows[f"Dice {cls}"] = row
@@ -99,9 +104,13 @@ def markdown(result: dict, base_name: str, new_name: str) -> str:
     ]
     for name, r in result["rows"].items():
         fmt = "%.3f" if name.startswith("Dice") else "%.1f"
-        diff = (fmt % r["difference"]) + f" ({fmt % r['ci_low']} to {fmt % r['ci_high']})"
+        diff = fmt % r["difference"]
+        p = "n/a"
+        if r["ci_low"] is not None:
+            diff += f" ({fmt % r['ci_low']} to {fmt % r['ci_high']})"
+            p = f"{r['wilcoxon_p']:.2f}"
         lines.append(
-            f"| {name} | {fmt % r['base']} | {fmt % r['new']} | {diff} | {r['wilcoxon_p']:.2f} "
+            f"| {name} | {fmt % r['base']} | {fmt % r['new']} | {diff} | {p} "
             f"| {r['better']} / {r['worse']} | {r['largest_change']} |"
         )
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
     python benchmarks/segment_accuracy.py [--checkpoint PATH] [--acdc ../shared/data/acdc]
         [--patients 13-16,33-36,53-56,73-76,93-96] [--synthetic DIR] [--n-synthetic 12]
-        [--out results/benchmarks/segment_accuracy.json] [--worst 4]
+        [--out results/benchmarks/segment_accuracy.json] [--worst 4] [--compare BASE.json]
 
 ACDC (the validation patients by default): every ED and ES frame goes through the full inference
 pipeline (``Segmenter.segment_array``: resampling, heart crop, network, inverse, post-processing)
@@ -361,6 +361,13 @@ def main() -> int:
         help="ablation: a network with a reference channel gets each ACDC frame as its own "
         "first frame (no phase cue)",
     )
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="an earlier output of this benchmark (e.g. the shipped model's): print the paired "
+        "per-patient comparison of benchmarks/compare_accuracy.py against it",
+    )
     args = ap.parse_args()
     seg = Segmenter(
         args.checkpoint,
@@ -411,6 +418,11 @@ def _write(result: dict, args, seg: Segmenter, t0: float) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
+    if args.compare and "acdc" in result:
+        from compare_accuracy import compare, markdown  # benchmarks/, this script's folder
+
+        paired = compare(json.loads(args.compare.read_text()), result)
+        print(markdown(paired, args.compare.stem, out.stem))
     return 0
 
 

@@ -72,6 +72,16 @@ def test_different_patients_are_refused():
         compare_accuracy.compare({"synthetic": {}}, new)
 
 
+def test_too_few_patients_get_no_interval():
+    rng = np.random.default_rng(4)
+    patients = ["patient001", "patient002", "patient003"]
+    out = compare_accuracy.compare(result(rng, patients, {}), result(rng, patients, {}))
+    row = out["rows"]["RVEF |error|"]
+    assert (row["ci_low"], row["ci_high"], row["wilcoxon_p"]) == (None, None, None)
+    assert row["better"] + row["worse"] == 3
+    assert "n/a" in compare_accuracy.markdown(out, "a", "b")
+
+
 def test_command_line(tmp_path):
     rng = np.random.default_rng(3)
     patients = [f"patient{i:03d}" for i in range(1, 9)]
