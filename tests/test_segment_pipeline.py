@@ -134,6 +134,39 @@ def test_acdc_training_slices_weight_end_systole_and_the_base(shared_data, tmp_p
     assert not np.array_equal(cache.reference[~ed], cache.image[~ed])
 
 
+@pytest.mark.shared_data
+def test_acdc_both_scales_caches_the_training_patients_on_the_working_grid_too(
+    shared_data, tmp_path
+):
+    """--acdc-both-scales: a second ACDC training cache at inference's working grid, the same
+    slices with the heart drawn larger by (pixel_mm / working pixel) squared."""
+    from dataclasses import replace
+
+    from cardiopheno.segment.data import SliceCache, acdc_spacing
+    from cardiopheno.segment.train import TrainingData, acdc_repeats, build_caches
+    from cardiopheno.segment.transforms import target_pixel
+
+    data = TrainingData(acdc_root=str(shared_data / "acdc"), acdc_train="1", acdc_val="",
+                        acdc_repeat=2, acdc_both_scales=True)  # fmt: skip
+    coarse = PreprocessConfig(pixel_mm=1.8, finest_pixel_mm=None)
+    with pytest.raises(ValueError, match="finest_pixel_mm"):
+        build_caches(data, tmp_path, coarse, coarse)
+    working = replace(coarse, finest_pixel_mm=1.2)
+    paths, _ = build_caches(data, tmp_path, coarse, working)
+    assert [p.name for p in paths] == ["acdc_train.npz", "acdc_train_working_grid.npz"]
+    on_coarse, on_working = SliceCache.load(paths[0]), SliceCache.load(paths[1])
+    assert on_working.volume.tolist() == on_coarse.volume.tolist()
+    ref = pd.read_csv(shared_data / "acdc" / "reference.csv").set_index("patient")
+    _, label = read_acdc_volume(shared_data / "acdc/volumes/patient001_frame01.h5")
+    spacing = acdc_spacing(ref.loc["patient001"].voxel_volume_mm3, label)
+    px = target_pixel(working, spacing)[0]
+    assert px < 1.8  # patient001 is finer than 1.8 mm: the two caches differ
+    ratio = (on_working.label == LV_CAVITY).sum() / (on_coarse.label == LV_CAVITY).sum()
+    assert ratio == pytest.approx((1.8 / px) ** 2, rel=0.05)
+    both = SliceCache.load(paths)
+    assert set(acdc_repeats(both, data)) == {2}  # both copies count as --acdc-repeat says
+
+
 @pytest.mark.parametrize("spacing", [(1.3, 1.9), (1.8, 1.8), (0.9, 0.9)])
 def test_label_round_trip_through_preprocessing_is_exact(spacing):
     """A disc taken onto the network grid, heart-cropped and inverted lands on itself."""

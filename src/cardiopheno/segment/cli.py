@@ -76,6 +76,12 @@ def register(subparsers) -> None:
         help="count each end-systolic slice from the base through the expert's first RV slice "
         "1 + N times (where the RV meets the atrium)",
     )
+    tr.add_argument(
+        "--acdc-both-scales",
+        action="store_true",
+        help="cache the ACDC training patients on the working grid (finest_pixel_mm) as well as "
+        "on the pixel_mm grid; both copies count as the --acdc-*-repeat options say",
+    )
     tr.add_argument("--nifti-manifest", default=None, help="CSV: eid,image,label (NIfTI pairs)")
     tr.add_argument("--synthetic", default=None, help="synthetic cohort folder (cardiopheno.synth)")
     tr.add_argument("--synthetic-frames", type=int, default=6)
@@ -163,6 +169,7 @@ def run_train(args) -> int:
         acdc_repeat=args.acdc_repeat,
         acdc_es_repeat=args.acdc_es_repeat,
         acdc_basal_es_repeat=args.acdc_basal_es_repeat,
+        acdc_both_scales=args.acdc_both_scales,
         nifti_manifest=args.nifti_manifest,
         synthetic_cohort=args.synthetic,
         synthetic_frames=args.synthetic_frames,

@@ -442,6 +442,9 @@ class TrainingData:
     acdc_repeat: int = 1
     acdc_es_repeat: int = 0
     acdc_basal_es_repeat: int = 0
+    # ACDC's training patients cached twice: on the pixel_mm grid and on the working grid that
+    # inference uses (finest_pixel_mm); both copies count as above
+    acdc_both_scales: bool = False
     nifti_manifest: str | None = None
     synthetic_cohort: str | None = None
     synthetic_frames: int = 6
@@ -454,10 +457,15 @@ class TrainingData:
 
 
 def build_caches(
-    data: TrainingData, work_dir: str | os.PathLike, pre_cfg: PreprocessConfig | None = None
+    data: TrainingData,
+    work_dir: str | os.PathLike,
+    pre_cfg: PreprocessConfig | None = None,
+    working_cfg: PreprocessConfig | None = None,
 ) -> tuple[list[Path], list[Path]]:
     """Preprocess each source into ``work_dir``/*.npz (reused when present); (train, val) caches.
-    ACDC's validation patients form the validation set; other sources are split by subject."""
+    ACDC's validation patients form the validation set; other sources are split by subject.
+    With ``data.acdc_both_scales`` ACDC's training patients are cached a second time with
+    ``working_cfg`` (a config with a ``finest_pixel_mm``)."""
     from cardiopheno.segment.data import (
         acdc_patient_ids,
         acdc_volumes,
@@ -472,16 +480,25 @@ def build_caches(
     train_paths = [Path(p) for p in data.caches]
     val_paths = [Path(p) for p in data.val_caches]
 
-    def cached(name, volumes):
+    def cached(name, volumes, cfg=pre_cfg):
         path = work_dir / f"{name}.npz"
         if not path.is_file():
-            build_slice_cache(volumes(), path, pre_cfg)
+            build_slice_cache(volumes(), path, cfg)
         return path
 
+    if data.acdc_both_scales and (working_cfg is None or working_cfg.finest_pixel_mm is None):
+        raise ValueError(
+            "acdc_both_scales: the working grid is undefined; give a preprocess config with "
+            "finest_pixel_mm set (the short-axis view's has one)"
+        )
     if data.acdc_root:
         root = data.acdc_root
         train_ids = acdc_patient_ids(data.acdc_train)
         train_paths.append(cached("acdc_train", lambda: acdc_volumes(root, train_ids)))
+        if data.acdc_both_scales:
+            train_paths.append(
+                cached("acdc_train_working_grid", lambda: acdc_volumes(root, train_ids), working_cfg)
+            )
         if data.acdc_val:
             val_paths.append(
                 cached("acdc_val", lambda: acdc_volumes(root, acdc_patient_ids(data.acdc_val)))
@@ -542,10 +559,12 @@ def train_from_sources(
     The caches are on the ``pixel_mm`` grid even when ``pre_cfg`` has a ``finest_pixel_mm``,
     which the checkpoint keeps for inference only: version 3's recipe. Caching ACDC on the
     finer grid as well raised the LV mass bias (+3.7 -> +7.6 g in a matched 30-minute
-    fine-tune, BENCHMARKS.md "The working pixel size")."""
+    fine-tune, BENCHMARKS.md "The working pixel size"); ``data.acdc_both_scales`` adds ACDC's
+    training patients on the finer grid to those on the coarse one."""
     out_dir = Path(out_dir)
-    cache_cfg = replace(pre_cfg or PreprocessConfig(), finest_pixel_mm=None)
-    train_paths, val_paths = build_caches(data, out_dir / "cache", cache_cfg)
+    pre_cfg = pre_cfg or PreprocessConfig()
+    cache_cfg = replace(pre_cfg, finest_pixel_mm=None)
+    train_paths, val_paths = build_caches(data, out_dir / "cache", cache_cfg, pre_cfg)
     train_cache = SliceCache.load(train_paths)
     if data.acdc_root:
         train_cache.repeats = acdc_repeats(train_cache, data)
