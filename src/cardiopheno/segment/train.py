@@ -497,7 +497,9 @@ def build_caches(
         train_paths.append(cached("acdc_train", lambda: acdc_volumes(root, train_ids)))
         if data.acdc_both_scales:
             train_paths.append(
-                cached("acdc_train_working_grid", lambda: acdc_volumes(root, train_ids), working_cfg)
+                cached(
+                    "acdc_train_working_grid", lambda: acdc_volumes(root, train_ids), working_cfg
+                )
             )
         if data.acdc_val:
             val_paths.append(
