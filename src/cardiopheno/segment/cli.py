@@ -121,6 +121,13 @@ def register(subparsers) -> None:
         choices=list(VIEWS),
         help="view to train (labels, synthetic images and default network grid; default sa)",
     )
+    tr.add_argument(
+        "--augment",
+        default="full",
+        choices=["full", "exact", "none"],
+        help="full: geometric and intensity augmentation; exact: only flips, quarter turns and "
+        "integer shifts (labels never resampled), for a last low-learning-rate stage",
+    )
     tr.add_argument("--no-resume", action="store_true", help="start afresh even if last.pt exists")
     tr.set_defaults(func=run_train)
 
@@ -192,6 +199,7 @@ def run_train(args) -> int:
         view=args.view,
         patch=args.patch,
         area_weight=args.area_weight,
+        augment=args.augment,
     )
     pre_cfg = PreprocessConfig(**VIEWS[args.view].preprocess)
     result = train_from_sources(data, args.out, cfg, pre_cfg, resume=not args.no_resume)

@@ -36,6 +36,7 @@ from monai.transforms import (
     RandGaussianNoised,
     RandGaussianSmoothd,
     RandLambdad,
+    RandRotate90d,
     RandScaleIntensityd,
     RandShiftIntensityd,
     RandSpatialCropd,
@@ -74,7 +75,9 @@ class TrainConfig:
     seed: int = 0
     max_minutes: float | None = None  # stop (after a full epoch) when this budget is spent
     device: str = "auto"
-    augment: bool = True
+    # "full" (True): the augmentation of train_transforms; "exact": only label-exact moves (flips,
+    # quarter turns, integer shifts), no resampling or intensity change; "none" (False)
+    augment: bool | str = "full"
     init_checkpoint: str | None = None  # start from these weights (fine-tuning), new schedule
     network: dict = field(default_factory=lambda: NetworkConfig().to_dict())
     view: str = "sa"  # which view's labels (cardiopheno.views): sets the output classes
@@ -108,8 +111,19 @@ def _reverse_slices(image, n: int) -> torch.Tensor:
     return torch.cat([torch.flip(image[:n], dims=(0,)), image[n:]])
 
 
+AUGMENT_MODES = ("full", "exact", "none")
+
+
+def augment_mode(augment: bool | str) -> str:
+    """``augment`` as one of :data:`AUGMENT_MODES` (True/False: "full"/"none", older configs)."""
+    mode = {True: "full", False: "none"}.get(augment, augment)
+    if mode not in AUGMENT_MODES:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {augment!r}")
+    return mode
+
+
 def train_transforms(
-    augment: bool = True,
+    augment: bool | str = "full",
     patch: int | None = None,
     symmetric: bool = True,
     soft: bool = False,
@@ -126,9 +140,14 @@ def train_transforms(
     interpolated bilinearly, so a structure's summed share scales with the image. With ``context``
     (2.5D input: the image's channels are neighbouring slices) their order is reversed half of
     the time, since stacks run base to apex on some scanners and apex to base on others. With
-    ``reference`` the last channel is the slice at the first frame: it moves with the others."""
+    ``reference`` the last channel is the slice at the first frame: it moves with the others.
+
+    ``augment="exact"`` keeps only the moves that map pixels onto pixels (flips, quarter turns,
+    the patch's integer position), so no label boundary is re-drawn by interpolation and no
+    intensity changes: a last, low-learning-rate stage that fits the labels as drawn."""
     keys = ["image", "label"]
-    if not augment:
+    mode = augment_mode(augment)
+    if mode == "none":
         return Compose([ToTensord(keys=keys)])
     crop = (
         [RandSpatialCropd(keys=keys, roi_size=(patch, patch), random_size=False)] if patch else []
@@ -137,6 +156,9 @@ def train_transforms(
     if context:
         reverse = functools.partial(_reverse_slices, n=2 * context + 1)
         flips.append(RandLambdad(keys="image", func=reverse, prob=0.5))
+    if mode == "exact":
+        turns = [RandRotate90d(keys=keys, prob=0.75, max_k=3)] if symmetric else []
+        return Compose([*flips, *turns, *crop, ToTensord(keys=keys)])
     return Compose(
         [
             *flips,
@@ -274,6 +296,7 @@ def train(
 ) -> dict:
     """Train; write ``last.pt`` every epoch, ``best.pt`` on a new best mean validation Dice and
     ``history.json``. With ``resume`` and an existing ``last.pt`` training continues from it."""
+    augment_mode(cfg.augment)  # a bad value fails before any work
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pre_cfg = pre_cfg or PreprocessConfig()
