@@ -72,6 +72,10 @@ def test_demo_config_plans(tmp_path):
             {"cohort": {"source": "synthetic"}, "segmentation": {"precision": "half"}},
             ["'half' is not one of", "['segmentation']['precision']"],
         ),
+        (
+            {"cohort": {"source": "synthetic"}, "segmentation": {"train": {"augment": "mild"}}},
+            ["'mild' is not one of", "['segmentation']['train']['augment']"],
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, config, expected):

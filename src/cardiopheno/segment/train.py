@@ -625,6 +625,7 @@ def train_from_settings(
         seed=int(settings.get("seed", 0)),
         max_minutes=settings.get("max_minutes") or None,
         device=settings.get("device", "auto"),
+        augment=settings.get("augment", "full"),
     )
     out_dir = Path(checkpoint).parent / "training"
     result = train_from_sources(data, out_dir, cfg, PreprocessConfig(**view_spec("sa").preprocess))
