@@ -43,7 +43,7 @@ def test_exact_augmentation_moves_image_and_label_together_without_resampling(rn
     assert moved_any
 
 
-def test_full_augmentation_resamples_and_augment_values_are_checked(rng):
+def test_full_augmentation_changes_pixel_values_and_augment_values_are_checked(rng):
     set_determinism(seed=3)
     transform = train_transforms("full", 24, symmetric=True)
     sample = _sample(rng, channels=1)
