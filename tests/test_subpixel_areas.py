@@ -21,6 +21,7 @@ from cardiopheno.phenotypes import (
     resolve_families,
     view_from_files,
 )
+from cardiopheno.segment.checkpoints import read_checkpoint
 from cardiopheno.segment.data import SliceCache, aorta_volumes, build_slice_cache
 from cardiopheno.segment.infer import Segmenter, segment_batch, subpixel_areas
 from cardiopheno.segment.network import NetworkConfig, build_network, save_checkpoint
@@ -109,7 +110,7 @@ def soft_checkpoint(aorta_cache, tmp_path_factory):
 
 
 def test_training_on_soft_targets_marks_the_checkpoint(soft_checkpoint, tmp_path):
-    blob = torch.load(soft_checkpoint["best"], map_location="cpu", weights_only=False)
+    blob = read_checkpoint(soft_checkpoint["best"])
     assert blob["soft_targets"] is True
     assert np.isfinite(soft_checkpoint["history"][0]["loss"])
     assert Segmenter(soft_checkpoint["best"], device="cpu", view="ao").subpixel_areas

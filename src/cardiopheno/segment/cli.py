@@ -162,7 +162,7 @@ def run_segment(args) -> int:
 
 
 def run_train(args) -> int:
-    from cardiopheno.segment.network import NetworkConfig
+    from cardiopheno.segment.network import CheckpointError, NetworkConfig
     from cardiopheno.segment.train import TrainConfig, TrainingData, train_from_sources
     from cardiopheno.segment.transforms import PreprocessConfig
 
@@ -202,7 +202,11 @@ def run_train(args) -> int:
         augment=args.augment,
     )
     pre_cfg = PreprocessConfig(**VIEWS[args.view].preprocess)
-    result = train_from_sources(data, args.out, cfg, pre_cfg, resume=not args.no_resume)
+    try:
+        result = train_from_sources(data, args.out, cfg, pre_cfg, resume=not args.no_resume)
+    except CheckpointError as exc:  # --init or a last.pt to resume that is not plain data
+        print(f"cardiopheno train-segmentation: error: {exc}", file=sys.stderr)
+        return 2
     log.info("best mean validation Dice %.4f (%s)", result["best_mean_dice"], result["best"])
     return 0
 

@@ -18,15 +18,12 @@ from monai.networks.blocks import Convolution
 from monai.networks.nets import UNet
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from cardiopheno.segment.checkpoints import CheckpointError, plain, read_checkpoint
 from cardiopheno.segment.transforms import N_CLASSES, PreprocessConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = Path(str(files("cardiopheno") / "models" / "segment_sa_unet.pt"))
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing or unreadable; the message names the file and the cause."""
 
 
 @dataclass(frozen=True)
@@ -116,12 +113,13 @@ def save_checkpoint(
     pre_cfg: PreprocessConfig,
     **extra,
 ) -> None:
-    """Write a checkpoint atomically (a crash mid-write never leaves a truncated file)."""
+    """Write a checkpoint atomically (a crash mid-write never leaves a truncated file), as plain
+    data only (:func:`~cardiopheno.segment.checkpoints.plain`), so it loads without running code."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     blob = {"state_dict": state, "network": net_cfg.to_dict(), "preprocess": pre_cfg.to_dict()}
-    blob.update(extra)
+    blob.update(plain(extra))
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(blob, tmp)
     os.replace(tmp, path)
@@ -130,12 +128,15 @@ def save_checkpoint(
 def load_checkpoint(
     path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
 ) -> tuple[torch.nn.Module, NetworkConfig, PreprocessConfig, dict]:
-    """Load a checkpoint (default: the shipped model) as an eval-mode network on ``device``."""
+    """Load a checkpoint (default: the shipped model) as an eval-mode network on ``device``.
+
+    The file is read as data only (:func:`~cardiopheno.segment.checkpoints.read_checkpoint`): one
+    that would run code when unpickled is refused with a :class:`CheckpointError`."""
     path = Path(path) if path else DEFAULT_CHECKPOINT
     if not path.is_file():
         raise CheckpointError(f"{path}: segmentation checkpoint not found")
+    blob = read_checkpoint(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
         net_cfg = NetworkConfig.from_dict(blob["network"])
         pre_cfg = PreprocessConfig.from_dict(blob["preprocess"])
         model = build_network(net_cfg)

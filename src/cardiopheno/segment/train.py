@@ -45,6 +45,7 @@ from monai.transforms import (
 from monai.utils import set_determinism
 
 from cardiopheno import RV_CAVITY
+from cardiopheno.segment.checkpoints import read_checkpoint
 from cardiopheno.segment.data import (
     SliceCache,
     acdc_es_volumes,
@@ -297,6 +298,8 @@ def train(
     """Train; write ``last.pt`` every epoch, ``best.pt`` on a new best mean validation Dice and
     ``history.json``. With ``resume`` and an existing ``last.pt`` training continues from it."""
     augment_mode(cfg.augment)  # a bad value fails before any work
+    # read as data only (a file that would run code is refused), before any work
+    init_blob = read_checkpoint(cfg.init_checkpoint) if cfg.init_checkpoint else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pre_cfg = pre_cfg or PreprocessConfig()
@@ -310,13 +313,12 @@ def train(
         {**cfg.network, "out_channels": view_spec(cfg.view).n_classes}
     )
     model = build_network(net_cfg)
-    if cfg.init_checkpoint:
-        blob = torch.load(cfg.init_checkpoint, map_location="cpu", weights_only=False)
+    if init_blob is not None:
         # weights of the same shape only: another view's model (another number of classes)
         # lends everything but its last layer
         own = model.state_dict()
         # a 2D model's input convolutions widened for 2.5D input (neighbours' weights 0)
-        init = inflate_input_channels(blob["state_dict"], own)
+        init = inflate_input_channels(init_blob["state_dict"], own)
         same = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(same, strict=False)
         log.info("initialised %d of %d tensors from %s", len(same), len(own), cfg.init_checkpoint)
@@ -335,7 +337,7 @@ def train(
     start_epoch, best, spent = 0, -1.0, 0.0
     last = out_dir / "last.pt"
     if resume and last.is_file():
-        blob = torch.load(last, map_location="cpu", weights_only=False)
+        blob = read_checkpoint(last)
         model.load_state_dict(blob["state_dict"])
         opt.load_state_dict(blob["optimizer"])
         start_epoch, best, history = blob["epoch"] + 1, blob["best_dice"], blob["history"]
@@ -587,6 +589,8 @@ def train_from_sources(
     fine-tune, BENCHMARKS.md "The working pixel size"); ``data.acdc_both_scales`` adds ACDC's
     training patients on the finer grid to those on the coarse one."""
     out_dir = Path(out_dir)
+    if cfg.init_checkpoint:  # refused before hours of caching, not after (read again by train)
+        read_checkpoint(cfg.init_checkpoint)
     pre_cfg = pre_cfg or PreprocessConfig()
     cache_cfg = replace(pre_cfg, finest_pixel_mm=None)
     train_paths, val_paths = build_caches(data, out_dir / "cache", cache_cfg, pre_cfg)
