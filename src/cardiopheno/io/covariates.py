@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 
 from cardiopheno.errors import ProblemsError
+from cardiopheno.io.contract import covariate_ranges
 from cardiopheno.io.records import as_dates
 from cardiopheno.io.tables import read_any
 
 log = logging.getLogger(__name__)
 
-#: Impossible ages (years at imaging) are outside this range.
-AGE_RANGE = (0.0, 120.0)
+#: Impossible ages (years at imaging) are outside this range (the input contract's).
+AGE_RANGE = (covariate_ranges()["age"].lo, covariate_ranges()["age"].hi)
 #: Text sex codes (case-insensitive) and what they mean; numbers must be 0 (female) or 1 (male).
 SEX_WORDS = {"f": 0.0, "female": 0.0, "m": 1.0, "male": 1.0}
 #: Columns the covariate checks read as dates.
