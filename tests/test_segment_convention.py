@@ -127,3 +127,90 @@ def test_anisotropic_pixels_give_an_elliptic_disk():
     footprint = disk(3.0, (1.0, 2.0))
     assert footprint.shape == (7, 3)
     assert footprint[3].all() and footprint[:, 1].all()
+
+
+# ------------------------------------------------------------------- inference, CLI and config
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from cardiopheno.segment.network import NetworkConfig, build_network, save_checkpoint
+    from cardiopheno.segment.transforms import PreprocessConfig
+
+    net = NetworkConfig(channels=(8, 16), strides=(2,), num_res_units=1)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, build_network(net), net, PreprocessConfig(roi=48, crop=32))
+    return path
+
+
+def _cine(path, rng, shape=(40, 40, 3, 4), zooms=(1.8, 1.8, 8.0, 30.0)):
+    import nibabel as nib
+
+    img = nib.Nifti1Image(rng.normal(100, 10, shape).astype(np.float32), np.diag([*zooms[:3], 1]))
+    img.header.set_zooms(zooms)
+    nib.save(img, path)
+    return path
+
+
+def test_segmenter_acdc_is_the_pipeline_without_a_convention(tiny_checkpoint, rng):
+    from cardiopheno.segment.infer import Segmenter
+
+    data = rng.normal(100, 10, (40, 40, 3, 4)).astype(np.float32)
+    seg = Segmenter(tiny_checkpoint, device="cpu", tta=True, convention="acdc")
+    acdc = seg.segment_array(data, (1.8, 1.8, 8.0))
+    seg.convention = "none"  # the post-processing before conventions existed
+    before = seg.segment_array(data, (1.8, 1.8, 8.0))
+    np.testing.assert_array_equal(acdc.labels, before.labels)
+    assert acdc.uncertainty == before.uncertainty or all(
+        np.isnan(a) and np.isnan(b)
+        for a, b in zip(acdc.uncertainty.values(), before.uncertainty.values(), strict=True)
+    )
+
+
+def test_segmenter_ukbb_smooths_after_the_post_processing(tiny_checkpoint):
+    from cardiopheno.segment.infer import Segmenter
+    from cardiopheno.segment.transforms import postprocess
+
+    drawn, _ = trabeculated_slice()
+    labels = np.repeat(drawn[:, :, None, None], 2, axis=3)
+    seg = Segmenter(tiny_checkpoint, device="cpu", convention="ukbb")
+    expected = smooth_endocardium(postprocess(labels.copy()), (1.0, 1.0))
+    np.testing.assert_array_equal(seg._clean(labels.copy(), (1.0, 1.0)), expected)
+    assert (expected == LV_CAVITY).sum() > (labels == LV_CAVITY).sum()
+    with pytest.raises(ValueError, match="'smooth' is not one of ukbb, acdc"):
+        Segmenter(tiny_checkpoint, device="cpu", convention="smooth")
+
+
+@pytest.mark.parametrize(
+    ("setting", "source", "expected"),
+    [("auto", "manifest", "ukbb"), ("auto", "synthetic", "acdc"), ("acdc", "manifest", "acdc")],
+)
+def test_batch_records_the_convention(tmp_path, tiny_checkpoint, rng, setting, source, expected):
+    from cardiopheno.io.tables import file_metadata
+    from cardiopheno.segment.infer import run_batch
+
+    image = _cine(tmp_path / "sa.nii.gz", rng)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"eid,sa\n1,{image}\n")
+    settings = {"checkpoint": str(tiny_checkpoint), "device": "cpu", "progress": False,
+                "convention": setting}  # fmt: skip
+    table = tmp_path / "b.parquet"
+    run_batch(manifest, tmp_path / "seg", table, settings, config={"cohort": {"source": source}})
+    assert file_metadata(table)["convention"] == expected
+
+
+def test_cli_convention_option(tmp_path, tiny_checkpoint, rng, capsys):
+    import nibabel as nib
+
+    from cardiopheno.cli import main as cli_main
+    from cardiopheno.segment.infer import Segmenter
+
+    image = _cine(tmp_path / "sa.nii.gz", rng)
+    out = tmp_path / "seg.nii.gz"
+    args = ["segment", "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--input",
+            str(image), "--output", str(out)]  # fmt: skip
+    assert cli_main([*args, "--convention", "acdc"]) == 0
+    expected = Segmenter(tiny_checkpoint, device="cpu", convention="acdc")
+    expected = expected.segment_file(image, tmp_path / "direct.nii.gz").labels
+    np.testing.assert_array_equal(np.asarray(nib.load(out).dataobj), expected)
+    with pytest.raises(SystemExit):
+        cli_main([*args, "--convention", "smooth"])
+    assert "invalid choice: 'smooth'" in capsys.readouterr().err

@@ -73,6 +73,10 @@ def test_demo_config_plans(tmp_path):
             ["'half' is not one of", "['segmentation']['precision']"],
         ),
         (
+            {"cohort": {"source": "synthetic"}, "segmentation": {"convention": "smooth"}},
+            ["'smooth' is not one of", "['segmentation']['convention']"],
+        ),
+        (
             {"cohort": {"source": "synthetic"}, "segmentation": {"train": {"augment": "mild"}}},
             ["'mild' is not one of", "['segmentation']['train']['augment']"],
         ),

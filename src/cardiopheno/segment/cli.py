@@ -49,6 +49,14 @@ def register(subparsers) -> None:
         choices=("auto", "float32", "bfloat16", "float16"),
         help="network arithmetic (auto: float16 on GPU, float32 on CPU; bfloat16 is faster on AMX CPUs)",
     )
+    seg.add_argument(
+        "--convention",
+        default="ukbb",
+        choices=("ukbb", "acdc"),
+        help="endocardial convention of the short-axis labels: ukbb (default; UK Biobank's "
+        "smooth endocardium, trabeculae and papillary muscles in the LV cavity) or acdc (the "
+        "network's own labels, close to the blood as ACDC's experts draw)",
+    )
     seg.set_defaults(func=run_segment)
 
     tr = subparsers.add_parser(
@@ -147,6 +155,7 @@ def run_segment(args) -> int:
             flip_ensemble=args.flip_ensemble,
             precision=args.precision,
             view=args.view,
+            convention=args.convention,
         )
         seg = segmenter.segment_file(args.input, args.output)
     except (ImageReadError, CheckpointError, RuntimeError, ValueError) as exc:

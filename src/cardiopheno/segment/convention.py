@@ -83,6 +83,11 @@ def smooth_endocardium(
 ) -> np.ndarray:
     """Move the myocardium that a smooth endocardium encloses into the LV cavity, in every 2D
     slice of ``labels`` (``X x Y [x ...]``, modified in place and returned). See the module."""
+    if len(spacing) < 2 or not all(np.isfinite(s) and s > 0 for s in spacing[:2]):
+        raise ValueError(
+            f"the ukbb convention needs the in-plane pixel size in mm, got {tuple(spacing)}"
+        )
+    spacing = (float(spacing[0]), float(spacing[1]))
     cavity = labels == LV_CAVITY
     if not cavity.any() or params.closing_mm <= 0:
         return labels

@@ -40,6 +40,7 @@ from cardiopheno.io.nifti import ImageReadError, load_cine, read_frame_interval,
 from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.provided import check_provided_segmentation
 from cardiopheno.io.tables import ColumnSpec, file_sha256, read_table, write_table
+from cardiopheno.segment.convention import apply_convention, check_convention
 from cardiopheno.segment.network import (
     DEFAULT_CHECKPOINT,
     fold_batch_norm,
@@ -189,6 +190,7 @@ class Segmenter:
         precision: str = "auto",
         view: str = "sa",
         ed_frame: str = "max_volume",
+        convention: str = "acdc",
     ):
         if threads:
             torch.set_num_threads(int(threads))
@@ -199,6 +201,9 @@ class Segmenter:
         self.amp_dtype = resolve_precision(precision, self.device)
         self.precision = str(self.amp_dtype or torch.float32).removeprefix("torch.")
         self.view = view_spec(view)
+        # endocardial convention of the short-axis labels (segment.convention); other views
+        # have none
+        self.convention = check_convention(convention) if view == "sa" else "none"
         default = DEFAULT_CHECKPOINT if view == "sa" else self.view.default_checkpoint
         self.checkpoint = Path(checkpoint) if checkpoint else default
         self.model, self.net_cfg, self.pre_cfg, blob = load_checkpoint(self.checkpoint, self.device)
@@ -386,7 +391,7 @@ class Segmenter:
             labels = labels.round().to(torch.uint8)
         labels = np.ascontiguousarray(labels.numpy().reshape(t, z, x, y).transpose(2, 3, 1, 0))
         view = self.view
-        postprocess(labels, self.largest_component, self.fill_holes, view.classes, view.fill_holes)
+        self._clean(labels, prep.spacing)
         ed, es = _phase_frames(labels, view.classes[0], self.ed_frame)
         frames = sorted({ed, es})
         result = Segmentation(labels, frames=(ed, es))
@@ -407,6 +412,15 @@ class Segmenter:
             result.pass_counts = self._pass_counts(members, frames, (ed, es), stack, crop_tf, prep)
             result.uncertainty = phenotype_spread(result.pass_counts, prep.voxel_ml)
         return result
+
+    def _clean(self, labels: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
+        """Post-process an ``X x Y x Z x T`` label map in place: largest components, holes
+        filled, then the short axis's endocardial convention (``spacing``: in-plane, mm)."""
+        view = self.view
+        postprocess(labels, self.largest_component, self.fill_holes, view.classes, view.fill_holes)
+        if self.convention != "none":
+            apply_convention(labels, self.convention, spacing)
+        return labels
 
     def _tta_members(
         self, stack, net_labels: torch.Tensor, frames: list[int], z: int, reference=None
@@ -445,7 +459,7 @@ class Segmenter:
             lab = self.pipe.invert(member.float(), stack, crop_tf, mode="nearest")
             lab = lab.round().to(torch.uint8).numpy().reshape(n, z, x, y).transpose(2, 3, 1, 0)
             lab = np.ascontiguousarray(lab)
-            postprocess(lab, self.largest_component, self.fill_holes, view.classes, view.fill_holes)
+            self._clean(lab, prep.spacing)
             for j, frame in enumerate(ed_es):
                 at = lab[..., frames.index(frame)].ravel()
                 out[i, j] = np.bincount(at, minlength=view.n_classes)[: view.n_classes]
@@ -730,6 +744,7 @@ def segment_batch(
             "checkpoint": str(segmenter.checkpoint),
             "precision": segmenter.precision,
             "flip_ensemble": str(len(segmenter.flips)),
+            "convention": segmenter.convention,
         },
     )
     log.info(
@@ -786,6 +801,7 @@ def run_batch(
         precision=settings.get("precision", "auto"),
         view=view,
         ed_frame=str(((config or {}).get("phenotypes") or {}).get("ed_frame", "max_volume")),
+        convention=resolve_convention(settings.get("convention", "auto"), config),
     )
     workers = min(int(settings.get("loader_workers", 1)), threads - 1) if threads > 1 else 0
     return segment_batch(
@@ -799,6 +815,17 @@ def run_batch(
         config=config,
         root=input_root(config),
     )
+
+
+def resolve_convention(setting: str, config: dict | None) -> str:
+    """The short axis's endocardial convention for ``segmentation.convention``: ``auto`` is
+    ``ukbb`` for a cohort of real scans (``cohort.source: manifest``, the UK Biobank case this
+    pipeline reproduces) and ``acdc`` for the synthetic demo, whose phantom has a smooth
+    endocardium already (so its tables stay as they were); ``ukbb`` or ``acdc`` by name."""
+    if setting == "auto":
+        source = ((config or {}).get("cohort") or {}).get("source", "synthetic")
+        return "ukbb" if source == "manifest" else "acdc"
+    return check_convention(setting)
 
 
 def _without_model(eids, view: str, checkpoint, out_dir, table_path, config) -> pd.DataFrame:
