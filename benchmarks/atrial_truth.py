@@ -6,6 +6,7 @@ is benchmarks/view_models.py.
 
     python benchmarks/atrial_truth.py --cohort DIR            # an existing synthetic cohort
     python benchmarks/atrial_truth.py --n 40 --seed 202       # generate one (held out: seed 202)
+    python benchmarks/atrial_truth.py --cohort DIR --method sampled   # the earlier length method
 
 Writes results/benchmarks/atrial_truth.json.
 """
@@ -22,6 +23,7 @@ import pandas as pd
 
 from cardiopheno.io.tables import read_any
 from cardiopheno.phenotypes import atrial_function as af
+from cardiopheno.phenotypes.area_length import DEFAULT_METHOD, METHODS
 from cardiopheno.phenotypes.registry import context_from_files
 from cardiopheno.synth.cohort import generate_cohort
 
@@ -43,6 +45,7 @@ def main() -> None:
     ap.add_argument("--cohort", default=None, help="existing synthetic cohort folder")
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--seed", type=int, default=202)
+    ap.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS, help="length method")
     ap.add_argument("--out", default="results/benchmarks/atrial_truth.json")
     args = ap.parse_args()
     if args.cohort:
@@ -57,6 +60,7 @@ def main() -> None:
         "cohort": str(root),
         "n_subjects": len(manifest),
         "machine": platform.machine(),
+        "method": args.method,
     }
 
     # (1) rendering: voxel areas against the analytic cut of the plane
@@ -77,6 +81,7 @@ def main() -> None:
             lab / f"{eid}.nii.gz",
             eid=eid,
             views={v: lab / f"{eid}_{v}.nii.gz" for v in VIEWS},
+            options={af.FAMILY: {"method": args.method}},
         )
         rows[eid] = af.compute(ctx)
     method = pd.DataFrame.from_dict(rows, orient="index")

@@ -24,6 +24,7 @@ rule phenotypes_batch:
         options={
             "strain": config["phenotypes"]["strain"],
             "aortic_function": config["phenotypes"]["aortic_function"],
+            "atrial_function": config["phenotypes"]["atrial_function"],
         },
     script:
         "../../scripts/phenotypes_batch.py"

@@ -1,21 +1,21 @@
 """Left and right atrial volumes and function from the long-axis 2- and 4-chamber cines.
 
-ukbb_cardiac's area-length method (``evaluate_atrial_area_length``, Bai et al. 2018/2020), per
-frame and atrium: the atrium's pixels are ordered along the heart's long axis (the short-axis
-stack's slice normal when the subject has one, else the atrium's own principal axis); the major
-axis joins the centroids of the bottom and top thirds; the length L is the atrium's extent along
-that line through the top centroid, the area A its pixel area. Volumes:
+ukbb_cardiac's area-length method (Bai et al. 2018/2020, long_axis/eval_atrial_volume.py), per
+frame and atrium: the area A and the length L of the atrium in the view
+(:mod:`cardiopheno.phenotypes.area_length`: by default exactly as the anchor measures them, on its
+largest component, along its major axis through the top and bottom thirds ordered along the
+short-axis stack's normal; config ``phenotypes.atrial_function.method`` picks another way).
+Volumes:
 
 * single plane: V = 8 / (3 pi) x A^2 / L (RA from the 4-chamber view);
 * biplane LA: V = 8 / (3 pi) x A_2ch x A_4ch / ((L_2ch + L_4ch) / 2), as ukbb_cardiac.
 
 Max and min over the cycle give LAV_max, LAV_min, LASV = max - min and LAEF = 100 LASV / max
 (RA likewise). Unlike the anchor, a frame whose area or length cannot be measured (the atrium
-missing from the frame, or cut off by the image edge) is left out and counted, instead of
-entering as volume 0 (which made LAV_min 0 and LAEF 100 %), as is a frame whose length is shorter than the radius of
-a disc of the atrium's area (the major axis missed a malformed atrium, and A^2 / L would explode);
-with fewer than half the frames
-left, the values are NaN with the reason in the subject's notes.
+missing from the frame, the line missing it, or a length shorter than the radius of a disc of the
+atrium's area, where A^2 / L would explode) is left out and counted, instead of entering as
+volume 0 (which made LAV_min 0 and LAEF 100 %); with fewer than half the frames left, the values
+are NaN with the reason in the subject's notes.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
 
+from cardiopheno.phenotypes.area_length import DEFAULT_METHOD, METHODS, area_length
 from cardiopheno.phenotypes.registry import PhenotypeSpec, SubjectContext, ViewData
 
 FAMILY = "atrial_function"
@@ -69,73 +69,28 @@ def long_axis_direction(ctx: SubjectContext) -> np.ndarray | None:
     return -axis if axis[2] < 0 else axis
 
 
-def area_length(
-    mask: np.ndarray, affine: np.ndarray, long_axis: np.ndarray | None
-) -> tuple[float, float]:
-    """Area (mm2) and length (mm) of one atrium in one frame (``mask`` X x Y); NaN, NaN when it
-    cannot be measured (empty, or the major axis is undefined)."""
-    if not mask.any():
-        return math.nan, math.nan
-    lab, n = ndimage.label(mask, structure=np.ones((3, 3)))
-    if n > 1:  # largest component, as ukbb_cardiac
-        sizes = ndimage.sum_labels(mask, lab, index=np.arange(1, n + 1))
-        mask = lab == (1 + int(np.argmax(sizes)))
-    affine = np.asarray(affine, float)
-    px = np.nonzero(mask)
-    ij = np.stack(px, axis=1).astype(float)
-    world = ij @ affine[:3, :2].T + affine[:3, 3]
-    if long_axis is None:  # the atrium's own principal axis
-        centred = world - world.mean(axis=0)
-        long_axis = np.linalg.svd(centred, full_matrices=False)[2][0]
-    order = np.argsort(world @ long_axis, kind="stable")
-    k = len(order)
-    if k < 3:
-        return math.nan, math.nan
-    top = ij[order[int(2 * k / 3) :]].mean(axis=0)
-    bottom = ij[order[: int(k / 3)]].mean(axis=0)
-    major = top - bottom
-    if not np.linalg.norm(major) > 0:
-        return math.nan, math.nan
-    major /= np.linalg.norm(major)
-    # Sample the line through the top centroid every 0.1 pixel; the length is the extent of
-    # the run of atrium pixels that contains the centroid's nearest inside sample.
-    reach = int(10 * np.hypot(*mask.shape)) + 1  # the whole image, in tenths of a pixel
-    steps = np.arange(-reach, reach + 1) * 0.1
-    pts = top[None, :] + steps[:, None] * major[None, :]
-    idx = np.rint(pts).astype(int)
-    ok = (idx >= 0).all(axis=1) & (idx[:, 0] < mask.shape[0]) & (idx[:, 1] < mask.shape[1])
-    inside = np.zeros(len(steps), bool)
-    inside[ok] = mask[idx[ok, 0], idx[ok, 1]]
-    if not inside.any():
-        return math.nan, math.nan
-    runs, n_runs = ndimage.label(inside)
-    centre = int(np.argmin(np.where(inside, np.abs(steps), np.inf)))
-    sel = np.flatnonzero(runs == runs[centre])
-    ends = ij_to_world(pts[[sel[0], sel[-1]]], affine)
-    length = float(np.linalg.norm(ends[1] - ends[0]))
-    area = float(mask.sum()) * pixel_area_mm2(affine)
-    if length < np.sqrt(area / np.pi):
-        # shorter than the radius of a disc of the same area: the major axis missed the atrium
-        # (a malformed segmentation), and A^2 / L would explode; not measurable
-        return math.nan, math.nan
-    return area, length
-
-
-def ij_to_world(ij: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    return ij @ affine[:3, :2].T + affine[:3, 3]
-
-
-def pixel_area_mm2(affine: np.ndarray) -> float:
-    return float(np.linalg.norm(np.cross(affine[:3, 0], affine[:3, 1])))
-
-
-def curves(view: ViewData, label: int, long_axis) -> tuple[np.ndarray, np.ndarray]:
+def curves(
+    view: ViewData, label: int, long_axis, method: str = DEFAULT_METHOD
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame area (mm2) and length (mm) of ``label`` in a single-slice view."""
     n = view.labels.shape[3]
     out = np.full((2, n), np.nan)
+    # the anchor's pixel area is the header's pixel size (pixdim), which ``spacing`` holds
+    pixel_area = view.spacing[0] * view.spacing[1] if method == "anchor" else None
     for t in range(n):
-        out[:, t] = area_length(view.labels[:, :, 0, t] == label, view.affine, long_axis)
+        mask = view.labels[:, :, 0, t] == label
+        out[:, t] = area_length(mask, view.affine, long_axis, method, pixel_area)
     return out[0], out[1]
+
+
+def method_of(ctx: SubjectContext) -> str:
+    """The length method of config ``phenotypes.atrial_function.method`` (default ``anchor``)."""
+    method = str(ctx.options.get(FAMILY, {}).get("method", DEFAULT_METHOD))
+    if method not in METHODS:
+        raise ValueError(
+            f"phenotypes.atrial_function.method must be one of {', '.join(METHODS)}, got {method!r}"
+        )
+    return method
 
 
 def single_plane(area, length):
@@ -171,13 +126,13 @@ def summarise(prefix: str, volume: np.ndarray, ctx: SubjectContext) -> dict[str,
 def atrial_curves(ctx: SubjectContext) -> dict[str, np.ndarray]:
     """Per-frame atrial areas, lengths and volumes of the views the subject has (also used by
     figures and the validation benchmark)."""
-    axis = long_axis_direction(ctx)
+    axis, method = long_axis_direction(ctx), method_of(ctx)
     out: dict[str, np.ndarray] = {}
     for (view, label), tag in ((LA_2CH, "LA_2ch"), (LA_4CH, "LA_4ch"), (RA_4CH, "RA_4ch")):
         data = ctx.view(view)
         if data is None:
             continue
-        out[f"{tag}_area_mm2"], out[f"{tag}_length_mm"] = curves(data, label, axis)
+        out[f"{tag}_area_mm2"], out[f"{tag}_length_mm"] = curves(data, label, axis, method)
         out[f"{tag}_volume_ml"] = single_plane(out[f"{tag}_area_mm2"], out[f"{tag}_length_mm"])
     if "LA_2ch_area_mm2" in out and "LA_4ch_area_mm2" in out:
         if len(out["LA_2ch_area_mm2"]) == len(out["LA_4ch_area_mm2"]):
