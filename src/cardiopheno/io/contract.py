@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -84,13 +85,15 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def check_covariate(name: str, value) -> str:
+def check_covariate(name: str, value, label: str | None = None) -> str:
     """Why ``value`` of covariate ``name`` cannot be right, or "" when it is plausible.
 
     Missing values (None, NaN, "") and names the contract does not know pass: whether a value is
-    needed is the caller's business. Text that is not a number is a problem.
+    needed is the caller's business. Text that is not a number is a problem. The message starts
+    with ``label`` (a command-line option, say) instead of ``name`` when given.
     """
     spec = covariate_ranges().get(name)
+    name = label or name
     if spec is None or value is None or (isinstance(value, str) and not value.strip()):
         return ""
     try:
@@ -115,9 +118,15 @@ def check_covariate(name: str, value) -> str:
     return f"{name} {_number(number)}: {expected}"
 
 
-def check_covariate_values(values: Mapping[str, object]) -> list[str]:
-    """:func:`check_covariate` on each item of ``values`` (name -> value); the problems found."""
-    return [p for name, value in values.items() if (p := check_covariate(name, value))]
+def check_covariate_values(
+    values: Mapping[str, object], labels: Mapping[str, str] | None = None
+) -> list[str]:
+    """:func:`check_covariate` on each item of ``values`` (name -> value, each message starting
+    with ``labels[name]`` when given); the problems found."""
+    labels = labels or {}
+    return [
+        p for name, value in values.items() if (p := check_covariate(name, value, labels.get(name)))
+    ]
 
 
 def covariate_problems(table: pd.DataFrame) -> pd.DataFrame:
@@ -349,3 +358,14 @@ def refuse_overwriting_inputs(
                     f"output {out} {same} the input {src}; it would be overwritten: "
                     "give another output path"
                 )
+
+
+# ------------------------------------------------------------------------------- messages
+_OBJECT_REPR = re.compile(r"<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-fA-F]+>")
+
+
+def readable(exc: BaseException) -> str:
+    """One line for a person: the exception's first line with object reprs (``<monai...Spacing
+    object at 0x7f...>``) replaced by their class names; its type when the message is empty."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return _OBJECT_REPR.sub(r"\1", text)

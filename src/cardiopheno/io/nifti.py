@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,11 +104,15 @@ def _load_verified(path: Path) -> nib.Nifti1Image:
 
 
 def load_cine(path: str | os.PathLike, dtype=np.float32) -> Cine:
-    """Load a 3D or 4D short-axis NIfTI; raise ImageReadError naming the file and the cause."""
+    """Load a 3D or 4D short-axis NIfTI; raise ImageReadError naming the file and the cause.
+    ``dtype=None`` keeps the values as stored (after the header's scaling), e.g. to check a
+    label map's values before they are cast."""
     path = Path(path)
     try:
         img = _load_verified(path)
-        data = np.asanyarray(img.dataobj).astype(dtype, copy=False)
+        data = np.asanyarray(img.dataobj)
+        if dtype is not None:
+            data = data.astype(dtype, copy=False)
     except Exception as exc:  # nibabel raises many types (gzip, header, EOF)
         raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
     if data.ndim == 3:
@@ -115,8 +120,27 @@ def load_cine(path: str | os.PathLike, dtype=np.float32) -> Cine:
     if data.ndim != 4:
         raise ImageReadError(f"{path}: expected a 3D or 4D image, got {data.ndim}D {data.shape}")
     zooms = img.header.get_zooms()
-    spacing = (float(zooms[0]), float(zooms[1]), float(zooms[2]))
+    spacing = _as_written(path, (float(zooms[0]), float(zooms[1]), float(zooms[2])))
     return Cine(data, img.affine.copy(), spacing, *frame_interval(img.header))
+
+
+def _as_written(path: Path, spacing: tuple[float, float, float]) -> tuple[float, float, float]:
+    """``spacing`` with the header's zeros put back: nibabel replaces a zero pixdim[1..3] by 1
+    when it reads a header (with a warning), which would make a 0 mm spacing a silent 1 mm."""
+    if all(s != 1.0 for s in spacing):
+        return spacing
+    try:
+        with igzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+            head = f.read(540)
+        klass = (
+            nib.Nifti2Header
+            if head[:4] in (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c")
+            else nib.Nifti1Header
+        )
+        pixdim = klass.from_fileobj(io.BytesIO(head), check=False)["pixdim"]
+    except Exception:  # the image itself was read: keep nibabel's spacing
+        return spacing
+    return tuple(0.0 if float(pixdim[i + 1]) == 0 else s for i, s in enumerate(spacing))
 
 
 def save_nifti(

@@ -133,7 +133,7 @@ def phenotype_rows(
                     ed_frame_mode=ed_frame,
                     eid=eid,
                     views={
-                        k: view_from_files(seg, cines.get(k), eid) if seg else ""
+                        k: view_from_files(seg, cines.get(k), eid, view=k) if seg else ""
                         for k, seg in subject_views.items()
                         if ":" not in k
                     },

@@ -10,14 +10,31 @@ import sys
 from pathlib import Path
 
 from cardiopheno.io.atomic import atomic_path
+from cardiopheno.io.contract import (
+    InputError,
+    check_covariate_values,
+    covariate_ranges,
+    readable,
+    refuse_overwriting_inputs,
+)
 from cardiopheno.io.nifti import ImageReadError
+from cardiopheno.phenotypes.area_length import DEFAULT_METHOD, METHODS
 from cardiopheno.phenotypes.registry import (
     PhenotypeError,
     compute_phenotypes,
     context_from_files,
     output_specs,
+    reason_lines,
     resolve_families,
 )
+from cardiopheno.views import VIEWS, ViewSpec
+
+# the covariate each option gives (a family's reason names the covariate; the notes the option)
+COVARIATE_OPTIONS = {
+    "central_pp": "--central-pp",
+    "height_cm": "--height-cm",
+    "weight_kg": "--weight-kg",
+}
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +61,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--height-cm", type=float, help="height for BSA-indexed values")
     p.add_argument("--weight-kg", type=float, help="weight for BSA-indexed values")
+    p.add_argument(
+        "--central-pp",
+        "--pulse-pressure",
+        dest="central_pp",
+        type=float,
+        metavar="MMHG",
+        help="central (aortic) pulse pressure in mmHg for aortic distensibility (UK Biobank field "
+        "12678; below 10 mmHg it is discarded, as the anchor does); without it distensibility is "
+        "NaN and 'notes' says why",
+    )
+    p.add_argument(
+        "--atrial-method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help="how atrial lengths are measured (config phenotypes.atrial_function.method): anchor "
+        "(ukbb_cardiac's, default) or sampled",
+    )
     p.add_argument("--families", nargs="+", help="families to run (default: all)")
     p.add_argument(
         "--view",
@@ -51,18 +85,70 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar=("VIEW", "SEG"),
-        help="another view's segmentation, e.g. --view la_4ch seg4_la_4ch.nii.gz (repeatable; "
-        "atrial_function reads la_2ch and la_4ch)",
+        help="another view's segmentation (repeatable): VIEW is a view (la_2ch, la_4ch, ao: the "
+        "file is in that view's own labels, la_4ch 1 LV, 2 myocardium, 3 RV, 4 LA, 5 RA) or the "
+        "manifest column that names the file's convention (seg_la_2ch: 1 LA; seg_la_4ch: atria "
+        "only, 1 LA, 2 RA, as ukbb_cardiac writes it; seg4_la_4ch; seg_ao), e.g. --view "
+        "seg_la_4ch seg_la_4ch.nii.gz. atrial_function reads la_2ch and la_4ch, aortic_function ao",
     )
     p.add_argument("--eid", default="", help="subject id written into the output")
     p.add_argument("--out", type=Path, help="write JSON here (default: stdout)")
     p.set_defaults(func=run)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """The input contract on the command's arguments: every covariate option the command has
+    (an option whose destination is a covariate the contract knows, e.g. ``--height-cm``) within
+    human ranges, and no output path that is one of the inputs; ``InputError`` naming the option
+    and the value."""
+    given = {n: getattr(args, n) for n in covariate_ranges() if getattr(args, n, None) is not None}
+    options = {n: "--" + n.replace("_", "-") for n in given}
+    problems = check_covariate_values(given, options)
+    if problems:
+        raise InputError("; ".join(problems))
+    refuse_overwriting_inputs([args.out], [args.seg, args.image, *(p for _, p in args.view)])
+
+
+def view_and_column(name: str) -> tuple[ViewSpec, str]:
+    """The view a ``--view`` name means and the convention of its file: a view's name (its own
+    labels) or a manifest column of provided segmentations (``seg_la_4ch``: atria only)."""
+    if name in VIEWS:
+        return VIEWS[name], VIEWS[name].seg_name
+    for spec in VIEWS.values():
+        if name in spec.provided:
+            return spec, name
+    columns = [c for spec in VIEWS.values() for c in spec.provided]
+    raise ValueError(
+        f"--view {name}: not a view ({', '.join(VIEWS)}) nor a segmentation column "
+        f"({', '.join(columns)})"
+    )
+
+
+def map_conventions(ctx, given: list[tuple[str, Path]]) -> None:
+    """Relabel each view given under a manifest column onto its view's labels (seg_la_4ch's
+    1 LA, 2 RA become la_4ch's 4 and 5), naming the file when a label is not in its convention."""
+    for name, path in given:
+        spec, column = view_and_column(name)
+        if column != spec.seg_name and spec.name in ctx.views:
+            data = ctx.views[spec.name]
+            try:
+                data.labels = spec.map_provided(column, data.labels)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+
+
+def with_options(line: str) -> str:
+    """A reason as a user of this command reads it: covariates named by their options."""
+    for covariate, option in COVARIATE_OPTIONS.items():
+        line = line.replace(covariate, option)
+    return line.replace("covariates --", "give --").replace("covariate --", "give --")
+
+
 def run(args: argparse.Namespace) -> int:
-    covariates = {"height_cm": args.height_cm, "weight_kg": args.weight_kg}
+    covariates = {k: getattr(args, k) for k in COVARIATE_OPTIONS}
     covariates = {k: v for k, v in covariates.items() if v is not None}
     try:
+        check_arguments(args)
         families = resolve_families(args.families)
         ctx = context_from_files(
             args.seg,
@@ -70,11 +156,13 @@ def run(args: argparse.Namespace) -> int:
             covariates,
             ed_frame_mode=args.ed_frame.replace("-", "_"),
             eid=args.eid or args.seg.name,
-            views={name: path for name, path in args.view},
+            views={view_and_column(name)[0].name: path for name, path in args.view},
+            options={"atrial_function": {"method": args.atrial_method}},
         )
+        map_conventions(ctx, args.view)
         values = compute_phenotypes(ctx, families)
-    except (ImageReadError, PhenotypeError, ValueError) as exc:
-        log.error("%s", exc)
+    except (ImageReadError, PhenotypeError, ValueError, OSError) as exc:
+        log.error("%s", readable(exc))
         return 1
     specs = {s.name: s for s in output_specs(families)}
     doc = {
@@ -87,12 +175,16 @@ def run(args: argparse.Namespace) -> int:
             k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()
         },
         "units": {k: specs[k].unit for k in values},
-        "notes": ctx.notes,
+        "notes": [with_options(line) for line in [*ctx.notes, *reason_lines(ctx)]],
     }
     text = json.dumps(doc, indent=2)
     if args.out:
-        with atomic_path(args.out) as tmp:
-            tmp.write_text(text + "\n")
+        try:
+            with atomic_path(args.out) as tmp:
+                tmp.write_text(text + "\n")
+        except OSError as exc:
+            log.error("%s: cannot write (%s)", args.out, readable(exc))
+            return 1
     else:
         sys.stdout.write(text + "\n")
     return 0

@@ -32,7 +32,7 @@ import math
 import os
 import pkgutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
@@ -41,7 +41,8 @@ import numpy as np
 
 from cardiopheno import LV_CAVITY
 from cardiopheno.io.areas import read_areas
-from cardiopheno.io.nifti import load_cine
+from cardiopheno.io.contract import label_problems, spacing_problems
+from cardiopheno.io.nifti import Cine, load_cine
 from cardiopheno.views import view_spec
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ ED_FRAME_MODES = ("max_volume", "first")
 SHORT_AXIS_VIEW = "sa"  # the view of SubjectContext.labels
 MYOCARDIAL_DENSITY_G_PER_ML = 1.05  # ukbb_cardiac and ACDC convention
 # Modules of this package that are not families.
-_NOT_FAMILIES = frozenset({"registry", "cli", "batch"})
+_NOT_FAMILIES = frozenset({"registry", "cli", "batch", "plausibility"})
 
 
 class PhenotypeError(ValueError):
@@ -343,8 +344,12 @@ def compute_phenotypes(ctx: SubjectContext, families: Sequence[Family]) -> dict[
 
     Every declared output is present: a value a family did not return is NaN. A family that
     returns an undeclared name is a bug and raises. A family whose ``VIEW`` the subject lacks is
-    not run: its outputs are NaN with the reason "no <view> view" in ``ctx.reasons``.
+    not run: its outputs are NaN with the reason "no <view> view" in ``ctx.reasons``. Values that
+    cannot be right (an ejection fraction at or below 0 %, say) become NaN with their reason
+    (:mod:`cardiopheno.phenotypes.plausibility`, rules declared in the input contract).
     """
+    from cardiopheno.phenotypes.plausibility import apply_plausibility
+
     for fam in families:
         declared = {s.name for s in fam.outputs}
         if ctx.view(fam.view) is None:
@@ -356,26 +361,47 @@ def compute_phenotypes(ctx: SubjectContext, families: Sequence[Family]) -> dict[
         if extra:
             raise RuntimeError(f"family {fam.name} returned undeclared outputs {sorted(extra)}")
         ctx.values.update({n: values.get(n, math.nan) for n in declared})
+    apply_plausibility(ctx, families)
     return {s.name: ctx.values.get(s.name, math.nan) for s in output_specs(families)}
 
 
-def reasons_text(ctx: SubjectContext, names: Sequence[str] | None = None) -> str:
-    """``ctx.reasons`` as one line, outputs grouped by reason ("AAo_distensibility,
-    DAo_distensibility: no central pulse pressure; ..."); only ``names`` when given."""
+def reason_lines(ctx: SubjectContext, names: Sequence[str] | None = None) -> list[str]:
+    """``ctx.reasons``, outputs grouped by reason ("AAo_distensibility, DAo_distensibility: no
+    central pulse pressure"), one line per reason; only ``names`` when given."""
     groups: dict[str, list[str]] = {}
     for name, reason in ctx.reasons.items():
         if names is None or name in names:
             groups.setdefault(reason, []).append(name)
-    return "; ".join(f"{', '.join(n)}: {r}" for r, n in groups.items())
+    return [f"{', '.join(n)}: {r}" for r, n in groups.items()]
+
+
+def reasons_text(ctx: SubjectContext, names: Sequence[str] | None = None) -> str:
+    """:func:`reason_lines` as one line ("...: no central pulse pressure; ...")."""
+    return "; ".join(reason_lines(ctx, names))
+
+
+def load_labels(path: str | os.PathLike, view: str = SHORT_AXIS_VIEW, eid: str = "") -> Cine:
+    """A view's label map as uint8, after the input contract's checks: whole numbers within the
+    view's label set and a plausible voxel spacing; else :class:`PhenotypeError` naming the file,
+    the values and what was expected (nothing is truncated or dropped silently)."""
+    seg = load_cine(path, dtype=None)
+    problems = label_problems(seg.data, path, view) + spacing_problems(seg.spacing, path)
+    if problems:
+        raise PhenotypeError(f"{eid + ': ' if eid else ''}{'; '.join(problems)}")
+    return replace(seg, data=seg.data.astype(np.uint8, copy=False))
 
 
 def view_from_files(
-    seg_path: str | os.PathLike, image_path: str | os.PathLike | None = None, eid: str = ""
+    seg_path: str | os.PathLike,
+    image_path: str | os.PathLike | None = None,
+    eid: str = "",
+    view: str = SHORT_AXIS_VIEW,
 ) -> ViewData:
-    """A view's :class:`ViewData` from its segmentation NIfTI (3D or 4D), reading timing from its
-    header; when that has no frame interval, the image's is used (if given). The image must be on
-    the segmentation's grid."""
-    seg = load_cine(seg_path, dtype=np.uint8)
+    """A view's :class:`ViewData` from its segmentation NIfTI (3D or 4D, checked by
+    :func:`load_labels` against ``view``'s labels), reading timing from its header; when that has
+    no frame interval, the image's is used (if given). The image must be on the segmentation's
+    grid."""
+    seg = load_labels(seg_path, view, eid)
     image, interval = None, seg.frame_interval_ms
     if image_path:
         cine = load_cine(image_path)
@@ -412,7 +438,9 @@ def context_from_files(
         ed_frame_mode=ed_frame_mode,
         eid=eid,
         views={
-            view_spec(name).name: v if isinstance(v, ViewData) else view_from_files(v, eid=eid)
+            view_spec(name).name: v
+            if isinstance(v, ViewData)
+            else view_from_files(v, eid=eid, view=view_spec(name).name)
             for name, v in (views or {}).items()
             if isinstance(v, ViewData) or v
         },

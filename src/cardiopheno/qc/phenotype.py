@@ -15,6 +15,15 @@ from cardiopheno.qc.checks import CheckResult, QCThresholds
 MAD_TO_SD = 1.4826  # MAD of a normal distribution x 1.4826 = its SD
 
 
+def why_missing(name: str, notes: str) -> str:
+    """The reason ``phenotypes_notes`` gives for ``name`` ("LVESV, LVEF: <reason>; ..."), or ""."""
+    for part in str(notes or "").split("; "):
+        names, _, reason = part.partition(": ")
+        if reason and name in names.split(", "):
+            return reason
+    return ""
+
+
 def check_phenotypes(values: Mapping[str, float], th: QCThresholds) -> list[CheckResult]:
     out = []
     problems = []
@@ -25,7 +34,8 @@ def check_phenotypes(values: Mapping[str, float], th: QCThresholds) -> list[Chec
         except (TypeError, ValueError):
             v = math.nan
         if not math.isfinite(v):
-            problems.append(f"{name} missing")
+            why = why_missing(name, values.get("phenotypes_notes", ""))
+            problems.append(f"{name} missing ({why})" if why else f"{name} missing")
         elif not lo <= v <= hi:
             problems.append(f"{name} {v:.1f} outside [{lo:g}, {hi:g}]")
     out.append(CheckResult("pheno_ranges", not problems, "; ".join(problems)))

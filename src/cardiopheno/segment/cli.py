@@ -140,12 +140,30 @@ def register(subparsers) -> None:
     tr.set_defaults(func=run_train)
 
 
+def check_input(image: str, view: str) -> list[str]:
+    """The input contract on the cine to segment: raise ``InputError`` (file, value, expected)
+    when it cannot be segmented; return warnings a person should see (near-blank, unlike the
+    view)."""
+    from cardiopheno.io.contract import image_findings
+    from cardiopheno.io.nifti import load_cine
+
+    cine = load_cine(image)
+    found = image_findings(cine.data, cine.spacing, image, view)
+    found.raise_errors()
+    return found.warnings
+
+
 def run_segment(args) -> int:
+    from cardiopheno.io.areas import areas_path
+    from cardiopheno.io.contract import readable, refuse_overwriting_inputs
     from cardiopheno.io.nifti import ImageReadError
     from cardiopheno.segment.infer import Segmenter
     from cardiopheno.segment.network import CheckpointError
 
     try:
+        refuse_overwriting_inputs(
+            [args.output, areas_path(args.output)], [args.input, args.checkpoint]
+        )
         segmenter = Segmenter(
             args.checkpoint,
             args.device,
@@ -157,9 +175,15 @@ def run_segment(args) -> int:
             view=args.view,
             convention=args.convention,
         )
+        for warning in check_input(args.input, args.view):
+            print(f"cardiopheno segment: warning: {warning}", file=sys.stderr)
         seg = segmenter.segment_file(args.input, args.output)
-    except (ImageReadError, CheckpointError, RuntimeError, ValueError) as exc:
-        print(f"cardiopheno segment: error: {exc}", file=sys.stderr)
+    except (ImageReadError, CheckpointError, RuntimeError, ValueError, OSError) as exc:
+        print(f"cardiopheno segment: error: {readable(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # anything else: still one readable line (-v logs the traceback)
+        log.debug("traceback", exc_info=True)
+        print(f"cardiopheno segment: error: {type(exc).__name__}: {readable(exc)}", file=sys.stderr)
         return 2
     log.info(
         "wrote %s %s; TTA Dice %s",
