@@ -35,6 +35,11 @@ class ViewSpec:
     # and descending parts are told apart by where they lie in the chest (training then rotates
     # by at most 15 degrees without flips, and inference uses no flipped copies)
     symmetric: bool = True
+    # a single-slice view turned by its affine into one in-plane orientation before the network
+    # (segment.orientation): training then mirrors along the first axis only (affines whose left
+    # and right are swapped, as some exports write) and rotates by at most 45 degrees, and
+    # inference's flipped copies are mirror images along that axis
+    canonical: bool = False
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -92,6 +97,7 @@ VIEWS: dict[str, ViewSpec] = {
             (1,),
             {"seg_la_2ch": (0, 1)},
             WHOLE_FIELD,
+            canonical=True,
         ),
         ViewSpec(
             "la_4ch",
@@ -105,6 +111,7 @@ VIEWS: dict[str, ViewSpec] = {
             # seg4_la_4ch is this view's own convention; seg_la_4ch (1 LA, 2 RA) has atria only
             {"seg4_la_4ch": (0, 1, 2, 3, 4, 5), "seg_la_4ch": (0, 4, 5)},
             WHOLE_FIELD,
+            canonical=True,
         ),
         ViewSpec(
             "ao",

@@ -102,6 +102,14 @@ def register(subparsers) -> None:
     )
     tr.add_argument("--synthetic-aorta-seed", type=int, default=103)
     tr.add_argument(
+        "--wholeheart",
+        default=None,
+        metavar="NIFTI",
+        help="a real whole-heart label volume (MM-WHS numbering, ../shared/data/wholeheart) "
+        "resliced along the view's plane with random intensities (long-axis views)",
+    )
+    tr.add_argument("--wholeheart-slices", type=int, default=2000, metavar="N")
+    tr.add_argument(
         "--area-weight", type=float, default=1.0, help="area term of the soft-target loss"
     )
     tr.add_argument("--cache", action="append", default=[], help="prebuilt training cache .npz")
@@ -215,6 +223,9 @@ def run_train(args) -> int:
         synthetic_frames=args.synthetic_frames,
         synthetic_aorta=args.synthetic_aorta,
         synthetic_aorta_seed=args.synthetic_aorta_seed,
+        wholeheart=args.wholeheart,
+        wholeheart_slices=args.wholeheart_slices,
+        wholeheart_seed=args.seed,
         caches=args.cache,
         val_caches=args.val_cache,
         view=args.view,

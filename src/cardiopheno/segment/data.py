@@ -25,7 +25,9 @@ import pandas as pd
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM
 from cardiopheno.io.nifti import ImageReadError, load_cine
 from cardiopheno.io.tables import read_any
+from cardiopheno.segment.orientation import canonical_turn
 from cardiopheno.segment.transforms import PreprocessConfig, SlicePipeline, map_acdc_labels
+from cardiopheno.views import view_spec
 
 log = logging.getLogger(__name__)
 
@@ -252,16 +254,46 @@ def synthetic_volumes(
             log.warning("synthetic subject %s skipped: %s", eid, exc)
             continue
         labels = np.rint(lab.data).astype(np.uint8)
+        data = img.data
+        if view_spec(view).canonical:  # as inference turns the view (segment.orientation)
+            turn = canonical_turn(img.affine)
+            data, labels = turn.apply(data), turn.apply(labels)
         for t in _training_frames(labels, frames_per_subject, rng):
             yield LabelledVolume(
                 eid,
                 f"{eid}_t{t:02d}",
-                img.data[..., t].transpose(2, 0, 1),
+                data[..., t].transpose(2, 0, 1),
                 labels[..., t].transpose(2, 0, 1),
-                img.spacing[:2],
+                turn.spacing(img.spacing)[:2] if view_spec(view).canonical else img.spacing[:2],
                 "synthetic",
-                reference=img.data[..., 0].transpose(2, 0, 1),
+                reference=data[..., 0].transpose(2, 0, 1),
             )
+
+
+def wholeheart_volumes(
+    path: str | os.PathLike, view: str, n_slices: int, seed: int = 0
+) -> Iterator[LabelledVolume]:
+    """``n_slices`` single-slice ``view`` images resliced from a real whole-heart segmentation
+    with random SynthSeg-style intensities (``cardiopheno.synth.wholeheart``), turned into the
+    canonical orientation as inference turns real cines; labels in the view's convention.
+    Slices are grouped 25 to a subject for the split."""
+    from cardiopheno.synth.wholeheart import load_anatomy, synth_slices
+
+    spec = view_spec(view)
+    anatomy = load_anatomy(path)
+    for k, (vid, image, seg4, affine, px) in enumerate(synth_slices(anatomy, view, n_slices, seed)):
+        turn = canonical_turn(affine)
+        labels = (seg4 == 4).astype(np.uint8) if view == "la_2ch" else seg4
+        if max(spec.labels) < int(labels.max()):
+            raise ValueError(f"{view}: whole-heart labels exceed the view's {spec.labels}")
+        yield LabelledVolume(
+            f"wholeheart_{view}_{seed}_{k // 25}",
+            vid,
+            turn.apply(image)[None],
+            turn.apply(labels)[None],
+            (px, px),
+            "wholeheart",
+        )
 
 
 def aorta_volumes(

@@ -48,6 +48,7 @@ from cardiopheno.segment.network import (
     resolve_device,
     resolve_precision,
 )
+from cardiopheno.segment.orientation import InPlaneTurn, canonical_turn
 from cardiopheno.segment.transforms import (
     SlicePipeline,
     context_index,
@@ -112,6 +113,9 @@ class Prepared:
     # MetaTensor Z x roi x roi: the slices at the cine's first frame when they are not in
     # ``stack`` (a lone frame given with its cine's first frame); None: the stack's first frame
     reference: object = None
+    # the in-plane turn that put a single-slice view in its canonical orientation (undone on
+    # the labels); None: the input's own orientation
+    turn: InPlaneTurn | None = None
 
 
 @dataclass
@@ -240,6 +244,10 @@ class Segmenter:
         self.ed_frame = ed_frame
         if not self.view.symmetric:  # labels tied to the orientation: no flipped copies
             self.flips, self.tta = (), False
+        # a canonically turned view is trained on mirror images along its first axis only
+        self.tta_axes = (1,) if self.view.canonical else (1, 2)
+        if self.view.canonical:
+            self.flips = ((1,),)[: len(self.flips)]
 
     # ------------------------------------------------------------------ network on slice stacks
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -320,11 +328,18 @@ class Segmenter:
         spacing: Sequence[float],
         eid: str = "",
         reference: np.ndarray | None = None,
+        affine: np.ndarray | None = None,
     ) -> Prepared:
         """``X x Y x Z [x T]`` ``data`` onto the network grid; ``reference`` (``X x Y x Z``) is the
-        cine's first frame when ``data`` lacks it (one frame of a cine), normalised with it."""
+        cine's first frame when ``data`` lacks it (one frame of a cine), normalised with it. A
+        canonical view is first turned by its ``affine`` (segment.orientation)."""
         if data.ndim == 3:
             data = data[..., None]
+        turn = canonical_turn(affine) if self.view.canonical else None
+        if turn is not None and not turn.identity:
+            data, spacing = turn.apply(data), turn.spacing(spacing)
+            if reference is not None:
+                reference = turn.apply(reference)
         x, y, z, t = data.shape
         slices = np.ascontiguousarray(np.asarray(data, dtype=np.float32).transpose(3, 2, 0, 1))
         slices = slices.reshape(t * z, x, y)
@@ -339,7 +354,13 @@ class Segmenter:
         stack = self.pipe.preprocess(slices, spacing_xy, intensity_from=intensity)
         voxel_ml = float(np.prod(spacing[:3])) / 1000.0 if len(spacing) >= 3 else float("nan")
         return Prepared(
-            eid, (x, y, z, t), stack, spacing=spacing_xy, voxel_ml=voxel_ml, reference=ref
+            eid,
+            (x, y, z, t),
+            stack,
+            spacing=spacing_xy,
+            voxel_ml=voxel_ml,
+            reference=ref,
+            turn=turn,
         )
 
     def segment_prepared(self, prep: Prepared) -> Segmentation:
@@ -411,6 +432,8 @@ class Segmenter:
         if view.name == "sa" and members:
             result.pass_counts = self._pass_counts(members, frames, (ed, es), stack, crop_tf, prep)
             result.uncertainty = phenotype_spread(result.pass_counts, prep.voxel_ml)
+        if prep.turn is not None and not prep.turn.identity:
+            result.labels = prep.turn.invert(result.labels)
         return result
 
     def _clean(self, labels: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
@@ -432,7 +455,7 @@ class Segmenter:
         ref = torch.as_tensor(stack[:z] if reference is None else reference)
         ref = ref.as_subclass(torch.Tensor)
         members = [net_labels[idx]]
-        for axis in (1, 2):
+        for axis in self.tta_axes:
             pred = self.predict_labels(
                 torch.flip(x, dims=(axis,)), z, reference=torch.flip(ref, dims=(axis,))
             )
@@ -466,7 +489,11 @@ class Segmenter:
         return out
 
     def segment_array(
-        self, data: np.ndarray, spacing: Sequence[float], reference: np.ndarray | None = None
+        self,
+        data: np.ndarray,
+        spacing: Sequence[float],
+        reference: np.ndarray | None = None,
+        affine: np.ndarray | None = None,
     ) -> Segmentation:
         """Segment an ``X x Y x Z [x T]`` array with in-plane ``spacing`` (mm); ``reference``: the
         cine's first frame (``X x Y x Z``) when ``data`` is a later frame alone. A network
@@ -474,7 +501,8 @@ class Segmenter:
         squeeze = data.ndim == 3
         if not self.net_cfg.reference:
             reference = None
-        seg = self.segment_prepared(self.prepare(data, spacing, reference=reference))
+        prep = self.prepare(data, spacing, reference=reference, affine=affine)
+        seg = self.segment_prepared(prep)
         if squeeze:
             seg.labels = seg.labels[..., 0]
         return seg
@@ -484,7 +512,8 @@ class Segmenter:
         the sub-pixel areas, see :func:`save_segmentation`)."""
         cine = load_cine(image)
         ndim = len(_nifti_shape(image))
-        seg = self.segment_array(cine.data if ndim == 4 else cine.data[..., 0], cine.spacing)
+        data = cine.data if ndim == 4 else cine.data[..., 0]
+        seg = self.segment_array(data, cine.spacing, affine=cine.affine)
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         save_segmentation(output, seg, image, self.view)
         return seg
@@ -577,7 +606,7 @@ class _CineDataset(torch.utils.data.Dataset):
                     f"{row['image']}: the {self.view.name} view is a single-slice cine "
                     f"(X x Y x 1 x frames), this image is {cine.data.shape}"
                 )
-            prep = self.prepare(cine.data, cine.spacing, row["eid"])
+            prep = self.prepare(cine.data, cine.spacing, row["eid"], affine=cine.affine)
             prep.frame_interval_ms = cine.frame_interval_ms
             prep.frame_interval_source = cine.frame_interval_source
         except Exception as exc:  # one bad subject must not stop the batch

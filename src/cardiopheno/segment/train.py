@@ -130,6 +130,7 @@ def train_transforms(
     soft: bool = False,
     context: int = 0,
     reference: bool = False,
+    canonical: bool = False,
 ) -> Compose:
     """Augmentation of ``{"image": CxHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI; C = 1, or
     the slice and its neighbours for a 2.5D network); with
@@ -142,6 +143,8 @@ def train_transforms(
     (2.5D input: the image's channels are neighbouring slices) their order is reversed half of
     the time, since stacks run base to apex on some scanners and apex to base on others. With
     ``reference`` the last channel is the slice at the first frame: it moves with the others.
+    With ``canonical`` (a view turned into one orientation by its affine, segment.orientation)
+    mirror flips along the first axis only and rotations of at most 45 degrees.
 
     ``augment="exact"`` keeps only the moves that map pixels onto pixels (flips, quarter turns,
     the patch's integer position), so no label boundary is re-drawn by interpolation and no
@@ -153,12 +156,15 @@ def train_transforms(
     crop = (
         [RandSpatialCropd(keys=keys, roi_size=(patch, patch), random_size=False)] if patch else []
     )
-    flips = [RandFlipd(keys=keys, prob=0.5, spatial_axis=a) for a in (0, 1)] if symmetric else []
+    flip_axes = ((0,) if canonical else (0, 1)) if symmetric else ()
+    flips = [RandFlipd(keys=keys, prob=0.5, spatial_axis=a) for a in flip_axes]
     if context:
         reverse = functools.partial(_reverse_slices, n=2 * context + 1)
         flips.append(RandLambdad(keys="image", func=reverse, prob=0.5))
     if mode == "exact":
-        turns = [RandRotate90d(keys=keys, prob=0.75, max_k=3)] if symmetric else []
+        turns = (
+            [RandRotate90d(keys=keys, prob=0.75, max_k=3)] if symmetric and not canonical else []
+        )
         return Compose([*flips, *turns, *crop, ToTensord(keys=keys)])
     return Compose(
         [
@@ -166,7 +172,9 @@ def train_transforms(
             RandAffined(
                 keys=keys,
                 prob=0.9,
-                rotate_range=(math.pi if symmetric else math.pi / 12,),
+                rotate_range=(
+                    math.pi / 4 if canonical else math.pi if symmetric else math.pi / 12,
+                ),
                 scale_range=(0.3, 0.3),
                 translate_range=(patch // 4, patch // 4) if patch else (20, 20),
                 spatial_size=(patch, patch) if patch else None,
@@ -355,6 +363,7 @@ def train(
                 soft,
                 net_cfg.context,
                 net_cfg.reference,
+                view_spec(cfg.view).canonical,
             ),
         ),
         batch_size=cfg.batch_size,
@@ -477,6 +486,11 @@ class TrainingData:
     # aortic cines rendered on the fly with partial-volume (soft) targets: subjects, seed
     synthetic_aorta: int = 0
     synthetic_aorta_seed: int = 103
+    # a real whole-heart segmentation resliced along the view's plane with random intensities
+    # (synth.wholeheart): its path, how many slices, the seed
+    wholeheart: str | None = None
+    wholeheart_slices: int = 2000
+    wholeheart_seed: int = 0
     caches: list[str] = field(default_factory=list)  # prebuilt .npz caches (training side)
     val_caches: list[str] = field(default_factory=list)
 
@@ -498,6 +512,7 @@ def build_caches(
         build_slice_cache,
         nifti_pair_volumes,
         synthetic_volumes,
+        wholeheart_volumes,
     )
 
     work_dir = Path(work_dir)
@@ -550,10 +565,18 @@ def build_caches(
                 lambda: aorta_volumes(n, seed, data.synthetic_frames),
             )
         )
+    if data.wholeheart:
+        n, seed = data.wholeheart_slices, data.wholeheart_seed
+        train_paths.append(
+            cached(
+                f"wholeheart_{data.view}_{n}_{seed}",
+                lambda: wholeheart_volumes(data.wholeheart, data.view, n, seed),
+            )
+        )
     if not train_paths:
         raise ValueError(
             "no training data: give acdc_root, nifti_manifest, synthetic_cohort, "
-            "synthetic_aorta or caches"
+            "synthetic_aorta, wholeheart or caches"
         )
     return train_paths, val_paths
 

@@ -1,0 +1,214 @@
+"""Long-axis training slices resliced from a real whole-heart segmentation, SynthSeg-style.
+
+The phantom's ellipsoidal chambers taught the long-axis models nothing about real anatomy: on a
+real 4-chamber cine they labelled the outflow tracts and the neck as atria and the RV as LV. Here
+one real heart (a whole-heart CT segmentation with LV, myocardium, RV, both atria, the aorta and
+the pulmonary artery: ``../shared/data/wholeheart``) is cut along 2- and 4-chamber planes found
+from its own landmarks (apex, mitral and tricuspid valve centres), each cut tilted, shifted,
+scaled and elastically deformed at random, and painted with random intensities per tissue in
+the manner of SynthSeg (Billot et al., MedIA 2023), half of the time near bSSFP contrast (bright
+blood and fat, dark muscle), half of the time any contrast. What the segmentation leaves
+unlabelled (the chest) becomes random smooth tissue classes inside a body outline, and thin walls
+and epicardial fat are grown around the chambers. The great vessels are painted as blood but
+labelled background, so a network learns that bright blood in the outflow tracts is not an
+atrium. Each slice keeps a world affine, so training sees it in the canonical orientation that
+inference puts real cines in (:mod:`cardiopheno.segment.orientation`).
+
+Why by hand: SynthSeg's generator is TensorFlow and 3D; this is a 2D slab sampler on a label
+volume (scipy), a few dozen lines.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+# MM-WHS labels as renumbered in ../shared/data/wholeheart (README) -> seg4_la_4ch classes
+# (1 LV cavity, 2 LV myocardium, 3 RV, 4 LA, 5 RA); the aorta (6) and pulmonary artery (7) are
+# blood but background.
+WHS_LV, WHS_MYO, WHS_LA, WHS_RA, WHS_RV, WHS_AO, WHS_PA = 3, 1, 2, 4, 5, 6, 7
+_TO_SEG4 = np.array([0, 2, 4, 1, 5, 3, 0, 0], dtype=np.uint8)
+_BLOOD = (WHS_LV, WHS_LA, WHS_RA, WHS_RV, WHS_AO, WHS_PA)
+# painting classes beyond the WHS labels
+_WALL, _FAT, _AIR, _BG0 = 8, 9, 10, 11
+_N_BG = 5  # random chest tissue classes
+GRID_MM = 1.0  # the anatomy is resampled to this isotropic grid once
+
+
+@dataclass
+class Anatomy:
+    """A whole-heart label volume on an isotropic grid, with its landmarks (world mm, RAS)."""
+
+    labels: np.ndarray  # uint8, WHS numbering
+    affine: np.ndarray  # voxel -> world
+    apex: np.ndarray
+    mitral: np.ndarray
+    tricuspid: np.ndarray
+
+
+def load_anatomy(path: str | os.PathLike) -> Anatomy:
+    img = nib.load(str(path))
+    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
+    labels = np.rint(np.asarray(img.dataobj)).astype(np.uint8)
+    labels = ndimage.zoom(labels, zooms / GRID_MM, order=0)
+    affine = img.affine @ np.diag([*(GRID_MM / zooms), 1.0])
+
+    def world(mask: np.ndarray) -> np.ndarray:
+        ijk = np.argwhere(mask).mean(axis=0)
+        return affine[:3, :3] @ ijk + affine[:3, 3]
+
+    def valve(cavity: int, atrium: int) -> np.ndarray:
+        near = ndimage.binary_dilation(labels == atrium, iterations=3)
+        return world(near & (labels == cavity))
+
+    mitral, tricuspid = valve(WHS_LV, WHS_LA), valve(WHS_RV, WHS_RA)
+    myo = np.argwhere((labels == WHS_MYO) | (labels == WHS_LV))
+    pts = myo @ affine[:3, :3].T + affine[:3, 3]
+    apex = pts[np.argmax(np.linalg.norm(pts - mitral, axis=1))]
+    return Anatomy(labels, affine, apex, mitral, tricuspid)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def _rotate(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues' rotation of ``v`` about the unit ``axis``."""
+    c, s = np.cos(angle), np.sin(angle)
+    return v * c + np.cross(axis, v) * s + axis * (axis @ v) * (1 - c)
+
+
+def plane(anatomy: Anatomy, view: str, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Centre, long-axis direction and normal of a randomly perturbed ``view`` plane."""
+    axis = _unit(anatomy.mitral - anatomy.apex)  # apex -> base
+    n4 = _unit(np.cross(axis, anatomy.tricuspid - anatomy.apex))
+    if view == "la_2ch":  # turned about the long axis away from the RV
+        angle = np.deg2rad(rng.uniform(60, 100))
+        cands = [_rotate(n4, axis, s * angle) for s in (1.0, -1.0)]
+        rv = anatomy.tricuspid - anatomy.apex
+        normal = max(cands, key=lambda n: abs(n @ rv))  # RV off the plane
+    else:
+        normal = n4
+    tilt = rng.normal(0.0, np.deg2rad(7.0), 2)
+    side = _unit(np.cross(normal, axis))
+    normal = _unit(_rotate(_rotate(normal, axis, tilt[0]), side, tilt[1]))
+    axis = _unit(axis - (axis @ normal) * normal)
+    centre = 0.5 * (anatomy.apex + anatomy.mitral) + normal * rng.normal(0.0, 3.0)
+    centre += axis * rng.normal(0.0, 8.0) + np.cross(normal, axis) * rng.normal(0.0, 8.0)
+    return centre, axis, normal
+
+
+def _smooth(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
+    return field / max(float(field.std()), 1e-6)
+
+
+def cut(
+    anatomy: Anatomy, view: str, rng: np.random.Generator, size: int = 192
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """A ``size`` x ``size`` slab of WHS labels along a random ``view`` plane, its affine (world
+    of the pixel grid, RAS) and its pixel size: scaled, elastically deformed, 6-8 mm thick."""
+    centre, axis, normal = plane(anatomy, view, rng)
+    px = float(rng.uniform(1.4, 2.1))
+    turn = rng.uniform(0, 2 * np.pi)  # in-plane orientation of the stored grid: any
+    side = np.cross(normal, axis)
+    e_i = _rotate(side, normal, turn) * px
+    e_j = _rotate(-axis, normal, turn) * px
+    scale = rng.uniform(0.85, 1.2, 2)  # the heart larger or smaller along each in-plane axis
+    ii, jj = np.meshgrid(np.arange(size) - size / 2, np.arange(size) - size / 2, indexing="ij")
+    warp = rng.uniform(0.0, 5.0) / px  # elastic displacement, pixels
+    di, dj = (_smooth(rng, (size, size), size / 8) * warp for _ in range(2))
+    u, v = (ii + di) / scale[0], (jj + dj) / scale[1]
+    depths = np.linspace(-0.5, 0.5, 4) * rng.uniform(6.0, 8.0)
+    to_vox = np.linalg.inv(anatomy.affine)
+    votes = np.zeros((8, size, size), np.int16)
+    for w in depths:
+        pts = centre[:, None, None] + e_i[:, None, None] * u + e_j[:, None, None] * v
+        pts = pts + normal[:, None, None] * w
+        vox = np.tensordot(to_vox[:3, :3], pts, axes=1) + to_vox[:3, 3, None, None]
+        lab = ndimage.map_coordinates(anatomy.labels, vox, order=0, mode="constant", cval=0)
+        for k in range(8):
+            votes[k] += lab == k
+    labels = np.argmax(votes, axis=0).astype(np.uint8)
+    affine = np.eye(4)
+    affine[:3, 0], affine[:3, 1], affine[:3, 2] = e_i, e_j, normal * 6.0
+    affine[:3, 3] = centre - e_i * size / 2 - e_j * size / 2
+    return labels, affine, px
+
+
+def _systole(labels: np.ndarray, rng: np.random.Generator, px: float) -> np.ndarray:
+    """Half of the time a systole-like cut: ventricular cavities shrink into their walls."""
+    if rng.random() < 0.5:
+        return labels
+    out = labels.copy()
+    r = max(1, int(round(rng.uniform(1.0, 5.0) / px)))
+    lv = labels == WHS_LV
+    out[lv & ~ndimage.binary_erosion(lv, iterations=r)] = WHS_MYO
+    rv = labels == WHS_RV
+    out[rv & ~ndimage.binary_erosion(rv, iterations=max(1, r - 1))] = _WALL
+    return out
+
+
+def paint_classes(labels: np.ndarray, rng: np.random.Generator, px: float) -> np.ndarray:
+    """WHS labels plus grown walls and fat, and a chest of random smooth classes in a body."""
+    out = labels.copy()
+    heart = labels > 0
+    blood = np.isin(labels, [WHS_RV, WHS_LA, WHS_RA, WHS_AO, WHS_PA])
+    wall = ndimage.binary_dilation(blood, iterations=max(1, round(rng.uniform(1.5, 3.5) / px)))
+    out[wall & ~heart] = _WALL
+    grown = ndimage.binary_dilation(out > 0, iterations=max(1, round(rng.uniform(2, 8) / px)))
+    fat = grown & (out == 0) & (_smooth(rng, labels.shape, 4) > rng.uniform(-1.0, 0.5))
+    out[fat] = _FAT
+    n = labels.shape[0]
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    c = n / 2 + rng.normal(0, n / 20, 2)
+    ax = rng.uniform(0.35, 0.55, 2) * n
+    body = ((ii - c[0]) / ax[0]) ** 2 + ((jj - c[1]) / ax[1]) ** 2 <= 1
+    field = _smooth(rng, labels.shape, rng.uniform(4, 12))
+    edges = np.quantile(field, np.sort(rng.uniform(0, 1, _N_BG - 1)))
+    chest = _BG0 + np.digitize(field, edges)
+    rest = out == 0
+    out[rest & body] = chest[rest & body]
+    out[rest & ~body] = _AIR
+    return out
+
+
+def paint(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random intensity per class (bSSFP-like half of the time), texture, blur, bias, noise."""
+    n_cls = _BG0 + _N_BG
+    if rng.random() < 0.5:  # near bSSFP: bright blood and fat, dark muscle, dark air
+        mean = rng.uniform(0.0, 0.8, n_cls)
+        mean[list(_BLOOD)] = rng.uniform(0.6, 1.0) * rng.uniform(0.85, 1.1, len(_BLOOD))
+        mean[[WHS_MYO, _WALL]] = rng.uniform(0.08, 0.35) * rng.uniform(0.85, 1.15, 2)
+        mean[_FAT] = rng.uniform(0.5, 1.0)
+        mean[_AIR] = rng.uniform(0.0, 0.05)
+    else:  # any contrast (SynthSeg)
+        mean = rng.uniform(0.0, 1.0, n_cls)
+    std = rng.uniform(0.0, 0.06, n_cls)
+    image = mean[classes] + std[classes] * rng.standard_normal(classes.shape)
+    image *= 1.0 + 0.08 * _smooth(rng, classes.shape, 2.0)  # flow and trabecular texture
+    image = ndimage.gaussian_filter(image, rng.uniform(0.3, 1.2))
+    image *= np.exp(0.3 * rng.uniform(0, 1) * _smooth(rng, classes.shape, classes.shape[0] / 4))
+    sigma = rng.uniform(0.0, 0.05)
+    image = np.hypot(
+        image + sigma * rng.standard_normal(image.shape), sigma * rng.standard_normal(image.shape)
+    )
+    return np.clip(image, 0, None).astype(np.float32)
+
+
+def synth_slices(
+    anatomy: Anatomy, view: str, n: int, seed: int, name: str = "whs"
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray, float]]:
+    """``n`` random ``view`` slices: (id, image, seg4 labels, affine, pixel mm), X x Y each."""
+    rng = np.random.default_rng([seed, 0x5EC])
+    for k in range(n):
+        whs, affine, px = cut(anatomy, view, rng)
+        whs = _systole(whs, rng, px)
+        image = paint(paint_classes(whs, rng, px), rng)
+        seg4 = _TO_SEG4[np.where(whs < 8, whs, 0)]
+        yield f"{name}_{view}_{seed}_{k:04d}", image, seg4, affine, px
