@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 import cardiopheno
 from cardiopheno.io.atomic import atomic_path
+from cardiopheno.io.eids import canonical_eids
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,11 @@ def write_table(
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a Parquet table with ``eid`` as string."""
+    """Read a Parquet table with ``eid`` as canonical text (:func:`~cardiopheno.io.eids.canonical_eids`:
+    stripped, ``1000001.0`` -> ``"1000001"``, missing -> ``""``)."""
     df = pd.read_parquet(path)
     if "eid" in df.columns:
-        df["eid"] = df["eid"].astype(str)
+        df["eid"] = canonical_eids(df["eid"])
     return df
 
 
@@ -114,8 +116,12 @@ def file_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def read_any(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV or Parquet table (by extension) with ``eid`` as string."""
+    """Read a CSV or Parquet table (by extension) with ``eid`` as canonical text (see
+    :func:`read_table`)."""
     path = Path(path)
     if path.suffix == ".parquet":
         return read_table(path)
-    return pd.read_csv(path, dtype={"eid": str})
+    df = pd.read_csv(path, dtype={"eid": str})
+    if "eid" in df.columns:
+        df["eid"] = canonical_eids(df["eid"])
+    return df
