@@ -73,8 +73,8 @@ def test_subject_without_long_axis_views_gets_nan_and_a_reason():
     assert all(
         math.isnan(values.get(s.name, math.nan)) for s in af.OUTPUTS if "frames" not in s.name
     )
-    assert any("no la_2ch or la_4ch view" in n for n in ctx.notes)
-    assert any("RA" in n for n in ctx.notes)
+    assert ctx.reasons["LAV_max"] == "no la_2ch or la_4ch view"
+    assert ctx.reasons["RAEF"] == "no la_4ch view"
 
 
 def test_ra_only_from_the_four_chamber_view():

@@ -103,13 +103,19 @@ def biplane(a2, l2, a4, l4):
         return 8.0 / (3.0 * np.pi) * a2 * a4 / (0.5 * (l2 + l4)) / 1000.0
 
 
+def volume_names(prefix: str) -> list[str]:
+    """The volume outputs of one atrium ("LA" or "RA")."""
+    return [f"{prefix}{k}" for k in _DESC]
+
+
 def summarise(prefix: str, volume: np.ndarray, ctx: SubjectContext) -> dict[str, float]:
     excluded = int(np.count_nonzero(~np.isfinite(volume)))
     out = {f"{prefix}_frames_excluded": float(excluded)}
     if excluded:
         ctx.note(f"{prefix}: {excluded} of {len(volume)} frames not measurable, left out")
     if len(volume) - excluded < max(2, MIN_MEASURED_SHARE * len(volume)):
-        ctx.note(f"{prefix}: too few measurable frames for volumes")
+        why = f"too few measurable frames ({len(volume) - excluded} of {len(volume)})"
+        ctx.explain(volume_names(prefix), why + absent_labels(ctx, prefix))
         return out
     vmax, vmin = float(np.nanmax(volume)), float(np.nanmin(volume))
     out.update(
@@ -121,6 +127,18 @@ def summarise(prefix: str, volume: np.ndarray, ctx: SubjectContext) -> dict[str,
         }
     )
     return out
+
+
+def absent_labels(ctx: SubjectContext, prefix: str) -> str:
+    """ "; label L absent from every frame of VIEW (labels there: ...)" for the atrium's views
+    whose label map never holds its label (a file in another convention, say), else ""."""
+    parts = []
+    for view, label in (LA_2CH, LA_4CH) if prefix == "LA" else (RA_4CH,):
+        data = ctx.view(view)
+        if data is not None and not np.any(data.labels == label):
+            present = ", ".join(str(v) for v in np.unique(data.labels) if v) or "none"
+            parts.append(f"; label {label} absent from every frame of {view} (labels: {present})")
+    return "".join(parts)
 
 
 def atrial_curves(ctx: SubjectContext) -> dict[str, np.ndarray]:
@@ -143,7 +161,9 @@ def atrial_curves(ctx: SubjectContext) -> dict[str, np.ndarray]:
                 out["LA_4ch_length_mm"],
             )
         else:
-            ctx.note("LA: 2- and 4-chamber cines have different frame counts; no biplane volume")
+            ctx.explain(
+                volume_names("LA"), "the 2- and 4-chamber cines have different frame counts"
+            )
     return out
 
 
@@ -157,9 +177,12 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
         values.update(summarise("LA", c["LA_biplane_volume_ml"], ctx))
     else:
         missing = [v for v in VIEWS if ctx.view(v) is None]
-        ctx.note(f"LA: no {' or '.join(missing) or 'biplane'} view, LA volumes not computed")
+        if missing:
+            ctx.explain(
+                [*volume_names("LA"), "LA_frames_excluded"], f"no {' or '.join(missing)} view"
+            )
     if "RA_4ch_volume_ml" in c:
         values.update(summarise("RA", c["RA_4ch_volume_ml"], ctx))
     else:
-        ctx.note("RA: no la_4ch view, RA volumes not computed")
+        ctx.explain([*volume_names("RA"), "RA_frames_excluded"], "no la_4ch view")
     return values

@@ -144,6 +144,21 @@ def with_options(line: str) -> str:
     return line.replace("covariates --", "give --").replace("covariate --", "give --")
 
 
+def notes_on_nan(ctx, values: dict[str, float]) -> list[str]:
+    """The families' notes and reasons, and a last line for any NaN value they did not explain,
+    so that every NaN in the output is named in its notes."""
+    notes = [*ctx.notes, *reason_lines(ctx)]
+    unexplained = [
+        k
+        for k, v in values.items()
+        if isinstance(v, float) and math.isnan(v) and k not in ctx.reasons
+    ]
+    if unexplained:
+        why = "see the notes above" if ctx.notes else "no reason recorded by its family"
+        notes.append(f"{', '.join(unexplained)}: not computed ({why})")
+    return notes
+
+
 def run(args: argparse.Namespace) -> int:
     covariates = {k: getattr(args, k) for k in COVARIATE_OPTIONS}
     covariates = {k: v for k, v in covariates.items() if v is not None}
@@ -175,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
             k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()
         },
         "units": {k: specs[k].unit for k in values},
-        "notes": [with_options(line) for line in [*ctx.notes, *reason_lines(ctx)]],
+        "notes": [with_options(line) for line in notes_on_nan(ctx, values)],
     }
     text = json.dumps(doc, indent=2)
     if args.out:

@@ -12,6 +12,7 @@ are NaN when height or weight is missing.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM
 from cardiopheno.phenotypes.registry import (
@@ -21,6 +22,9 @@ from cardiopheno.phenotypes.registry import (
 )
 
 FAMILY = "lv_function"
+# why values are NaN when a covariate or the timing is missing (ctx.reasons)
+BSA_MISSING = "no height and weight for BSA (covariates height_cm, weight_kg)"
+FRAME_INTERVAL_MISSING = "no frame interval in the NIfTI header (pixdim[4])"
 OUTPUTS = [
     PhenotypeSpec("ED_frame", "", "end-diastolic frame index (0-based)", "int"),
     PhenotypeSpec(
@@ -41,6 +45,17 @@ OUTPUTS = [
 ]
 
 
+def explain_missing_covariates(
+    ctx: SubjectContext, indexed: Sequence[str], timed: Sequence[str] = ()
+) -> None:
+    """Say why BSA-indexed outputs (``indexed``) or heart-rate outputs (``timed``) are NaN:
+    no height and weight, or no frame interval in the header (nothing when they are known)."""
+    if math.isnan(ctx.bsa_m2):
+        ctx.explain(indexed, BSA_MISSING)
+    if math.isnan(ctx.heart_rate_bpm):
+        ctx.explain(timed, FRAME_INTERVAL_MISSING)
+
+
 def ejection_fraction(edv: float, esv: float) -> float:
     """100 (EDV - ESV) / EDV in %, NaN when EDV is not positive."""
     return 100.0 * (edv - esv) / edv if edv > 0 else math.nan
@@ -54,6 +69,7 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
     hr = ctx.heart_rate_bpm
     lvm = MYOCARDIAL_DENSITY_G_PER_ML * ctx.label_volume(LV_MYOCARDIUM, ed)
     bsa = ctx.bsa_m2
+    explain_missing_covariates(ctx, ["BSA", "LVEDVi", "LVESVi", "LVSVi", "LVMi"], ["HR", "LVCO"])
     return {
         "ED_frame": ed,
         "ES_frame": es,

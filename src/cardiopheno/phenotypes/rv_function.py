@@ -7,7 +7,7 @@ Mosteller BSA and are NaN without height and weight.
 from __future__ import annotations
 
 from cardiopheno import RV_CAVITY
-from cardiopheno.phenotypes.lv_function import ejection_fraction
+from cardiopheno.phenotypes.lv_function import ejection_fraction, explain_missing_covariates
 from cardiopheno.phenotypes.registry import PhenotypeSpec, SubjectContext
 
 FAMILY = "rv_function"
@@ -26,6 +26,7 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
     edv = ctx.label_volume(RV_CAVITY, ctx.ed_frame)
     esv = ctx.label_volume(RV_CAVITY, ctx.es_frame)
     bsa = ctx.bsa_m2
+    explain_missing_covariates(ctx, ["RVEDVi", "RVESVi", "RVSVi"])
     return {
         "RVEDV": edv,
         "RVESV": esv,

@@ -20,6 +20,7 @@ import math
 import numpy as np
 from scipy.signal import find_peaks, savgol_filter
 
+from cardiopheno.phenotypes.lv_function import FRAME_INTERVAL_MISSING
 from cardiopheno.phenotypes.registry import PhenotypeSpec, SubjectContext
 
 FAMILY = "volume_curve"
@@ -62,6 +63,8 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
     nan = {s.name: math.nan for s in OUTPUTS}
     n = ctx.n_frames
     if n < MIN_FRAMES or not ctx.frame_interval_ms:
+        why = f"{n} frames, fewer than {MIN_FRAMES}" if n < MIN_FRAMES else FRAME_INTERVAL_MISSING
+        ctx.explain(list(nan), why)
         return nan
     ed, es = ctx.ed_frame, ctx.es_frame
     rate = volume_rate(ctx.lv_volume_curve, ctx.frame_interval_ms)
@@ -71,12 +74,16 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
     out["LV_PER"] = float(max(0.0, -systole.min()))
     top = float(diastole.max())
     if top <= 0:
+        ctx.explain(["LV_PFR_E", "LV_PFR_A"], "the LV does not fill in diastole")
         return out
     peaks, _ = find_peaks(diastole, prominence=PEAK_PROMINENCE * top)
     if len(peaks) == 0:  # monotone filling: the E peak is at the edge of the window
         out["LV_PFR_E"] = top
+        ctx.explain(["LV_PFR_A"], "no separate atrial filling peak (E and A fused)")
         return out
     out["LV_PFR_E"] = float(diastole[peaks[0]])
     if len(peaks) >= 2:
         out["LV_PFR_A"] = float(diastole[peaks[-1]])
+    else:
+        ctx.explain(["LV_PFR_A"], "no separate atrial filling peak (E and A fused)")
     return out
