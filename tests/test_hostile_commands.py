@@ -309,3 +309,27 @@ def test_workflow_table_names_the_nan_and_qc_gives_the_reason(tmp_path):
     ranges = check_phenotypes(row.to_dict(), QCThresholds())[0]
     assert not ranges.passed
     assert "LVEF missing (cannot be right: LVEF 0 % is not above 0" in ranges.reason
+
+
+def test_workflow_segment_table_names_an_implausible_spacing(tmp_path, tiny_checkpoint):
+    """The segment stage refuses a 500 mm header in its table's reason, readable (it used to be
+    MONAI's 'applying transform <...Spacing object at 0x...>'), and segments the valid subject."""
+    import pandas as pd
+
+    from cardiopheno.io.tables import read_table
+    from cardiopheno.segment.infer import run_batch
+
+    _save(tmp_path / "good.nii.gz", _cine(n_frames=2))
+    _save(tmp_path / "bad.nii.gz", _cine(n_frames=2), (500, 500, 8, 30))
+    pd.DataFrame({"eid": ["1", "2"], "sa": ["good.nii.gz", "bad.nii.gz"]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
+    before = _checksums(tmp_path)
+    settings = {"checkpoint": str(tiny_checkpoint), "device": "cpu", "progress": False}
+    run_batch(tmp_path / "m.csv", tmp_path / "seg", tmp_path / "b.parquet", settings)
+    table = read_table(tmp_path / "b.parquet").set_index("eid")
+    assert table.loc["1", "ok"] and not table.loc["2", "ok"]
+    reason = table.loc["2", "reason"]
+    assert "in-plane spacing 500 mm is outside 0.3-20 mm" in reason and "object at" not in reason
+    after = _checksums(tmp_path)
+    assert {name: after[name] for name in before} == before

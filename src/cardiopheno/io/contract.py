@@ -364,8 +364,14 @@ def refuse_overwriting_inputs(
 _OBJECT_REPR = re.compile(r"<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-fA-F]+>")
 
 
-def readable(exc: BaseException) -> str:
-    """One line for a person: the exception's first line with object reprs (``<monai...Spacing
-    object at 0x7f...>``) replaced by their class names; its type when the message is empty."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def without_reprs(text: str) -> str:
+    """``text`` with object reprs (``<monai...Spacing object at 0x7f...>``) replaced by their
+    class names (``Spacing``)."""
     return _OBJECT_REPR.sub(r"\1", text)
+
+
+def readable(exc: BaseException) -> str:
+    """One line for a person: the exception's first line without object reprs
+    (:func:`without_reprs`); its type when the message is empty."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return without_reprs(text)

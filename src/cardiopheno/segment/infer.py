@@ -36,6 +36,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from cardiopheno.io.areas import remove_areas, write_areas
+from cardiopheno.io.contract import InputError, spacing_problems, without_reprs
 from cardiopheno.io.nifti import ImageReadError, load_cine, read_frame_interval, save_labels_like
 from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.provided import check_provided_segmentation
@@ -606,6 +607,9 @@ class _CineDataset(torch.utils.data.Dataset):
                     f"{row['image']}: the {self.view.name} view is a single-slice cine "
                     f"(X x Y x 1 x frames), this image is {cine.data.shape}"
                 )
+            problems = spacing_problems(cine.spacing, row["image"])
+            if problems:  # the input contract: a spacing no scanner writes
+                raise InputError("; ".join(problems))
             prep = self.prepare(cine.data, cine.spacing, row["eid"], affine=cine.affine)
             prep.frame_interval_ms = cine.frame_interval_ms
             prep.frame_interval_source = cine.frame_interval_source
@@ -621,7 +625,7 @@ def _as_is(item):
 
 
 def _reason(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    return without_reprs(f"{type(exc).__name__}: {exc}".replace("\n", " "))
 
 
 def _job_rows(manifest: pd.DataFrame, eids: Sequence[str], view: ViewSpec) -> list[dict]:
