@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# RAS+ world directions the canonical pixel axes point towards: i to the patient's
-# left-anterior (in a 4-chamber plane mostly left, in a 2-chamber plane mostly anterior), j to
-# the feet. Any fixed pair gives a consistent frame; this one is well defined in both planes.
-_TOWARDS_I = np.array([-1.0, 1.0, 0.0]) / np.sqrt(2.0)
+# RAS+ world directions the canonical pixel axes point towards: i to the patient's left, j to
+# the feet; j weighs more, so an oblique plane whose left-right extent is small is still turned
+# apex down.
+_TOWARDS_I = np.array([-1.0, 0.0, 0.0])
 _TOWARDS_J = np.array([0.0, 0.0, -1.0])
+_J_WEIGHT = 3.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,6 @@ def canonical_turn(affine: np.ndarray | None) -> InPlaneTurn:
 
     def score(turn: InPlaneTurn) -> float:
         di, dj = turn.directions(affine)
-        return float(di @ _TOWARDS_I + dj @ _TOWARDS_J)
+        return float(di @ _TOWARDS_I + _J_WEIGHT * dj @ _TOWARDS_J)
 
     return max(TURNS, key=score)
