@@ -149,6 +149,34 @@ def test_segment_never_overwrites_its_input(how, tmp_path, tiny_checkpoint, caps
 
 
 @pytest.mark.parametrize(
+    ("output", "expected"),
+    [("seg.txt", "expected a file name ending in .nii.gz or .nii"), ("", "is a folder")],
+)
+def test_segment_refuses_an_output_it_cannot_write(output, expected, tmp_path, tiny_checkpoint,
+                                                    capsys):  # fmt: skip
+    cine = _save(tmp_path / "sa.nii.gz", _cine(n_frames=2))
+    rc = cli_main(["segment", "--input", str(cine), "--output", str(tmp_path / output),
+                   "--checkpoint", str(tiny_checkpoint), "--device", "cpu"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and expected in err, err
+
+
+def test_segment_warns_when_the_label_map_is_empty(tmp_path, tiny_checkpoint, capsys,
+                                                   monkeypatch):  # fmt: skip
+    from types import SimpleNamespace
+
+    from cardiopheno.segment.infer import Segmenter
+
+    empty = SimpleNamespace(labels=np.zeros((48, 48, 6, 2), np.uint8), tta={})
+    monkeypatch.setattr(Segmenter, "segment_file", lambda self, *a, **k: empty)
+    cine = _save(tmp_path / "sa.nii.gz", _cine(n_frames=2))
+    rc = cli_main(["segment", "--input", str(cine), "--output", str(tmp_path / "seg.nii.gz"),
+                   "--checkpoint", str(tiny_checkpoint), "--device", "cpu"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0 and "the label map is empty (no sa structure found in" in err, err
+
+
+@pytest.mark.parametrize(
     ("view", "slices", "expected"),
     [("la_4ch", 6, "6 slices given as la_4ch"), ("sa", 1, "one slice given as sa")],
 )
@@ -237,6 +265,10 @@ PHENOTYPE_CASES = {
     "negative labels": (_with_label(-2, np.int16), ZOOMS, [], 1, "label value(s) -2 not in", None),
     "zero slice spacing": (_phantom, (1.8, 1.8, 0, 30), [], 1, "slice spacing 0 mm", None),
     "spacing 500 mm": (_phantom, (500, 500, 8, 30), [], 1, "in-plane spacing 500 mm", None),
+    "height NaN": (_phantom, ZOOMS, ["--height-cm", "nan"], 1, "--height-cm nan: not a number",
+                   None),
+    "height infinite": (_phantom, ZOOMS, ["--height-cm", "inf"], 1,
+                        "--height-cm inf: not a finite number", None),
 }  # fmt: skip
 
 
@@ -286,6 +318,12 @@ def test_phenotypes_never_overwrite_an_input(how, tmp_path, capsys, caplog):
     )
     assert rc == 1 and "would be overwritten" in err, err
     assert _checksums(tmp_path) == before
+
+
+def test_phenotypes_refuse_a_folder_as_output(tmp_path, capsys, caplog):
+    seg = _save(tmp_path / "seg.nii.gz", _phantom())
+    rc, _, err = _run_phenotypes(["--seg", str(seg), "--out", str(tmp_path)], capsys, caplog)
+    assert rc == 1 and f"output {tmp_path} is a folder" in err, err
 
 
 def test_a_long_axis_map_with_labels_outside_its_view_is_refused(tmp_path, capsys, caplog):

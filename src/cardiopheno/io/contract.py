@@ -344,6 +344,17 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def refuse_bad_output(path: str | os.PathLike | None, suffixes: Sequence[str] = ()) -> None:
+    """Raise :class:`InputError` when ``path`` is an existing folder, or does not end in one of
+    ``suffixes`` (e.g. ``(".nii.gz", ".nii")``: the writer picks its format by the name)."""
+    if not path:
+        return
+    if Path(path).is_dir():
+        raise InputError(f"output {path} is a folder; give a file path")
+    if suffixes and not str(path).endswith(tuple(suffixes)):
+        raise InputError(f"output {path}: expected a file name ending in {' or '.join(suffixes)}")
+
+
 def refuse_overwriting_inputs(
     outputs: Iterable[str | os.PathLike | None], inputs: Iterable[str | os.PathLike | None]
 ) -> None:

@@ -15,6 +15,7 @@ from cardiopheno.io.contract import (
     check_covariate_values,
     covariate_ranges,
     readable,
+    refuse_bad_output,
     refuse_overwriting_inputs,
 )
 from cardiopheno.io.nifti import ImageReadError
@@ -104,8 +105,10 @@ def check_arguments(args: argparse.Namespace) -> None:
     given = {n: getattr(args, n) for n in covariate_ranges() if getattr(args, n, None) is not None}
     options = {n: "--" + n.replace("_", "-") for n in given}
     problems = check_covariate_values(given, options)
+    problems += [f"{options[n]} nan: not a number" for n, v in given.items() if math.isnan(v)]
     if problems:
         raise InputError("; ".join(problems))
+    refuse_bad_output(args.out)
     refuse_overwriting_inputs([args.out], [args.seg, args.image, *(p for _, p in args.view)])
 
 

@@ -387,7 +387,8 @@ def load_labels(path: str | os.PathLike, view: str = SHORT_AXIS_VIEW, eid: str =
     seg = load_cine(path, dtype=None)
     problems = label_problems(seg.data, path, view) + spacing_problems(seg.spacing, path)
     if problems:
-        raise PhenotypeError(f"{eid + ': ' if eid else ''}{'; '.join(problems)}")
+        named = f"{eid}: " if eid and eid not in str(path) else ""  # paths often hold the eid
+        raise PhenotypeError(named + "; ".join(problems))
     return replace(seg, data=seg.data.astype(np.uint8, copy=False))
 
 

@@ -163,12 +163,13 @@ def check_input(image: str, view: str) -> list[str]:
 
 def run_segment(args) -> int:
     from cardiopheno.io.areas import areas_path
-    from cardiopheno.io.contract import readable, refuse_overwriting_inputs
+    from cardiopheno.io.contract import readable, refuse_bad_output, refuse_overwriting_inputs
     from cardiopheno.io.nifti import ImageReadError
     from cardiopheno.segment.infer import Segmenter
     from cardiopheno.segment.network import CheckpointError
 
     try:
+        refuse_bad_output(args.output, (".nii.gz", ".nii"))
         refuse_overwriting_inputs(
             [args.output, areas_path(args.output)], [args.input, args.checkpoint]
         )
@@ -186,6 +187,12 @@ def run_segment(args) -> int:
         for warning in check_input(args.input, args.view):
             print(f"cardiopheno segment: warning: {warning}", file=sys.stderr)
         seg = segmenter.segment_file(args.input, args.output)
+        if not seg.labels.any():
+            print(
+                f"cardiopheno segment: warning: {args.output}: the label map is empty (no "
+                f"{args.view} structure found in {args.input})",
+                file=sys.stderr,
+            )
     except (ImageReadError, CheckpointError, RuntimeError, ValueError, OSError) as exc:
         print(f"cardiopheno segment: error: {readable(exc)}", file=sys.stderr)
         return 2
