@@ -22,6 +22,15 @@ def register(subparsers) -> None:
         "2 descending aorta.",
     )
     seg.add_argument("--input", required=True, help="NIfTI cine (X x Y x slices [x frames])")
+    seg.add_argument(
+        "--reference",
+        default=None,
+        metavar="ED.nii.gz",
+        help="the cine's first frame (end-diastole; 3D, or a cine whose first frame is taken) "
+        "on --input's grid, when --input is a later frame given alone, as ACDC and M&Ms give ED "
+        "and ES as separate files: the short-axis model reads each slice's twin in it. Without "
+        "it a 3D --input is its own reference (a warning says so)",
+    )
     seg.add_argument("--output", required=True, help="label map to write (.nii.gz)")
     seg.add_argument("--checkpoint", default=None, help="model checkpoint (default: shipped model)")
     seg.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -90,7 +99,15 @@ def register(subparsers) -> None:
         help="cache the ACDC training patients on the working grid (finest_pixel_mm) as well as "
         "on the pixel_mm grid; both copies count as the --acdc-*-repeat options say",
     )
-    tr.add_argument("--nifti-manifest", default=None, help="CSV: eid,image,label (NIfTI pairs)")
+    tr.add_argument(
+        "--nifti-manifest",
+        default=None,
+        help="CSV: eid,image,label[,reference] (NIfTI pairs, paths relative to the CSV). Each "
+        "frame's phase reference (the short-axis model's extra input) is the image's first "
+        "frame; for ED and ES given as separate 3D files (ACDC, M&Ms), give each ES row its ED "
+        "image in 'reference' (the ED row may leave it empty), or stack the two into one "
+        "[ED, ES] cine",
+    )
     tr.add_argument("--synthetic", default=None, help="synthetic cohort folder (cardiopheno.synth)")
     tr.add_argument("--synthetic-frames", type=int, default=6)
     tr.add_argument(
@@ -184,9 +201,15 @@ def run_segment(args) -> int:
             view=args.view,
             convention=args.convention,
         )
-        for warning in check_input(args.input, args.view):
+        if args.reference:
+            refuse_overwriting_inputs([args.output], [args.reference])
+        warnings = [
+            *check_input(args.input, args.view),
+            segmenter.lone_frame_warning(args.input, args.reference),
+        ]
+        for warning in filter(None, warnings):
             print(f"cardiopheno segment: warning: {warning}", file=sys.stderr)
-        seg = segmenter.segment_file(args.input, args.output)
+        seg = segmenter.segment_file(args.input, args.output, reference=args.reference)
         if not seg.labels.any():
             print(
                 f"cardiopheno segment: warning: {args.output}: the label map is empty (no "

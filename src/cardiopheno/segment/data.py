@@ -186,7 +186,10 @@ def nifti_pair_volumes(
 ) -> Iterator[LabelledVolume]:
     """Image/label NIfTI pairs from a manifest with columns ``eid``, ``image``, ``label`` (paths
     relative to the manifest; 3D or 4D, label on the image grid, labels in our convention).
-    Every frame with any label is used (``frames="labelled"``)."""
+    Every frame with any label is used (``frames="labelled"``). Each frame's phase reference is
+    the image's first frame, or, where the optional ``reference`` column names one, that file's
+    (its first frame): the ED image of a row whose image is a lone ES frame, as ACDC and M&Ms
+    give ED and ES as separate files."""
     manifest = Path(manifest)
     table = read_any(manifest)
     missing = {"eid", "image", "label"} - set(table.columns)
@@ -202,6 +205,7 @@ def nifti_pair_volumes(
         labels = np.rint(lab.data).astype(np.uint8)
         if labels.max() > 3:
             raise ValueError(f"{row.eid}: labels must be 0..3 (ours), got max {labels.max()}")
+        reference = _reference_of(manifest, row, img.data)
         for t in range(img.data.shape[3]):
             if frames == "labelled" and not labels[..., t].any():
                 continue
@@ -212,8 +216,22 @@ def nifti_pair_volumes(
                 labels[..., t].transpose(2, 0, 1),
                 img.spacing[:2],
                 "nifti",
-                reference=img.data[..., 0].transpose(2, 0, 1),
+                reference=reference,
             )
+
+
+def _reference_of(manifest: Path, row, image: np.ndarray) -> np.ndarray:
+    """Z x X x Y: the first frame of the row's ``reference`` file when given, else the image's."""
+    path = str(getattr(row, "reference", "") or "")
+    if path in ("", "nan"):
+        return image[..., 0].transpose(2, 0, 1)
+    ref = load_cine(manifest.parent / path).data
+    if ref.shape[:3] != image.shape[:3]:
+        raise ValueError(
+            f"{manifest}: {row.eid}: reference {path} has shape {ref.shape[:3]}, its image "
+            f"{image.shape[:3]}"
+        )
+    return ref[..., 0].transpose(2, 0, 1)
 
 
 # -------------------------------------------------------------------------- synthetic cohort

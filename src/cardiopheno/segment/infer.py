@@ -368,12 +368,14 @@ class Segmenter:
         x, y, z, t = prep.shape
         stack, ref = prep.stack, prep.reference
         crop_tf = None
+        # the heart is found on the cine's first frame: the reference when it is given apart
+        first_frame = stack[:z] if ref is None else ref
         if self.heart_crop:
-            first = self.predict_labels(stack[:z], reference=ref)  # frame 0 on the roi grid
+            first = self.predict_labels(first_frame, reference=ref)  # frame 0 on the roi grid
             center = heart_center(first.numpy(), self.pre_cfg.roi)
             stack, crop_tf = self.pipe.crop_to_heart(stack, center)
         elif self.field_crop:
-            first = self.predict_labels(stack[:z], reference=ref)  # frame 0, whole field
+            first = self.predict_labels(first_frame, reference=ref)  # frame 0, whole field
             window = label_window(first.numpy(), self.pre_cfg.roi, FIELD_MARGIN, self.stride)
             if window is not None:
                 stack, crop_tf = self.pipe.crop_to_window(stack, *window)
@@ -489,6 +491,18 @@ class Segmenter:
                 out[i, j] = np.bincount(at, minlength=view.n_classes)[: view.n_classes]
         return out
 
+    def lone_frame_warning(self, image: str | os.PathLike, reference=None) -> str:
+        """A one-line warning when ``image`` is one 3D frame, segmented with no ``reference`` by a
+        network that reads each slice's twin in the cine's first frame ("" otherwise)."""
+        if not self.net_cfg.reference or reference is not None or len(_nifti_shape(image)) == 4:
+            return ""
+        return (
+            f"{image} is one 3D frame and no --reference was given: the {self.view.name} model "
+            "reads the cine's first frame (end-diastole) beside each slice and takes this frame "
+            "as its own; if it is not end-diastole (an ES file), give the ED frame with "
+            "--reference ED.nii.gz"
+        )
+
     def segment_array(
         self,
         data: np.ndarray,
@@ -508,16 +522,51 @@ class Segmenter:
             seg.labels = seg.labels[..., 0]
         return seg
 
-    def segment_file(self, image: str | os.PathLike, output: str | os.PathLike) -> Segmentation:
+    def segment_file(
+        self,
+        image: str | os.PathLike,
+        output: str | os.PathLike,
+        reference: str | os.PathLike | None = None,
+    ) -> Segmentation:
         """Segment a 3D or 4D NIfTI; write the label map with the input's shape and affine (and
-        the sub-pixel areas, see :func:`save_segmentation`)."""
+        the sub-pixel areas, see :func:`save_segmentation`). ``reference``: a NIfTI of the
+        cine's first frame (end-diastole) on the image's grid, for an image that is a later frame
+        given alone (ACDC's and M&Ms' ES file); a network without a reference channel ignores it."""
         cine = load_cine(image)
         ndim = len(_nifti_shape(image))
         data = cine.data if ndim == 4 else cine.data[..., 0]
-        seg = self.segment_array(data, cine.spacing, affine=cine.affine)
+        ref = (
+            None if reference is None else reference_frame(reference, image, cine.data, cine.affine)
+        )
+        seg = self.segment_array(data, cine.spacing, reference=ref, affine=cine.affine)
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         save_segmentation(output, seg, image, self.view)
         return seg
+
+
+def reference_frame(
+    path: str | os.PathLike,
+    image: str | os.PathLike,
+    data: np.ndarray,
+    affine: np.ndarray,
+    atol_mm: float = 1e-3,
+) -> np.ndarray:
+    """The phase-reference frame (``X x Y x Z``) read from ``path``: a 3D frame, or the first
+    frame of a cine, on the grid of ``image`` (its ``data`` and ``affine``: same shape, affines
+    equal within ``atol_mm``)."""
+    ref = load_cine(path)
+    if ref.data.shape[:3] != data.shape[:3]:
+        raise ValueError(
+            f"reference {path} has shape {ref.data.shape[:3]}, expected that of {image}, "
+            f"{data.shape[:3]}"
+        )
+    diff = float(np.max(np.abs(np.asarray(ref.affine) - np.asarray(affine))))
+    if diff > atol_mm:
+        raise ValueError(
+            f"reference {path} is on another grid than {image}: its affine differs by up to "
+            f"{diff:.4g} mm"
+        )
+    return ref.data[..., 0]
 
 
 def save_segmentation(
