@@ -3,6 +3,7 @@
 from cardiopheno.qc.aorta import AortaQCThresholds
 from cardiopheno.qc.batch import qc_batch
 from cardiopheno.qc.checks import QCThresholds
+from cardiopheno.qc.views import ViewQCThresholds
 from cardiopheno.workflow_log import setup
 
 smk = snakemake  # noqa: F821
@@ -17,4 +18,5 @@ qc_batch(
     config=smk.config,
     view_tables=list(smk.input.views),
     aorta=AortaQCThresholds.from_config(smk.params.thresholds.get("aorta")),
+    view_thresholds=ViewQCThresholds.from_config(smk.params.thresholds.get("views")),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cardiopheno.qc.crossview import ventricle_agreement
+from cardiopheno.qc.views import ViewEvidence, ViewQCThresholds, check_views
 
 
 def _heart(world: np.ndarray) -> np.ndarray:
@@ -55,3 +56,53 @@ def test_parallel_planes_give_no_verdict():
     flat[:3, 3] += [0.0, 0.0, 4.0]  # between two short-axis slices, parallel to them
     agree = ventricle_agreement(sa, sa_affine, la, flat)
     assert not agree.valid
+
+
+def _four_chamber(la: np.ndarray, frames: int = 3) -> np.ndarray:
+    """A 4-chamber label map X x Y x 1 x T with both atria drawn above the ventricles."""
+    out = np.repeat(la[:, :, None, None], frames, axis=3).copy()
+    out[20:30, 2:10, 0, :] = 4
+    out[34:44, 2:10, 0, :] = 5
+    return out
+
+
+def test_view_qc_masks_the_atria_of_a_four_chamber_map_that_contradicts_the_short_axis():
+    sa, sa_affine, la, la_affine = _views()
+    evidence = ViewEvidence(
+        affines={"la_4ch": la_affine}, sa_labels=sa[..., None], sa_affine=sa_affine
+    )
+    results, masked = check_views({"la_4ch": _four_chamber(la)}, evidence=evidence)
+    verdict = {r.name: r for r in results}
+    assert verdict["la_4ch_matches_sa"].passed is True and not masked
+    swapped = la.copy()
+    swapped[la == 1], swapped[la == 3] = 3, 1
+    evidence.affines = {"la_4ch": la_affine}
+    results, masked = check_views({"la_4ch": _four_chamber(swapped)}, evidence=evidence)
+    verdict = {r.name: r for r in results}
+    assert verdict["la_4ch_matches_sa"].passed is False
+    assert "LV 0.00" in verdict["la_4ch_matches_sa"].reason
+    assert {"LAV_max", "RAV_max", "RAEF"} <= masked
+
+
+def test_an_implausible_right_atrium_and_an_unstable_left_atrium_are_masked_with_reasons():
+    """The issue's case: RAV_max = 12 mL for a 109 mL atrium passed every shape check."""
+    _, _, la, _ = _views()
+    evidence = ViewEvidence(
+        tta={"la_4ch:la": 0.95, "la_4ch:ra": 0.93, "la_2ch:la": 0.41},
+        phenotypes={"LAV_max": 65.0, "RAV_max": 12.0, "RAEF": 40.0},
+    )
+    two = np.zeros((64, 64, 1, 3), np.uint8)
+    two[20:30, 2:12] = 1
+    results, masked = check_views({"la_4ch": _four_chamber(la), "la_2ch": two}, evidence=evidence)
+    verdict = {r.name: r for r in results}
+    assert verdict["atria_plausible"].passed is False
+    assert "RAV_max 12.0 outside 25-400" in verdict["atria_plausible"].reason
+    assert verdict["atria_tta_agreement"].passed is False
+    assert "LA in la_2ch 0.41" in verdict["atria_tta_agreement"].reason
+    assert verdict["la_4ch_matches_sa"].passed is None  # no short axis given
+    assert {"RAV_max", "RAV_min", "RASV", "RAEF", "LAV_max", "LAEF"} <= masked
+
+
+def test_thresholds_come_from_config():
+    th = ViewQCThresholds.from_config({"min_tta_dice": 0.5, "ranges": {"RAV_max": [5, 500]}})
+    assert th.min_tta_dice == 0.5 and th.ranges == {"RAV_max": (5.0, 500.0)}

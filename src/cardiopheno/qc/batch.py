@@ -35,7 +35,13 @@ from cardiopheno.qc.montage import draw_montage
 from cardiopheno.qc.phenotype import check_phenotypes, check_strain, robust_outliers
 from cardiopheno.qc.segmentation import check_segmentation, check_tta
 from cardiopheno.qc.summary import draw_summary
-from cardiopheno.qc.views import VIEW_CHECKS, VIEW_DESCRIPTIONS, check_views
+from cardiopheno.qc.views import (
+    VIEW_CHECKS,
+    VIEW_DESCRIPTIONS,
+    ViewEvidence,
+    ViewQCThresholds,
+    check_views,
+)
 
 log = logging.getLogger(__name__)
 BASIC = ("img_readable", "seg_readable")  # a subject passes only if these ran and passed
@@ -139,21 +145,27 @@ def view_row(
     view_paths: Mapping[str, str],
     ao_image: str | None = None,
     aorta: AortaQCThresholds | None = None,
+    evidence: ViewEvidence | None = None,
+    thresholds: ViewQCThresholds | None = None,
 ) -> dict:
-    """The view QC columns of one subject from its other views' label maps (view -> path)."""
-    labels = {}
+    """The view QC columns of one subject from its other views' label maps (view -> path);
+    ``evidence`` (TTA, short axis, phenotypes) gets the views' affines added here."""
+    labels, affines = {}, {}
     for view, path in view_paths.items():
         try:
-            labels[view] = load_cine(path, dtype=np.uint8).data
+            cine = load_cine(path, dtype=np.uint8)
+            labels[view], affines[view] = cine.data, cine.affine
         except ImageReadError as exc:
             log.warning("view QC: %s", exc)
+    evidence = evidence or ViewEvidence()
+    evidence.affines = affines
     image = None
     if ao_image and "ao" in labels:
         try:
             image = load_cine(ao_image).data
         except ImageReadError as exc:
             log.warning("view QC: %s", exc)
-    results, masked = check_views(labels, image, aorta)
+    results, masked = check_views(labels, image, aorta, evidence, thresholds)
     row = {r.name: r.passed for r in results}
     row["qc_view_reasons"] = "; ".join(
         f"{r.name}: {r.reason}" for r in results if r.passed is False
@@ -194,6 +206,7 @@ def qc_batch(
     config: Mapping | None = None,
     view_tables: Sequence[str | os.PathLike] = (),
     aorta: AortaQCThresholds | None = None,
+    view_thresholds: ViewQCThresholds | None = None,
 ) -> pd.DataFrame:
     """QC every subject of a segment batch table (and its other views' label maps, from
     ``view_tables``); montages of failed subjects into montage_dir.
@@ -203,6 +216,7 @@ def qc_batch(
 
     seg = read_table(segment_table)
     other_views = view_segmentations(view_tables)
+    tta = view_tta(view_tables)
     sa = image_paths(manifest)
     ao = image_paths(manifest, "ao")
     pheno = {}
@@ -234,7 +248,13 @@ def qc_batch(
         )
         paths = {k: v for k, v in other_views.get(eid, {}).items() if ":" not in k and v}
         advisory = row.pop("advisory_reasons")
-        row.update(view_row(paths, ao.get(eid), aorta))
+        evidence = ViewEvidence(
+            tta.get(eid, {}),
+            sa_labels=labels,
+            sa_affine=_affine(getattr(rec, "seg_sa", None)) if labels is not None else None,
+            phenotypes=pheno.get(eid) or {},
+        )
+        row.update(view_row(paths, ao.get(eid), aorta, evidence, view_thresholds))
         if (
             advisory
         ):  # e.g. failed strain tracking: its values leave the statistics, not the subject
@@ -256,6 +276,29 @@ def qc_batch(
     )
     log.info("%s: %d subjects, %d fail QC", out, len(df), int((~df["qc_pass"]).sum()))
     return df
+
+
+def view_tta(view_tables: Sequence[str | os.PathLike]) -> dict[str, dict[str, float]]:
+    """eid -> {"<view>:<key>": test-time-augmentation Dice} from the views' segment tables."""
+    out: dict[str, dict[str, float]] = {}
+    for path in view_tables:
+        view = file_metadata(path).get("view", "")
+        table = read_table(path)
+        for col in (c for c in table.columns if c.startswith("tta_dice_")):
+            key = f"{view}:{col.removeprefix('tta_dice_')}"
+            for eid, value in zip(table["eid"].astype(str), table[col], strict=True):
+                out.setdefault(eid, {})[key] = float(value)
+    return out
+
+
+def _affine(path: str | None) -> np.ndarray | None:
+    """A NIfTI's affine from its header alone (None when unreadable)."""
+    import nibabel as nib
+
+    try:
+        return nib.load(str(path)).affine
+    except Exception:  # the segmentation checks report an unreadable file
+        return None
 
 
 def merge_qc(

@@ -85,10 +85,11 @@ class QCThresholds:
     @classmethod
     def from_config(cls, cfg: Mapping | None) -> QCThresholds:
         """Build from the ``qc:`` config section (nested image/segmentation/... or flat; the
-        ``aorta`` subsection belongs to :class:`cardiopheno.qc.aorta.AortaQCThresholds`)."""
+        ``aorta`` and ``views`` subsections belong to :class:`cardiopheno.qc.aorta.AortaQCThresholds`
+        and :class:`cardiopheno.qc.views.ViewQCThresholds`)."""
         flat: dict = {}
         for key, value in (cfg or {}).items():
-            if key == "aorta":
+            if key in ("aorta", "views"):
                 continue
             if isinstance(value, Mapping) and key != "ranges":
                 flat.update(value)

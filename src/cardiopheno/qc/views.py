@@ -7,17 +7,30 @@ Atria (ukbb_cardiac's ``atrium_pass_quality_control``), per atrium and view: the
 present in every frame; no frame splits it into two components of more than 10 pixels; its area
 never jumps by a factor of 2 or more between consecutive frames (cyclically).
 
+Whether to trust a view on a real scan, which a phantom-trained model can get wholly wrong while
+every shape check passes (a 12 mL "RA" for a 109 mL atrium): the views' test-time-augmentation
+agreement per atrium (``atria_tta_agreement``), the 4-chamber ventricles against the short axis
+along the planes' intersection (``la_4ch_matches_sa``, :mod:`cardiopheno.qc.crossview`: a
+4-chamber map that disagrees there is not trusted for its atria either), and atrial volumes and
+emptying fractions an adult can have (``atria_plausible``). Each failure masks the IDPs of the
+atria it concerns, with its reason.
+
 Aorta: :mod:`cardiopheno.qc.aorta` (the anchor's checks plus fragments and the vessels' area
 ratio); a failure masks both vessels' areas and distensibilities.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 import numpy as np
 from scipy import ndimage
 
 from cardiopheno.qc.aorta import AORTA_CHECKS, AORTA_DESCRIPTIONS, AortaQCThresholds, check_aorta
 from cardiopheno.qc.checks import CheckResult
+from cardiopheno.qc.crossview import ventricle_agreement
 
 ATRIA = {"la_2ch": {"LA": 1}, "la_4ch": {"LA": 4, "RA": 5}}
 ATRIAL_IDPS = {
@@ -27,16 +40,61 @@ ATRIAL_IDPS = {
 AORTIC_IDPS = tuple(
     f"{v}_{k}" for v in ("AAo", "DAo") for k in ("max_area", "min_area", "distensibility")
 )
-ATRIAL_CHECKS = ("atria_present", "atria_single_component", "atria_smooth_area")
+SHAPE_CHECKS = ("atria_present", "atria_single_component", "atria_smooth_area")
+TRUST_CHECKS = ("atria_tta_agreement", "la_4ch_matches_sa", "atria_plausible")
+ATRIAL_CHECKS = (*SHAPE_CHECKS, *TRUST_CHECKS)
 VIEW_CHECKS = (*ATRIAL_CHECKS, *AORTA_CHECKS)
 VIEW_DESCRIPTIONS = {
     "atria_present": "every atrium has area in every frame of its long-axis views",
     "atria_single_component": "no frame splits an atrium into several components (> 10 pixels)",
     "atria_smooth_area": "no atrial area changes by a factor of 2 or more between frames",
+    "atria_tta_agreement": "each atrium stable under the view's test-time augmentation (Dice)",
+    "la_4ch_matches_sa": "4-chamber LV and RV agree with the short axis where the planes meet",
+    "atria_plausible": "atrial volumes and emptying fractions within what an adult can have",
     **AORTA_DESCRIPTIONS,
 }
 MIN_COMPONENT_PIXELS = 10
 MAX_AREA_RATIO = 2.0
+
+
+@dataclass(frozen=True)
+class ViewQCThresholds:
+    """Thresholds of the trust checks; config ``qc: views:``."""
+
+    # failures on real cines measured 0.28-0.41 (issue #30), good phantom cines > 0.9
+    min_tta_dice: float = 0.7
+    # expert 4-chamber vs expert short-axis labels of M&Ms-2 subject 001: 0.96 / 0.96 at ED
+    min_crossview_dice: float = 0.6
+    # wide limits of what an adult can have, not normal ranges (UK Biobank normal LAV_max
+    # about 35-110 mL, RAV_max 40-170 mL; Petersen et al., JCMR 2017)
+    ranges: dict[str, tuple[float, float]] = field(
+        default_factory=lambda: {
+            "LAV_max": (20.0, 300.0),
+            "LAV_min": (3.0, 250.0),
+            "LAEF": (5.0, 90.0),
+            "RAV_max": (25.0, 400.0),
+            "RAV_min": (3.0, 350.0),
+            "RAEF": (5.0, 90.0),
+        }
+    )
+
+    @classmethod
+    def from_config(cls, cfg: Mapping | None) -> ViewQCThresholds:
+        cfg = dict(cfg or {})
+        if "ranges" in cfg:
+            cfg["ranges"] = {k: (float(v[0]), float(v[1])) for k, v in cfg["ranges"].items()}
+        return cls(**cfg)
+
+
+@dataclass
+class ViewEvidence:
+    """What besides the views' own label maps tells whether to trust them."""
+
+    tta: Mapping[str, float] = field(default_factory=dict)  # "<view>:<key>" -> TTA Dice
+    affines: Mapping[str, np.ndarray] = field(default_factory=dict)  # view -> affine
+    sa_labels: np.ndarray | None = None  # X x Y x Z x T short-axis labels
+    sa_affine: np.ndarray | None = None
+    phenotypes: Mapping[str, float] = field(default_factory=dict)
 
 
 def check_atria(
@@ -44,7 +102,7 @@ def check_atria(
 ) -> tuple[list[CheckResult], set[str]]:
     """Run the atrial checks on the label maps (X x Y x 1 x T) of the long-axis views a subject
     has; return the results and the IDPs to mask. Checks of absent views are not run."""
-    reasons: dict[str, list[str]] = {c: [] for c in ATRIAL_CHECKS}
+    reasons: dict[str, list[str]] = {c: [] for c in SHAPE_CHECKS}
     failed_atria: set[str] = set()
     ran = False
     for view, atria in ATRIA.items():
@@ -82,7 +140,7 @@ def check_atria(
                 )
                 failed_atria.add(name)
     if not ran:
-        return [CheckResult.skipped(c, "no long-axis views") for c in ATRIAL_CHECKS], set()
+        return [CheckResult.skipped(c, "no long-axis views") for c in SHAPE_CHECKS], set()
     results = [
         CheckResult.fail(c, "; ".join(r)) if r else CheckResult.ok(c) for c, r in reasons.items()
     ]
@@ -90,13 +148,82 @@ def check_atria(
     return results, masked
 
 
+def check_tta(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tuple[CheckResult, set]:
+    """Atria whose view's test-time-augmentation Dice is below ``th.min_tta_dice``."""
+    low, seen = [], False
+    failed: set[str] = set()
+    for view, atria in ATRIA.items():
+        for name in atria:
+            value = evidence.tta.get(f"{view}:{name.lower()}", math.nan)
+            if views.get(view) is None or not math.isfinite(value):
+                continue
+            seen = True
+            if value < th.min_tta_dice:
+                low.append(f"{name} in {view} {value:.2f}")
+                failed.add(name)
+    name = "atria_tta_agreement"
+    if not seen:
+        return CheckResult.skipped(name, "no test-time augmentation of the atria"), set()
+    if low:
+        why = f"test-time augmentation Dice below {th.min_tta_dice}: {', '.join(low)}"
+        return CheckResult.fail(name, why), failed
+    return CheckResult.ok(name), set()
+
+
+def check_crossview(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tuple[CheckResult, set]:
+    """The 4-chamber ventricles against the short axis at end-diastole (each view's frame of
+    largest LV cavity); a disagreement distrusts both atria the 4-chamber map gives."""
+    name = "la_4ch_matches_sa"
+    la, affine = views.get("la_4ch"), evidence.affines.get("la_4ch")
+    sa, sa_affine = evidence.sa_labels, evidence.sa_affine
+    if la is None or affine is None or sa is None or sa_affine is None:
+        return CheckResult.skipped(name, "needs the 4-chamber and short-axis segmentations"), set()
+    la_ed = int(np.argmax((la == 1).sum(axis=(0, 1, 2))))
+    sa_ed = int(np.argmax((sa == 1).sum(axis=(0, 1, 2))))
+    agree = ventricle_agreement(sa[..., sa_ed], sa_affine, la[:, :, 0, la_ed], affine)
+    if not agree.valid:
+        return CheckResult.skipped(name, "the planes share too few pixels"), set()
+    low = {k: v for k, v in agree.dice.items() if not v >= th.min_crossview_dice}
+    if low:
+        text = ", ".join(f"{k.upper()} {v:.2f}" for k, v in low.items())
+        why = "4-chamber vs short-axis Dice along the planes' intersection below "
+        return CheckResult.fail(name, f"{why}{th.min_crossview_dice}: {text}"), {"LA", "RA"}
+    return CheckResult.ok(name), set()
+
+
+def check_plausible(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tuple[CheckResult, set]:
+    """Atrial phenotypes outside what an adult can have distrust their atrium."""
+    name = "atria_plausible"
+    problems, failed = [], set()
+    for idp, (lo, hi) in th.ranges.items():
+        value = float(evidence.phenotypes.get(idp, math.nan))
+        if math.isfinite(value) and not lo <= value <= hi:
+            problems.append(f"{idp} {value:.1f} outside {lo:g}-{hi:g}")
+            failed.add(idp[:2])
+    if not any(math.isfinite(float(evidence.phenotypes.get(k, math.nan))) for k in th.ranges):
+        return CheckResult.skipped(name, "no atrial phenotypes"), set()
+    if problems:
+        return CheckResult.fail(name, "; ".join(problems)), failed
+    return CheckResult.ok(name), set()
+
+
 def check_views(
     views: dict[str, np.ndarray],
     ao_image: np.ndarray | None = None,
     aorta: AortaQCThresholds | None = None,
+    evidence: ViewEvidence | None = None,
+    thresholds: ViewQCThresholds | None = None,
 ) -> tuple[list[CheckResult], set[str]]:
     """Every view check on the label maps a subject has; the results and the IDPs to mask."""
     results, masked = check_atria(views)
+    if any(views.get(v) is not None for v in ATRIA):
+        evidence, th = evidence or ViewEvidence(), thresholds or ViewQCThresholds()
+        for check in (check_tta, check_crossview, check_plausible):
+            result, atria = check(views, evidence, th)
+            results.append(result)
+            masked |= {idp for name in atria for idp in ATRIAL_IDPS[name]}
+    else:
+        results += [CheckResult.skipped(c, "no long-axis views") for c in TRUST_CHECKS]
     if views.get("ao") is None:
         results += [CheckResult.skipped(c, "no ao view") for c in AORTA_CHECKS]
     else:
