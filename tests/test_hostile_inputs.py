@@ -393,7 +393,8 @@ def _user_cohort(tmp_path, covariates: pd.DataFrame) -> dict:
         {"eid": covariates["eid"], "sa": [f"{e}.nii.gz" for e in covariates["eid"]]}
     ).to_csv(tmp_path / "manifest.csv", index=False)
     covariates.to_csv(tmp_path / "covariates.csv", index=False)
-    _records(["2018-01-01"], eids=["1"]).to_csv(tmp_path / "diagnoses.csv", index=False)
+    last = str(covariates["eid"].iloc[-1])  # a subject of the manifest (the door checks)
+    _records(["2018-01-01"], eids=[last]).to_csv(tmp_path / "diagnoses.csv", index=False)
     _records([], [], []).to_csv(tmp_path / "deaths.csv", index=False)
     tables = {
         k: str(tmp_path / f"{k}.csv") for k in ("manifest", "covariates", "diagnoses", "deaths")
@@ -424,8 +425,8 @@ def test_bad_covariates_stop_the_dry_run_before_any_job(tmp_path):
     cov = _covariates(sex=["M", "F", "2", "F"], age=[50, -5, 70, 500])
     res = _dry_run(tmp_path, _user_cohort(tmp_path, cov))
     assert res.returncode != 0
-    assert "covariates.csv has 2 problem(s)" in res.stdout, res.stdout[-3000:]
-    assert "column sex: values that are not a sex code" in res.stdout
+    assert "cohort has 2 problem(s)" in res.stdout, res.stdout[-3000:]
+    assert "covariates.csv: column sex: values that are not a sex code" in res.stdout
     assert "-5 (line 3), 500 (line 5)" in res.stdout
 
 

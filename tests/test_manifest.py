@@ -74,3 +74,13 @@ def test_parquet_manifest_is_read(cohort):
 def test_absent_manifest_is_a_clear_error(tmp_path):
     with pytest.raises(ManifestError, match="file not found"):
         load_manifest(tmp_path / "nope.csv")
+
+
+def test_a_row_given_twice_is_dropped_with_a_warning_and_conflicting_rows_named(cohort, caplog):
+    rows = [("1", "1/sa.nii.gz"), ("2", "2/sa.nii.gz"), ("1", "1/sa.nii.gz")]
+    df = load_manifest(write(cohort / "m.csv", rows))
+    assert df["eid"].tolist() == ["1", "2"]
+    assert df.attrs["warnings"] == ["1 exact duplicate row(s) dropped (line(s) 4)"]
+    assert "exact duplicate" in caplog.text
+    with pytest.raises(ManifestError, match=r"duplicate eid\(s\): 2 \(lines 3 and 4, different"):
+        load_manifest(write(cohort / "m2.csv", [*rows[:2], ("2", "1/sa.nii.gz")]))

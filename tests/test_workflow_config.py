@@ -91,7 +91,8 @@ def test_bad_config_names_the_key(tmp_path, config, expected):
 
 def test_bad_manifest_fails_before_any_job_listing_every_problem(tmp_path):
     (tmp_path / "a.nii.gz").write_bytes(b"x")
-    pd.DataFrame({"eid": ["1", "1", "2"], "sa": ["a.nii.gz", "a.nii.gz", "b.nii.gz"]}).to_csv(
+    (tmp_path / "a2.nii.gz").write_bytes(b"x")
+    pd.DataFrame({"eid": ["1", "1", "2"], "sa": ["a.nii.gz", "a2.nii.gz", "b.nii.gz"]}).to_csv(
         tmp_path / "manifest.csv", index=False
     )
     tables = {k: str(tmp_path / f"{k}.csv") for k in ("covariates", "diagnoses", "deaths")}

@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from cardiopheno.io.atomic import atomic_path
+from cardiopheno.io.cohort_tables import read_cohort_table
 from cardiopheno.io.tables import column_specs, read_any
 from cardiopheno.qc.checks import ALL_CHECKS, DESCRIPTIONS
 from cardiopheno.stats.pipeline import load_frame
@@ -232,7 +233,7 @@ def write_overview(
     )
     counts_t = pd.read_csv(counts) if counts else None
     summary = phenotype_summary(frame, idps, units)
-    audit = subgroup_audit_rst(qc_t, read_any(covariates), frame, idps, units)
+    audit = subgroup_audit_rst(qc_t, read_cohort_table(covariates), frame, idps, units)
     text = overview_rst(counts_t, qc_t, summary, figures, n_given=len(qc_t), audit=audit)
     if counts_t is not None:
         n = counts_t.set_index("stage")["n"]

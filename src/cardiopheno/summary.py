@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from cardiopheno.io.atomic import atomic_path
+from cardiopheno.io.cohort_tables import read_cohort_table
 from cardiopheno.io.manifest import load_manifest
 from cardiopheno.io.records import ISSUE_COLUMNS, log_issues, record_issues
-from cardiopheno.io.tables import read_any, read_table, write_table
+from cardiopheno.io.tables import read_table, write_table
 from cardiopheno.stats.outcomes import resolve_end_of_followup
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,10 @@ def write_run_summary(
     """
     segment = pd.concat([read_table(p) for p in segment_tables], ignore_index=True)
     outcomes = subject_outcomes(
-        load_manifest(manifest, check_files=False), segment, read_table(qc), read_any(covariates)
+        load_manifest(manifest, check_files=False),
+        segment,
+        read_table(qc),
+        read_cohort_table(covariates),
     )
     write_table(outcomes, subjects_out, config=config)
     counts = stage_counts(outcomes)
@@ -141,7 +145,9 @@ def write_run_summary(
     log.info("run summary\n%s", counts.to_string(index=False))
     if records_out is not None:
         configured = ((config or {}).get("survival") or {}).get("end_of_followup")
-        records = records_summary(read_any(diagnoses), read_any(deaths), configured)
+        records = records_summary(
+            read_cohort_table(diagnoses), read_cohort_table(deaths), configured
+        )
         with atomic_path(records_out) as tmp:
             records.to_csv(tmp, index=False)
     return counts

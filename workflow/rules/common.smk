@@ -1,6 +1,7 @@
 # Helpers shared by all rule files (config validation, the cohort, batches, final outputs).
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from cardiopheno.batching import (
@@ -8,12 +9,11 @@ from cardiopheno.batching import (
     materialise,
     planned_batches,
     read_index,
-    read_tables,
 )
+from cardiopheno.cohort_check import check_checkpoints, check_cohort, write_door_summary
 from cardiopheno.config_checks import check_config
 from cardiopheno.io.atomic import remove_stale
-from cardiopheno.io.covariates import check_covariates_file, covariate_columns
-from cardiopheno.io.manifest import load_manifest
+from cardiopheno.io.covariates import covariate_columns
 from cardiopheno.io.tables import read_any
 from cardiopheno.synth.cohort import synthetic_views
 
@@ -28,6 +28,8 @@ for _section in list(config):
 # What a schema cannot judge (a QC minimum above its maximum, an IDP no enabled family makes, a
 # date that is not one): one error naming every key (cardiopheno.config_checks).
 check_config(config)
+# A checkpoint the config names is opened as data only: one that would run code stops the run here.
+check_checkpoints(config["segmentation"])
 
 SYNTHETIC = config["cohort"]["source"] == "synthetic"
 COHORT_DIR = "results/cohort"
@@ -78,13 +80,25 @@ def _plan_batches():
         # A job re-reading the workflow (cluster executors): the main process already validated
         # the manifest and wrote the plan; do not check 100,000 files again in every job.
         return read_index(BATCH_DIR)
-    # Validates the user's manifest before anything runs (one error lists every problem), then
-    # extends the plan and rewrites only the batch manifests whose rows changed.
+    # The door (cardiopheno.cohort_check): the manifest, covariates, diagnoses and deaths, alone
+    # and against each other, before anything runs (one error lists every problem); what the run
+    # will analyse goes to results/run_summary/door*.csv. Then the plan is extended and only the
+    # batch manifests whose rows changed are rewritten.
+    checked = check_cohort(
+        config["cohort"]["manifest"],
+        {
+            name: config["cohort"][name]
+            for name in ("covariates", "diagnoses", "deaths")
+        },
+        covariate_columns(config),
+    )
+    write_door_summary(checked, "results/run_summary")
+    logger.info(checked.describe())
     return materialise(
-        load_manifest(config["cohort"]["manifest"]),
+        checked.manifest,
         BATCH_DIR,
         size,
-        tables=read_tables({"covariates": config["cohort"]["covariates"]}),
+        tables={"covariates": checked.tables["covariates"]},
     )
 
 
@@ -114,11 +128,6 @@ def batch_index(wildcards):
 
 
 # --- end of batches ---
-
-if not SYNTHETIC and workflow.is_main_process:
-    # After the manifest, still before any job runs: every covariate column the config uses (type,
-    # sex coding, impossible ages and dates), one error naming file, columns, values and lines.
-    check_covariates_file(config["cohort"]["covariates"], covariate_columns(config))
 
 
 def cohort_has_dicom():

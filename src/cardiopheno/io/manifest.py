@@ -6,6 +6,7 @@ once, so a user fixes a manifest in one pass rather than one error per run.
 
 from __future__ import annotations
 
+import logging
 import os
 import unicodedata
 from pathlib import Path
@@ -21,6 +22,8 @@ IMAGE_COLUMNS = tuple(VIEWS)  # sa, la_2ch, la_4ch, ao
 SEGMENTATION_COLUMNS = provided_columns()  # seg_sa, seg_la_2ch, seg4_la_4ch, seg_la_4ch, seg_ao
 KNOWN_COLUMNS = frozenset(("eid", *IMAGE_COLUMNS, *SEGMENTATION_COLUMNS))
 PATH_COLUMNS = (*IMAGE_COLUMNS, *SEGMENTATION_COLUMNS)
+
+log = logging.getLogger(__name__)
 
 
 class ManifestError(ProblemsError):
@@ -70,10 +73,11 @@ def output_key(eid: str) -> str:
 def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataFrame:
     """Read and validate a manifest (CSV or Parquet); return it with absolute paths.
 
-    Raises ManifestError listing every problem: missing required or unknown columns, empty or
-    duplicate eids, eids that cannot be a path component (:func:`eid_problem`) or that would
-    share an output path with another (:func:`output_key`), empty ``sa`` entries and (with
-    ``check_files``) files that do not exist.
+    Raises ManifestError listing every problem: missing required or unknown columns, empty eids,
+    an eid on several different rows (rows repeated exactly are dropped, with a warning logged
+    and kept in ``attrs["warnings"]``), eids that cannot be a path component
+    (:func:`eid_problem`) or that would share an output path with another (:func:`output_key`),
+    empty ``sa`` entries and (with ``check_files``) files that do not exist.
     Paths are relative to the manifest's folder unless absolute; empty optional paths stay "".
     """
     path = Path(path)
@@ -98,13 +102,24 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
         raise ManifestError(path, problems)
 
     df = df.copy()
+    n_read = len(df)
     df["eid"] = df["eid"].fillna("").astype(str)
     empty_rows = [str(i + 2) for i in df.index[df["eid"] == ""]]  # +2: header, 1-based lines
     if empty_rows:
         problems.append(f"empty eid on line(s) {_preview(empty_rows)}")
-    dup = df.loc[df["eid"].duplicated(keep=False) & (df["eid"] != ""), "eid"].unique().tolist()
-    if dup:
-        problems.append(f"duplicate eid(s): {_preview(sorted(dup))}")
+    df, dropped = _drop_exact_duplicates(df, path)
+    dup = df["eid"].duplicated(keep=False) & (df["eid"] != "")
+    if dup.any():
+        lines = (
+            df.index[dup]
+            .to_series()
+            .groupby(df.loc[dup, "eid"], sort=True)
+            .agg(lambda rows: " and ".join(str(i + 2) for i in rows))
+        )
+        problems.append(
+            "duplicate eid(s): "
+            + _preview([f"{eid} (lines {at}, different rows)" for eid, at in lines.items()])
+        )
     unsafe = [
         f"{eid!r} on line {i + 2} ({why})"
         for i, eid in zip(df.index, df["eid"], strict=True)
@@ -147,7 +162,21 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
                 problems.append(f"{col}: file(s) not found for {_preview(absent, 5)}")
     if problems:
         raise ManifestError(path, problems)
-    return df.reset_index(drop=True)
+    df = df.reset_index(drop=True)
+    df.attrs["warnings"] = dropped
+    df.attrs["dropped_rows"] = n_read - len(df)
+    return df
+
+
+def _drop_exact_duplicates(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """``df`` without rows that repeat an earlier row exactly, and a warning line naming them."""
+    exact = df.duplicated(keep="first")
+    if not exact.any():
+        return df, []
+    lines = [str(i + 2) for i in df.index[exact]]
+    warning = f"{len(lines)} exact duplicate row(s) dropped (line(s) {_preview(lines)})"
+    log.warning("manifest %s: %s", path, warning)
+    return df[~exact], [warning]
 
 
 def image_paths(manifest: str | os.PathLike, column: str = "sa") -> dict[str, str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from cardiopheno.io.atomic import atomic_path
+from cardiopheno.io.cohort_tables import read_cohort_table
 from cardiopheno.io.tables import column_specs, read_any
 from cardiopheno.plots.association import effects_heatmap, idp_by_age
 from cardiopheno.plots.notice import message_figure
@@ -143,6 +144,6 @@ def atrial_figures(
     curves = curves[
         [e in keep.get(c, set()) for e, c in zip(curves["eid"], curves["curve"], strict=True)]
     ]
-    sex = sex_codes(read_any(covariates).set_index("eid")["sex"])  # 0/1 from M/F etc.
+    sex = sex_codes(read_cohort_table(covariates).set_index("eid")["sex"])  # 0/1 from M/F etc.
     for path in outputs:
         save(atrial_curves_figure(curves, sex), path)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from cardiopheno.io.cohort_tables import read_cohort_table
 from cardiopheno.io.tables import read_any, write_table
 from cardiopheno.stats.association import (
     ASSOCIATION_COLUMNS,
@@ -38,7 +39,9 @@ def _extra(reason: str) -> dict[str, str] | None:
 
 def load_frame(phenotypes: PathLike, qc: PathLike | None, covariates: PathLike) -> pd.DataFrame:
     """The analysis table (QC-passed subjects, IDPs plus covariates)."""
-    return analysis_frame(read_any(phenotypes), read_any(qc) if qc else None, read_any(covariates))
+    return analysis_frame(
+        read_any(phenotypes), read_any(qc) if qc else None, read_cohort_table(covariates)
+    )
 
 
 def association_stage(
@@ -104,7 +107,7 @@ def phewas_stage(
     try:
         result = run_phewas(
             frame,
-            read_any(diagnoses),
+            read_cohort_table(diagnoses),
             idps,
             pmap,
             covariates=covs,
@@ -152,8 +155,8 @@ def survival_stage(
         raise ValueError("survival.outcomes defines no outcome")
     outcomes = derive_outcomes(
         frame[["eid", "imaging_date"]],
-        read_any(diagnoses),
-        read_any(deaths),
+        read_cohort_table(diagnoses),
+        read_cohort_table(deaths),
         definitions,
         cfg.get("end_of_followup"),
     )
