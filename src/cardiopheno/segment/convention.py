@@ -1,8 +1,8 @@
 """Endocardial conventions of short-axis labels: where the LV cavity ends and the myocardium begins.
 
 Contouring protocols disagree on the trabeculated inner layer of the LV wall and on the papillary
-muscles (Schulz-Menger et al., SCMR post-processing guidelines, JCMR 2020: either is accepted if
-used consistently):
+muscles (the SCMR guidelines note the practice variation, e.g. Fratz et al., JCMR 2013;15:51;
+published reference ranges come in both kinds, Kawel-Boehm et al., JCMR 2020, Table 1):
 
 - ``acdc``: the labels as the network draws them. It was trained on ACDC, whose experts contour
   close to the bright blood (their stated rule includes the papillary muscles in the cavity;
