@@ -37,8 +37,8 @@ RADII = (0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)  # 0 = acdc (nothing mov
 MIN_WALL_MM = 2.0
 IDPS = ("LVEDV", "LVESV", "LVEF", "LVM")
 # Petersen et al., JCMR 2017;19:18, healthy UK Biobank Caucasians aged 45-74, mean (SD); the
-# limits are mean +- 2 SD. LVEF and indexed LVM are in the abstract; the absolute values are
-# those of its Table 2 as the team recorded them (not re-read from the paper in this session).
+# limits are mean +- 2 SD. LVEF and indexed LVM are in the abstract (read); the absolute values
+# are its Table 2 as recalled, not re-read from the paper: check them before citing.
 UKBB = {
     "male": {"n": 368, "LVEDV": (166, 32), "LVESV": (69, 16), "LVEF": (58, 5), "LVM": (103, 21)},
     "female": {"n": 432, "LVEDV": (124, 21), "LVESV": (49, 11), "LVEF": (61, 5), "LVM": (70, 13)},
