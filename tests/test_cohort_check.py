@@ -4,12 +4,15 @@ warning and the counts; the demo's tables pass."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from cardiopheno.cohort_check import CohortError, check_cohort, write_door_summary
@@ -17,6 +20,7 @@ from cardiopheno.io.covariates import covariate_columns
 from cardiopheno.synth.tables import write_table_cohort
 
 ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 COLUMNS = ["age", "sex", "imaging_date", "bsa_m2"]
 TODAY = pd.Timestamp("2024-01-01")
 A, B = "1000001", "1000002"
@@ -256,3 +260,66 @@ def test_the_demo_population_tables_pass_the_door(tmp_path):
     covered = checked.counts.set_index("table")["manifest_subjects_covered"]
     assert covered["covariates"] == 300 and 0 < covered["deaths"] < covered["diagnoses"] <= 300
     assert np.all(checked.counts["exact_duplicates_dropped"] == 0)
+
+
+# ------------------------------------------------------------------ at the dry run
+def dry_run(tmp_path: Path, cohort: dict, **sections) -> subprocess.CompletedProcess:
+    cfg = tmp_path / "config.yaml"
+    config = {"cohort": {"source": "manifest", **{k: str(v) for k, v in cohort.items()}}}
+    cfg.write_text(yaml.safe_dump({**config, **sections}))
+    return subprocess.run(
+        [str(SNAKEMAKE), "-n", "--cores", "1", "--configfile", str(cfg), "-d",
+         str(tmp_path / "w"), "-s", str(ROOT / "Snakefile")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, timeout=180,
+    )  # fmt: skip
+
+
+def test_the_dry_run_refuses_every_fault_at_once_and_writes_nothing_to_run(tmp_path):
+    """The issue's faults together: a float-eid Parquet manifest (matched, not a fault any more),
+    a subject twice in the covariates with different ages, and diagnoses without icd10."""
+    tables = valid_tables()
+    tables["manifest"]["eid"] = [1000001.0, 1000002.0]
+    extra_row("covariates", age=61.0)(tables)
+    drop_column("diagnoses", "icd10")(tables)
+    paths = write_cohort(tmp_path, tables, parquet=("manifest",))
+    res = dry_run(tmp_path, paths)
+    assert res.returncode != 0
+    assert "cohort has 2 problem(s)" in res.stdout, res.stdout[-3000:]
+    assert f"eid {A} on lines 2 and 4 with different values (age: 50.0 / 61.0)" in res.stdout
+    assert "diagnoses.csv: missing required column(s): icd10" in res.stdout
+    assert not (tmp_path / "w" / "results" / "batches").exists()
+
+
+def test_the_dry_run_writes_what_the_run_will_analyse(tmp_path):
+    tables = valid_tables()
+    tables["covariates"] = tables["covariates"][:1]
+    res = dry_run(tmp_path, write_cohort(tmp_path, tables))
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "1 of 2 manifest subjects have no row (eids 1000002)" in res.stdout
+    assert "cohort: 2 subjects in the manifest; covariates rows for 1" in res.stdout
+    summary = tmp_path / "w" / "results" / "run_summary"
+    assert pd.read_csv(summary / "door.csv")["manifest_subjects_covered"].tolist() == [2, 1, 1, 1]
+    left_out = pd.read_csv(summary / "door_subjects.csv", dtype=str)
+    assert left_out.to_dict("records") == [
+        {"eid": B, "reason": "covariates: subject absent from the covariates table"}
+    ]
+
+
+def test_a_configured_checkpoint_that_would_run_code_stops_the_dry_run(tmp_path):
+    marker = tmp_path / "payload_ran"
+    evil = tmp_path / "weights.pt"
+    code = f"open({str(marker)!r}, 'w').close()"
+    torch.save({"state_dict": {}, "metadata": Payload(code)}, evil)
+    paths = write_cohort(tmp_path, valid_tables())
+    res = dry_run(tmp_path, paths, segmentation={"checkpoints": {"ao": str(evil)}})
+    assert res.returncode != 0
+    assert f"segmentation.checkpoints.ao: {evil}: refused" in res.stdout, res.stdout[-3000:]
+    assert not marker.exists()
+
+
+class Payload:
+    def __init__(self, code: str):
+        self.code = code
+
+    def __reduce__(self):
+        return (exec, (self.code,))
