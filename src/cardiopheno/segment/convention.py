@@ -39,9 +39,9 @@ class SmoothEndocardium:
     """Parameters of the ``ukbb`` transform (mm)."""
 
     # disk radius of the cavity's closing: fills notches up to about twice this wide. 12 mm:
-    # the largest tried and the choice of 169 of 200 cross-validation folds over ACDC's normal
+    # the largest tried and the choice of 170 of 200 cross-validation folds over ACDC's normal
     # group against the UK Biobank reference ranges, where every radius from 2 to 12 mm moved
-    # the volumes by under 1 % (BENCHMARKS.md "Endocardial convention")
+    # the mean volumes by under 1 % (BENCHMARKS.md "Endocardial convention")
     closing_mm: float = 12.0
     # myocardium within this distance of the epicardial border always stays myocardium
     min_wall_mm: float = 2.0
