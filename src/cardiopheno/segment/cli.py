@@ -120,12 +120,16 @@ def register(subparsers) -> None:
     tr.add_argument("--synthetic-aorta-seed", type=int, default=103)
     tr.add_argument(
         "--wholeheart",
-        default=None,
-        metavar="NIFTI",
-        help="a real whole-heart label volume (MM-WHS numbering, ../shared/data/wholeheart) "
-        "resliced along the view's plane with random intensities (long-axis views)",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a real whole-heart anatomy resliced along the view's plane with random intensities "
+        "(long-axis views): a label NIfTI in MM-WHS numbering or a folder of blood-pool STL "
+        "surfaces (../shared/data/wholeheart); repeat for several",
     )
-    tr.add_argument("--wholeheart-slices", type=int, default=2000, metavar="N")
+    tr.add_argument(
+        "--wholeheart-slices", type=int, default=1000, metavar="N", help="slices per anatomy"
+    )
     tr.add_argument(
         "--area-weight", type=float, default=1.0, help="area term of the soft-target loss"
     )

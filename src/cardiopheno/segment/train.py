@@ -486,10 +486,10 @@ class TrainingData:
     # aortic cines rendered on the fly with partial-volume (soft) targets: subjects, seed
     synthetic_aorta: int = 0
     synthetic_aorta_seed: int = 103
-    # a real whole-heart segmentation resliced along the view's plane with random intensities
-    # (synth.wholeheart): its path, how many slices, the seed
-    wholeheart: str | None = None
-    wholeheart_slices: int = 2000
+    # real whole-heart anatomies resliced along the view's plane with random intensities
+    # (synth.wholeheart): label NIfTIs or folders of blood-pool surfaces, slices from each, seed
+    wholeheart: list[str] = field(default_factory=list)
+    wholeheart_slices: int = 1000
     wholeheart_seed: int = 0
     caches: list[str] = field(default_factory=list)  # prebuilt .npz caches (training side)
     val_caches: list[str] = field(default_factory=list)
@@ -565,12 +565,12 @@ def build_caches(
                 lambda: aorta_volumes(n, seed, data.synthetic_frames),
             )
         )
-    if data.wholeheart:
-        n, seed = data.wholeheart_slices, data.wholeheart_seed
+    for i, anatomy in enumerate(data.wholeheart):
+        n, seed = data.wholeheart_slices, data.wholeheart_seed + i
         train_paths.append(
             cached(
-                f"wholeheart_{data.view}_{n}_{seed}",
-                lambda: wholeheart_volumes(data.wholeheart, data.view, n, seed),
+                f"wholeheart{i}_{data.view}_{n}_{seed}",
+                functools.partial(wholeheart_volumes, anatomy, data.view, n, seed),
             )
         )
     if not train_paths:

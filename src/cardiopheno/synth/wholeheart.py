@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -52,11 +53,16 @@ class Anatomy:
 
 
 def load_anatomy(path: str | os.PathLike) -> Anatomy:
-    img = nib.load(str(path))
-    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
-    labels = np.rint(np.asarray(img.dataobj)).astype(np.uint8)
-    labels = ndimage.zoom(labels, zooms / GRID_MM, order=0)
-    affine = img.affine @ np.diag([*(GRID_MM / zooms), 1.0])
+    """A whole-heart anatomy from a label NIfTI (MM-WHS numbering) or from a folder of closed
+    blood-pool surfaces (:func:`mesh_labels`)."""
+    if Path(path).is_dir():
+        labels, affine = mesh_labels(path)
+    else:
+        img = nib.load(str(path))
+        zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
+        labels = np.rint(np.asarray(img.dataobj)).astype(np.uint8)
+        labels = ndimage.zoom(labels, zooms / GRID_MM, order=0)
+        affine = img.affine @ np.diag([*(GRID_MM / zooms), 1.0])
 
     def world(mask: np.ndarray) -> np.ndarray:
         ijk = np.argwhere(mask).mean(axis=0)
@@ -71,6 +77,66 @@ def load_anatomy(path: str | os.PathLike) -> Anatomy:
     pts = myo @ affine[:3, :3].T + affine[:3, 3]
     apex = pts[np.argmax(np.linalg.norm(pts - mitral, axis=1))]
     return Anatomy(labels, affine, apex, mitral, tricuspid)
+
+
+# blood-pool surfaces of a folder (Strocchi et al. 2020 as in ../shared/data/wholeheart) -> WHS
+_SURFACES = {"left_ventricle": WHS_LV, "left_atrium": WHS_LA, "right_atrium": WHS_RA}
+_SURFACES["right_ventricle"] = WHS_RV
+LV_WALL_MM = 8.0
+_RAY_OFFSET = (
+    1.234e-4,
+    2.345e-4,
+)  # voxels  # the LV myocardium grown around a blood-pool-only anatomy
+
+
+def read_ascii_stl(path: str | os.PathLike) -> np.ndarray:
+    """Triangles (N x 3 x 3, mm) of an ASCII STL file."""
+    with open(path) as fh:
+        verts = [line.split()[1:4] for line in fh if line.lstrip().startswith("vertex")]
+    return np.asarray(verts, dtype=float).reshape(-1, 3, 3)
+
+
+def voxelise(triangles: np.ndarray, origin: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Inside of a closed surface on a GRID_MM grid (voxel centres origin + i * GRID_MM): rays
+    along the third axis toggle at every crossing (parity)."""
+    toggles = np.zeros((shape[0], shape[1], shape[2] + 1), np.int32)
+    for tri in (triangles - origin) / GRID_MM:
+        lo = np.maximum(np.ceil(tri[:, :2].min(axis=0)), 0).astype(int)
+        hi = np.minimum(np.floor(tri[:, :2].max(axis=0)), np.array(shape[:2]) - 1).astype(int)
+        if np.any(hi < lo):
+            continue
+        gx, gy = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1))
+        # rays a hair off the grid so that none runs exactly along a shared edge
+        rx, ry = gx + _RAY_OFFSET[0], gy + _RAY_OFFSET[1]
+        (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = tri
+        det = (y1 - y2) * (x0 - x2) + (x2 - x1) * (y0 - y2)
+        if abs(det) < 1e-12:
+            continue
+        a = ((y1 - y2) * (rx - x2) + (x2 - x1) * (ry - y2)) / det
+        b = ((y2 - y0) * (rx - x2) + (x0 - x2) * (ry - y2)) / det
+        c = 1 - a - b
+        inside = (a >= 0) & (b >= 0) & (c >= 0)
+        z = np.ceil(a * z0 + b * z1 + c * z2)[inside].astype(int).clip(0, shape[2])
+        np.add.at(toggles, (gx[inside], gy[inside], z), 1)
+    return (np.cumsum(toggles, axis=2)[:, :, : shape[2]] % 2).astype(bool)
+
+
+def mesh_labels(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """WHS labels (and their voxel -> RAS affine) from a folder of blood-pool STL surfaces in
+    LPS millimetres (as the Strocchi cohort's), with an LV myocardium grown around the LV."""
+    tris = {w: read_ascii_stl(Path(folder) / f"{n}.stl") for n, w in _SURFACES.items()}
+    tris = {w: t * np.array([-1.0, -1.0, 1.0]) for w, t in tris.items()}  # LPS -> RAS
+    every = np.concatenate([t.reshape(-1, 3) for t in tris.values()])
+    origin = every.min(axis=0) - 20.0
+    shape = tuple(int(v) for v in np.ceil((every.max(axis=0) + 20.0 - origin) / GRID_MM))
+    labels = np.zeros(shape, np.uint8)
+    for whs, t in tris.items():
+        labels[voxelise(t, origin, shape) & (labels == 0)] = whs
+    dist = ndimage.distance_transform_edt(labels != WHS_LV, sampling=GRID_MM)
+    labels[(dist <= LV_WALL_MM) & (labels == 0)] = WHS_MYO
+    affine = np.diag([GRID_MM, GRID_MM, GRID_MM, 1.0])
+    affine[:3, 3] = origin
+    return labels, affine
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
