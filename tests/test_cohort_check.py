@@ -135,6 +135,8 @@ REFUSED = [
     ("covariates file missing", lambda t: (t.pop("covariates"), None)[1], (), []),
     ("provided segmentation is a folder", setter("manifest", seg_sa=["", "."]), (),
      ["manifest.csv: column seg_sa: a folder, not a label-map file, for 1000002"]),
+    ("provided segmentation is the image", setter("manifest", seg_sa=["", f"{B}.nii.gz"]), (),
+     ["manifest.csv: column seg_sa: the sa image itself, not its labels, for eids 1000002"]),
 ]  # fmt: skip
 
 

@@ -35,11 +35,11 @@ from cardiopheno.io.covariates import CovariatesError, check_covariates
 from cardiopheno.io.eids import number_key
 from cardiopheno.io.manifest import (
     IMAGE_COLUMNS,
-    SEGMENTATION_COLUMNS,
     ManifestError,
     load_manifest,
 )
 from cardiopheno.io.tables import read_any
+from cardiopheno.views import VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _check_manifest(
         return None, [prefix + "no subjects (a header and no rows)"], []
     problems, warnings = eid_findings(manifest)
     warnings = [*manifest.attrs.get("warnings", []), *warnings, *_path_warnings(manifest)]
-    problems += _segmentation_folders(manifest) if check_files else []
+    problems += _segmentation_findings(manifest) if check_files else []
     return (
         manifest,
         [prefix + p for p in problems],
@@ -177,14 +177,25 @@ def _path_warnings(manifest: pd.DataFrame) -> list[str]:
     return out
 
 
-def _segmentation_folders(manifest: pd.DataFrame) -> list[str]:
-    """Provided segmentations must be label-map files, never folders."""
+def _segmentation_findings(manifest: pd.DataFrame) -> list[str]:
+    """Provided segmentations must be label-map files: never folders, never the image itself."""
     out = []
-    for col in (c for c in SEGMENTATION_COLUMNS if c in manifest.columns):
-        folders = (manifest[col] != "") & manifest[col].map(os.path.isdir)
-        if folders.any():
-            shown = [f"{e} ({p})" for e, p in manifest.loc[folders, ["eid", col]].to_numpy()]
-            out.append(f"column {col}: a folder, not a label-map file, for {_examples(shown, 3)}")
+    for view in VIEWS.values():
+        image = manifest.get(view.name, pd.Series("", index=manifest.index))
+        for col in (c for c in view.provided if c in manifest.columns):
+            given = manifest[col] != ""
+            folders = given & manifest[col].map(os.path.isdir)
+            if folders.any():
+                shown = [f"{e} ({p})" for e, p in manifest.loc[folders, ["eid", col]].to_numpy()]
+                out.append(
+                    f"column {col}: a folder, not a label-map file, for {_examples(shown, 3)}"
+                )
+            same = given & (manifest[col] == image)
+            if same.any():
+                out.append(
+                    f"column {col}: the {view.name} image itself, not its labels, for eids "
+                    f"{_examples(manifest.loc[same, 'eid'])}"
+                )
     return out
 
 
