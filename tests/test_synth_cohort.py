@@ -122,7 +122,7 @@ def test_voxelised_truth_volumes_agree_with_analytic(cohort):
     for name, tol in VOXEL_TOLERANCE.items():
         rel = (truth.loc[exact, name] / truth.loc[exact, f"{name}_analytic"] - 1).abs()
         assert (rel <= tol).all(), (name, rel.max())
-    # ...and the labels on disk give the recorded voxel volumes (DESIGN.md definition).
+    # ...and the labels on disk give the recorded voxel volumes (docs/phenotypes.md definition).
     row = truth.iloc[0]
     lab = load_cine(cohort / "truth" / "labels" / f"{row['eid']}.nii.gz")
     lv = (lab.data[..., int(row["ED_frame"])] == 1).sum() * lab.voxel_volume_ml

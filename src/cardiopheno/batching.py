@@ -1,6 +1,6 @@
 """Stable batches of subjects: a persisted plan that grows and never reshuffles.
 
-Jobs work on batches of subjects (DESIGN.md, Scale). The plan (``plan.csv``: eid -> batch) is kept
+Jobs work on batches of subjects (docs/design.md, Scale). The plan (``plan.csv``: eid -> batch) is kept
 beside the per-batch manifests (``{batch}.csv``) and only ever extended: a subject keeps the batch it
 was first given, and subjects new to the cohort fill new batches of ``batch_size``. A per-batch
 manifest is rewritten only when its content changes, so Snakemake (which compares modification times)

@@ -1,4 +1,4 @@
-"""The cine views a subject may have, each described once (DESIGN.md, "Views and motion").
+"""The cine views a subject may have, each described once (docs/views.md).
 
 A view is data: the manifest column of its image, the provided-segmentation columns it accepts
 (ukbb_cardiac conventions) and how to map them onto its labels, its label map, the shape its cine

@@ -46,7 +46,7 @@ def manifest_path():
 
 
 def cohort_tables():
-    """Paths of the covariates, diagnoses and deaths tables (DESIGN.md cohort layout)."""
+    """Paths of the covariates, diagnoses and deaths tables (docs/data-contracts.md cohort input)."""
     if not IMAGES:
         return {
             name: f"{POPULATION_DIR}/{name}.csv"

@@ -21,11 +21,8 @@ rule phenotypes_batch:
     params:
         families=config["phenotypes"]["families"],
         ed_frame=config["phenotypes"]["ed_frame"],
-        options={
-            "strain": config["phenotypes"]["strain"],
-            "aortic_function": config["phenotypes"]["aortic_function"],
-            "atrial_function": config["phenotypes"]["atrial_function"],
-        },
+        # every family's own settings section (phenotypes.<family>: an object in the schema)
+        options={k: v for k, v in config["phenotypes"].items() if isinstance(v, dict)},
     script:
         "../../scripts/phenotypes_batch.py"
 

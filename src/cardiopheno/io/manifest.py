@@ -1,4 +1,4 @@
-"""The cohort manifest: which scans belong to which subject (DESIGN.md, cohort input).
+"""The cohort manifest: which scans belong to which subject (docs/data-contracts.md, cohort input).
 
 ``load_manifest`` checks everything it can before any job starts and reports every problem at
 once, so a user fixes a manifest in one pass rather than one error per run.

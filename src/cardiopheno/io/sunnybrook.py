@@ -118,7 +118,7 @@ def load_sunnybrook_case(
 def expert_lv_volumes(case: SunnybrookCase) -> dict:
     """LV EDV/ESV/SV/EF (and ED myocardial mass) from the expert contours.
 
-    Volumes sum the contoured slices only (voxel volume uses the slice spacing, DESIGN.md). ED and
+    Volumes sum the contoured slices only (voxel volume uses the slice spacing, docs/phenotypes.md). ED and
     ES are the contoured frames of largest and smallest cavity volume over the slices contoured
     in every contoured frame; the frame carrying epicardial contours must be the ED frame.
     """

@@ -1,4 +1,4 @@
-"""Parquet tables with the metadata every cardiopheno table carries (DESIGN.md, data contracts).
+"""Parquet tables with the metadata every cardiopheno table carries (docs/data-contracts.md).
 
 Float columns carry Arrow field metadata ``unit`` and ``description``; the file carries the package
 version, the config hash and the segmentation model's sha256, so a table says what made it.

@@ -1,7 +1,7 @@
 """UK Biobank showcase-style tables (``eid`` plus ``FIELD-INSTANCE.ARRAY`` columns) to the cohort layout.
 
 ``ukbb_to_cohort_tables(showcase_csv, field_map)`` returns the covariates, diagnoses and deaths
-tables of DESIGN.md. The field map (config ``inputs.ukbb``) names, for each output column, the
+tables of docs/data-contracts.md. The field map (config ``inputs.ukbb``) names, for each output column, the
 showcase columns to read; ``*`` matches any array index (``4080-2.*`` = every automated systolic
 reading at the imaging visit). Conventions:
 
@@ -17,7 +17,7 @@ reading at the imaging visit). Conventions:
   1903-03-03, 2037-07-07) become missing;
 - ICD-10 codes are written in UK Biobank's undotted upper-case form (``I500``, ``I10``, ``E119``):
   dots, spaces and any trailing description (``I50.0 Congestive heart failure``) are removed. That is
-  the format of DESIGN.md's ``icd10`` columns throughout the project.
+  the format of docs/data-contracts.md's ``icd10`` columns throughout the project.
 
 Only the needed columns are read (``usecols``), so a main dataset with thousands of columns is fine.
 """

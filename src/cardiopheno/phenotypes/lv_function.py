@@ -1,6 +1,6 @@
 """LV function: volumes at ED and ES, stroke volume, ejection fraction, output, mass.
 
-Definitions (DESIGN.md, as ukbb_cardiac): volume = voxel count x voxel volume with the slice
+Definitions (docs/phenotypes.md, as ukbb_cardiac): volume = voxel count x voxel volume with the slice
 spacing as through-plane size; ES = frame of minimum LV cavity volume, ED = maximum (or frame 0
 with ``ed_frame: first``); SV = EDV - ESV; EF = 100 SV / EDV; HR = 60000 / (frames x frame
 interval in ms), i.e. one cardiac cycle per cine (retrospectively gated, as UK Biobank), NaN when

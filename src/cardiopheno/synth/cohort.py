@@ -1,6 +1,6 @@
 """Write the synthetic demo cohort in the layout a user brings, plus its ground truth.
 
-Layout (DESIGN.md): ``manifest.csv`` (eid, sa), ``covariates.csv``, ``diagnoses.csv``,
+Layout (docs/data-contracts.md): ``manifest.csv`` (eid, sa), ``covariates.csv``, ``diagnoses.csv``,
 ``deaths.csv``, ``subjects/<eid>/sa.nii.gz`` and ``truth/`` (idps.parquet, volume_curves.parquet,
 labels/<eid>.nii.gz, effects.parquet, faults.parquet, README.md). Each subject is generated from
 its own seeded generator (seed, index), so the bytes do not depend on ``n_jobs``; NIfTI files are
