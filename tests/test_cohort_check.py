@@ -192,7 +192,7 @@ WARNED = [
     ("same image under two eids", setter("manifest", sa=["x.nii.gz", "x.nii.gz"]), (),
      "manifest.csv: column sa: the same file for eids 1000001, 1000002", {}, {}),
     ("a folder among NIfTI files", setter("manifest", sa=[f"{A}.nii.gz", "."]), (),
-     "manifest.csv: column sa: 1 path(s) are folders while 1 are files (eids 1000002)", {}, {}),
+     "manifest.csv: column sa: 1 path(s) are folders while 1 are NIfTI files (eids 1000002)", {}, {}),
     ("one unreadable date among good ones", extra_row("diagnoses", date="soon"), (),
      "diagnoses.csv: column date: not a date (YYYY-MM-DD): 'soon' (line 3)", {}, {}),
     ("several death records", extra_row("deaths", date="2019-06-01"), (),

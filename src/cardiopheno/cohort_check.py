@@ -157,8 +157,8 @@ def _check_manifest(
 
 
 def _path_warnings(manifest: pd.DataFrame) -> list[str]:
-    """The same image file under two eids; a folder in an image column that otherwise holds
-    files (a DICOM cohort's folders are expected, one folder among NIfTI files is not)."""
+    """The same image file under two eids; a folder in an image column that also holds NIfTI
+    files (a DICOM cohort's folders and zips are expected, a folder among NIfTI files is not)."""
     out = []
     for col in (c for c in IMAGE_COLUMNS if c in manifest.columns):
         paths = manifest[col]
@@ -167,11 +167,11 @@ def _path_warnings(manifest: pd.DataFrame) -> list[str]:
         for path, eids in manifest.loc[shared].groupby(col, sort=True)["eid"]:
             out.append(f"column {col}: the same file for eids {_examples(eids)} ({path})")
         folders = given & paths.map(os.path.isdir)
-        n_files = int((given & ~folders).sum())
+        n_files = int((given & paths.str.lower().str.endswith((".nii", ".nii.gz"))).sum())
         if folders.any() and n_files:
             out.append(
                 f"column {col}: {int(folders.sum())} path(s) are folders while {n_files} "
-                f"are files (eids {_examples(manifest.loc[folders, 'eid'])}): a folder is read as "
+                f"are NIfTI files (eids {_examples(manifest.loc[folders, 'eid'])}): a folder is read as "
                 "DICOM; in a NIfTI cohort it is probably a mistake"
             )
     return out
