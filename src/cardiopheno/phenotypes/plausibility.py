@@ -19,9 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from functools import cache
+from typing import TYPE_CHECKING
 
 from cardiopheno.io.contract import contract
-from cardiopheno.phenotypes.registry import Family, PhenotypeSpec, SubjectContext, output_specs
+
+if TYPE_CHECKING:  # the registry calls this module: no import back at run time
+    from cardiopheno.phenotypes.registry import Family, PhenotypeSpec, SubjectContext
 
 
 @cache
@@ -90,7 +93,7 @@ def implausible(
 def apply_plausibility(ctx: SubjectContext, families: Sequence[Family]) -> None:
     """Make NaN the values of ``ctx.values`` that cannot be right, with the reason in
     ``ctx.reasons`` ("LVESV, LVSV, LVEF, ...: LVEF 0 % is not above 0 (one frame: ...)")."""
-    specs = output_specs(families)
+    specs = [spec for family in families for spec in family.outputs]
     family_of = {s.name: f for f in families for s in f.outputs}
     for reason, names in implausible(ctx.values, specs):
         if _one_frame(ctx, family_of.get(names[0])):

@@ -43,6 +43,7 @@ from cardiopheno import LV_CAVITY
 from cardiopheno.io.areas import read_areas
 from cardiopheno.io.contract import label_problems, spacing_problems
 from cardiopheno.io.nifti import Cine, load_cine
+from cardiopheno.phenotypes.plausibility import apply_plausibility
 from cardiopheno.views import view_spec
 
 log = logging.getLogger(__name__)
@@ -348,8 +349,6 @@ def compute_phenotypes(ctx: SubjectContext, families: Sequence[Family]) -> dict[
     cannot be right (an ejection fraction at or below 0 %, say) become NaN with their reason
     (:mod:`cardiopheno.phenotypes.plausibility`, rules declared in the input contract).
     """
-    from cardiopheno.phenotypes.plausibility import apply_plausibility
-
     for fam in families:
         declared = {s.name for s in fam.outputs}
         if ctx.view(fam.view) is None:

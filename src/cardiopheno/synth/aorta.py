@@ -29,11 +29,11 @@ from scipy import ndimage
 
 from cardiopheno import ASCENDING_AORTA, DESCENDING_AORTA
 from cardiopheno.io.tables import ColumnSpec
-from cardiopheno.synth.imaging import (
-    _coil_bias,
-    _ellipse_cov_scene,
-    _scale_and_noise,
-    _smooth_field,
+from cardiopheno.synth.acquisition import (
+    coil_bias,
+    ellipse_cov_scene,
+    scale_and_noise,
+    smooth_field,
 )
 
 SLICE_THICKNESS_MM = 8.0  # assumed, as the short-axis cine's
@@ -172,7 +172,7 @@ def _background(sx, sy, px: float, tissue: dict, tex: np.ndarray, p: dict) -> np
 
     def paint(centre, axes, angle, value, weight=1.0):
         nonlocal img
-        cov = _ellipse_cov_scene(sx, sy, centre, axes, angle, px) * weight
+        cov = ellipse_cov_scene(sx, sy, centre, axes, angle, px) * weight
         img = img * (1.0 - cov) + value * cov
 
     bc, ba, ang = p["body_centre"], p["body_axes"], p["body_angle"]
@@ -181,7 +181,7 @@ def _background(sx, sy, px: float, tissue: dict, tex: np.ndarray, p: dict) -> np
     paint(bc, (ba[0] - fat, ba[1] - fat), ang, tissue["muscle"])
     inner = (ba[0] - fat - 14.0, ba[1] - fat - 14.0)  # inside the ribs
     paint(bc, inner, ang, tissue["soft"])
-    thorax = _ellipse_cov_scene(sx, sy, bc, inner, ang, px)
+    thorax = ellipse_cov_scene(sx, sy, bc, inner, ang, px)
     for centre, axes, angle in p["lungs"]:
         paint(centre, axes, angle, tissue["lung"], thorax)
     m_centre, m_axes = p["mediastinum"]
@@ -269,8 +269,8 @@ def simulate_aorta(
         "marrow": jitter(0.55, 0.1),
         "csf": jitter(0.85, 0.08),
     }
-    tex = _smooth_field(rng, (3, nx, ny), 3.0)
-    tex_fine = _smooth_field(rng, (nx, ny), 1.0)
+    tex = smooth_field(rng, (3, nx, ny), 3.0)
+    tex_fine = smooth_field(rng, (nx, ny), 1.0)
     # point spread: the static background is blurred once, each vessel's patch per frame below
     bg = ndimage.gaussian_filter(_background(sx, sy, px, tissue, tex, lay), 0.5, mode="nearest")
     image = np.repeat(bg[..., None], n_frames, axis=2)
@@ -290,9 +290,9 @@ def simulate_aorta(
         near = np.nonzero(np.hypot(sx - lay[vessel][0], sy - lay[vessel][1]) <= reach)
         sl = tuple(slice(int(k.min()), int(k.max()) + 1) for k in near)
         bx, by = sx[sl][None], sy[sl][None]
-        c_lum = _ellipse_cov_scene(bx, by, centre, axes, angle, px)
+        c_lum = ellipse_cov_scene(bx, by, centre, axes, angle, px)
         outer = (axes[0] + wall[vessel], axes[1] + wall[vessel])
-        c_out = np.maximum(_ellipse_cov_scene(bx, by, centre, outer, angle, px), c_lum)
+        c_out = np.maximum(ellipse_cov_scene(bx, by, centre, outer, angle, px), c_lum)
         blood = (
             tissue["blood"]
             * (1.0 + 0.04 * tex_fine[sl])[None]
@@ -309,8 +309,8 @@ def simulate_aorta(
         fractional[vessel] = c_lum.sum(axis=(1, 2)) * px * px
 
     # Acquisition: coil bias, intensity scale, Rician noise.
-    bias = _coil_bias(rng, (ii - nx / 2) / nx, (jj - ny / 2) / ny)
-    image, scale, sigma = _scale_and_noise(image, bias, rng)
+    bias = coil_bias(rng, (ii - nx / 2) / nx, (jj - ny / 2) / ny)
+    image, scale, sigma = scale_and_noise(image, bias, rng)
     image, labels = image[:, :, None, :], labels[:, :, None, :]
 
     affine = _affine(rng, px, phi, cx, cy)

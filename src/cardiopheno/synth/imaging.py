@@ -17,6 +17,14 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from cardiopheno.synth.acquisition import (
+    acquire,
+    cov_disc,
+    cov_distance,
+    ellipse_cov_scene,
+    ellipse_distance,
+    smooth_field,
+)
 from cardiopheno.synth.anatomy import (
     SLICE_SPACING_MM,
     SLICE_THICKNESS_MM,
@@ -62,75 +70,6 @@ class Subject:
     atrial_curves: pd.DataFrame | None = field(default=None, repr=False)
 
 
-def _cov_disc(rho: np.ndarray, r: np.ndarray, px: float) -> np.ndarray:
-    return np.clip((r - rho) * np.float32(1.0 / px) + np.float32(0.5), 0.0, 1.0) * (r > 0)
-
-
-def _ellipse_distance(x, y, rx, ry):
-    """First-order signed distance (mm) to the ellipse (x/rx)^2 + (y/ry)^2 = 1; +inf where rx = 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xn, yn = x / rx, y / ry
-        q = np.sqrt(xn**2 + yn**2)
-        grad = np.sqrt((xn / rx) ** 2 + (yn / ry) ** 2) / np.maximum(q, 1e-6)
-        sd = (q - 1.0) / np.maximum(grad, 1e-6)
-    return np.where(rx > 0, sd, np.inf)
-
-
-def _cov_distance(sd, px: float, offset: float = 0.0):
-    """Anti-aliased coverage of {signed distance <= offset} on pixels of size px."""
-    return np.clip(np.float32(0.5) - (sd - np.float32(offset)) * np.float32(1.0 / px), 0.0, 1.0)
-
-
-def _cov_ellipse(x, y, rx, ry, px):
-    """Anti-aliased coverage of the ellipse (x/rx)^2 + (y/ry)^2 <= 1."""
-    return _cov_distance(_ellipse_distance(x, y, rx, ry), px)
-
-
-def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    f = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
-    return f / max(float(f.std()), 1e-6)
-
-
-def _coil_bias(rng: np.random.Generator, xn: np.ndarray, yn: np.ndarray) -> np.ndarray:
-    """Smooth multiplicative receive-coil bias, exp(quadratic) in coordinates normalised to the FOV."""
-    coef = rng.normal(0.0, 0.35, 5)
-    return np.exp(
-        coef[0] * xn + coef[1] * yn + coef[2] * xn**2 + coef[3] * xn * yn + coef[4] * yn**2
-    )
-
-
-def _scale_and_noise(
-    image: np.ndarray, bias: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, float, float]:
-    """Per-subject intensity scale (blood 250-1200) times ``bias`` (over the leading axes), then
-    Rician noise of 2.5-5 % of blood; returns (int16 image, scale, noise sigma)."""
-    scale = float(rng.uniform(250.0, 1200.0))
-    sigma = float(rng.uniform(0.025, 0.05)) * scale
-    image *= (scale * bias).astype(np.float32)[..., None]
-    return _rician_int16(image, sigma, rng), scale, sigma
-
-
-def _rician_int16(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """|image + sigma (n1 + i n2)| rounded to int16 (magnitude image of complex Gaussian noise)."""
-    n1 = rng.standard_normal(image.shape, dtype=np.float32)
-    n2 = rng.standard_normal(image.shape, dtype=np.float32)
-    # in place: the cine is the largest array here
-    n1 *= sigma
-    n1 += image
-    n1 *= n1
-    n2 *= sigma
-    n2 *= n2
-    n1 += n2
-    out = np.sqrt(n1, out=n1)
-    return np.clip(np.rint(out), 0, 32767).astype(np.int16)
-
-
-def _ellipse_cov_scene(sx, sy, centre, axes, angle, px):
-    c, s = np.cos(angle), np.sin(angle)
-    x, y = sx - centre[0], sy - centre[1]
-    return _cov_ellipse(c * x + s * y, -s * x + c * y, axes[0], axes[1], px)
-
-
 def _background(sx, sy, depth: float, px: float, tissue: dict, tex: np.ndarray, p: dict):
     """Static thorax around the heart for one slice (scene mm coordinates, LV at the origin;
     +x patient left, +y posterior). depth: 0 at the base plane, 1 at the apex."""
@@ -141,28 +80,28 @@ def _background(sx, sy, depth: float, px: float, tissue: dict, tex: np.ndarray, 
         img = img * (1.0 - cov) + value * cov
 
     bc, ba, ang = p["body_centre"], p["body_axes"], p["body_angle"]
-    paint(_ellipse_cov_scene(sx, sy, bc, ba, ang, px), tissue["fat"])
+    paint(ellipse_cov_scene(sx, sy, bc, ba, ang, px), tissue["fat"])
     fat_w = p["fat_mm"]
-    paint(_ellipse_cov_scene(sx, sy, bc, (ba[0] - fat_w, ba[1] - fat_w), ang, px), tissue["muscle"])
+    paint(ellipse_cov_scene(sx, sy, bc, (ba[0] - fat_w, ba[1] - fat_w), ang, px), tissue["muscle"])
     inner = (ba[0] - fat_w - 12.0, ba[1] - fat_w - 12.0)
-    paint(_ellipse_cov_scene(sx, sy, bc, inner, ang, px), tissue["soft"])
+    paint(ellipse_cov_scene(sx, sy, bc, inner, ang, px), tissue["soft"])
     shrink = 1.0 - 0.35 * depth  # lungs smaller towards the diaphragm
     for centre, axes in p["lungs"]:
         paint(
-            _ellipse_cov_scene(sx, sy, centre, (axes[0] * shrink, axes[1] * shrink), 0.3, px),
+            ellipse_cov_scene(sx, sy, centre, (axes[0] * shrink, axes[1] * shrink), 0.3, px),
             tissue["lung"],
         )
     grow = np.clip(0.25 + 0.9 * depth, 0.0, 1.1)  # liver and stomach appear towards the apex
     lc, la = p["liver_centre"], p["liver_axes"]
-    paint(_ellipse_cov_scene(sx, sy, lc, (la[0] * grow, la[1] * grow), 0.4, px), tissue["liver"])
+    paint(ellipse_cov_scene(sx, sy, lc, (la[0] * grow, la[1] * grow), 0.4, px), tissue["liver"])
     sc, sa = p["stomach_centre"], p["stomach_axes"]
-    paint(_ellipse_cov_scene(sx, sy, sc, (sa[0] * grow, sa[1] * grow), -0.3, px), tissue["stomach"])
-    paint(_ellipse_cov_scene(sx, sy, p["spine"], (17.0, 17.0), 0.0, px), tissue["bone"])
-    paint(_ellipse_cov_scene(sx, sy, p["spine"], (11.0, 11.0), 0.0, px), tissue["marrow"])
-    paint(_ellipse_cov_scene(sx, sy, p["aorta"], (11.0, 11.0), 0.0, px), tissue["blood"] * 0.85)
+    paint(ellipse_cov_scene(sx, sy, sc, (sa[0] * grow, sa[1] * grow), -0.3, px), tissue["stomach"])
+    paint(ellipse_cov_scene(sx, sy, p["spine"], (17.0, 17.0), 0.0, px), tissue["bone"])
+    paint(ellipse_cov_scene(sx, sy, p["spine"], (11.0, 11.0), 0.0, px), tissue["marrow"])
+    paint(ellipse_cov_scene(sx, sy, p["aorta"], (11.0, 11.0), 0.0, px), tissue["blood"] * 0.85)
     patchy = np.clip(1.5 * (tex[1] - 0.5), 0.0, 1.0)  # sparse epicardial/mediastinal fat
     paint(
-        _ellipse_cov_scene(sx, sy, p["peri_centre"], p["peri_axes"], 0.2, px) * patchy,
+        ellipse_cov_scene(sx, sy, p["peri_centre"], p["peri_axes"], 0.2, px) * patchy,
         tissue["fat"],
     )
     lung_like = np.isclose(img, tissue["lung"], atol=0.02)
@@ -275,8 +214,8 @@ def simulate_subject(
         "peri_centre": (rng.uniform(-30, -15), rng.uniform(-10, 5)),
         "peri_axes": (rng.uniform(65, 80), rng.uniform(50, 60)),
     }
-    tex = _smooth_field(rng, (3, n_xy, n_xy), 3.0)
-    tex_fine = _smooth_field(rng, (n_xy, n_xy), 1.0)
+    tex = smooth_field(rng, (3, n_xy, n_xy), 3.0)
+    tex_fine = smooth_field(rng, (n_xy, n_xy), 1.0)
     lv_length = (1.0 + heart.tau) * heart.c[0]
 
     n_t = n_frames
@@ -330,15 +269,15 @@ def simulate_subject(
                 r_in_k, r_out_k = moving_radii(
                     r["r_in"], r["r_out"], r["r_in"][:1], r["r_out"][:1], motion.k(k, ang)
                 )
-                c_cav = _cov_disc(rho, r_in_k.astype(np.float32), px)
-                c_out = _cov_disc(rho, r_out_k.astype(np.float32), px)
+                c_cav = cov_disc(rho, r_in_k.astype(np.float32), px)
+                c_out = cov_disc(rho, r_out_k.astype(np.float32), px)
             else:
-                c_cav = _cov_disc(rho, r["r_in"], px)
-                c_out = _cov_disc(rho, r["r_out"], px)
+                c_cav = cov_disc(rho, r["r_in"], px)
+                c_out = cov_disc(rho, r["r_out"], px)
             if np.any(r["rv_x"] > 0):
-                sd_rv = _ellipse_distance(u + r["rv_d"], v, r["rv_x"], r["rv_y"])
-                c_rv = _cov_distance(sd_rv, px)
-                c_rvw = _cov_distance(sd_rv, px, RV_WALL_MM)
+                sd_rv = ellipse_distance(u + r["rv_d"], v, r["rv_x"], r["rv_y"])
+                c_rv = cov_distance(sd_rv, px)
+                c_rvw = cov_distance(sd_rv, px, RV_WALL_MM)
             else:
                 c_rv = c_rvw = np.float32(0.0)
             mid = (z < heart.z_base[:, None, None] - 0.2 * lv_length) & (
@@ -349,22 +288,22 @@ def simulate_subject(
                 pr = 0.72 * r["r_in"]
                 dx, dy = u - pr * np.cos(th), v - pr * np.sin(th)
                 dist = np.sqrt(dx * dx + dy * dy)
-                c_pap = np.maximum(c_pap, _cov_disc(dist, 0.13 * r["r_in"] * mid, px))
+                c_pap = np.maximum(c_pap, cov_disc(dist, 0.13 * r["r_in"] * mid, px))
             above = (z > heart.z_base)[:, None, None]
             if above.any():  # atria: sections of the truncated ellipsoids; the root a cylinder
                 r_at = [a.section_radius(z, heart.z_base)[:, None, None] for a in atria]
                 c_atr = reduce(
                     np.maximum,
-                    [_cov_disc(rho, r, px) for rho, r in zip(rho_atr, r_at, strict=True)]
-                    + [_cov_disc(rho_root, np.float32(root[2]), px)],
+                    [cov_disc(rho, r, px) for rho, r in zip(rho_atr, r_at, strict=True)]
+                    + [cov_disc(rho_root, np.float32(root[2]), px)],
                 )
                 c_atrw = reduce(
                     np.maximum,
                     [
-                        _cov_disc(rho, (r + ATRIAL_WALL_MM) * (r > 0), px)
+                        cov_disc(rho, (r + ATRIAL_WALL_MM) * (r > 0), px)
                         for rho, r in zip(rho_atr, r_at, strict=True)
                     ]
-                    + [_cov_disc(rho_root, np.float32(root[2] + ATRIAL_WALL_MM), px)],
+                    + [cov_disc(rho_root, np.float32(root[2] + ATRIAL_WALL_MM), px)],
                 )
             else:
                 c_atr = c_atrw = np.float32(0.0)
@@ -377,7 +316,7 @@ def simulate_subject(
             atb = c_atr * above * rest2
             atw = np.clip(c_atrw - c_atr, 0.0, 1.0) * above * rest2
             rest3 = rest2 - atb - atw
-            fat = _cov_disc(rho, (r["r_out"] + fat_w) * (r["r_out"] > 0), px) * rest3
+            fat = cov_disc(rho, (r["r_out"] + fat_w) * (r["r_out"] > 0), px) * rest3
             acc["blood"] = acc["blood"] + (c_cav - pap + rvb + atb)
             acc["myo"] = acc["myo"] + (myo + pap + rvw + atw)
             acc["fat"] = acc["fat"] + fat
@@ -449,21 +388,6 @@ def simulate_subject(
         noise_sigma=sigma,
     )
     return Subject(image, labels, affine, zooms, truth, curves, slice_z, la_views, atrial_curves)
-
-
-def acquire(image: np.ndarray, rng: np.random.Generator, with_params: bool = False):
-    """Acquisition of an ``X x Y x Z x T`` float scene (blood = 1; point spread already applied):
-    a smooth coil bias field (quadratic in-plane, linear through the slices), a per-scan intensity
-    scale, Rician noise; returns int16 (and the scale and noise sigma with ``with_params``).
-    Works in place on ``image``."""
-    nx, ny, nz = image.shape[:3]
-    xn = (np.arange(nx)[:, None] - nx / 2) / nx
-    yn = (np.arange(ny)[None, :] - ny / 2) / ny
-    zn = (np.arange(nz) - nz / 2) / nz
-    bias2d = _coil_bias(rng, xn, yn)
-    bias = bias2d[:, :, None] * np.exp(rng.normal(0.0, 0.1) * zn)[None, None, :]
-    image, scale, sigma = _scale_and_noise(image, bias, rng)
-    return (image, scale, sigma) if with_params else image
 
 
 def _myo_texture(motion, heart: Heart, k: int, z_k: float, rho, ang, lvm) -> np.ndarray:

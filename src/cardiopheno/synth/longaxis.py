@@ -9,7 +9,7 @@ volume; labels are the majority class of the same fractions, in the ukbb_cardiac
 ``seg4_la_4ch`` (1 LV cavity, 2 LV myocardium, 3 RV, 4 LA, 5 RA), from which ``seg_la_2ch``
 (1 LA) and ``seg_la_4ch`` (1 LA, 2 RA) follow. The chest around the heart (body wall, fat, lungs,
 liver, descending aorta) is painted in the same plane; acquisition (blur, coil bias, intensity
-scale, Rician noise) is the short axis's (:func:`cardiopheno.synth.imaging.acquire`).
+scale, Rician noise) is the short axis's (:func:`cardiopheno.synth.acquisition.acquire`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from cardiopheno.synth.acquisition import acquire, cov_disc, ellipse_cov_scene, smooth_field
 from cardiopheno.synth.anatomy import APEX_THICKNESS_RATIO, Heart
 from cardiopheno.synth.atria import Atrium
 
@@ -74,11 +75,10 @@ def _scene(rng: np.random.Generator, s_lo: float, s_hi: float, z_apex: float) ->
 
 
 def _paint(sx, sy, scene, tissue, px):
-    from cardiopheno.synth.imaging import _ellipse_cov_scene
 
     img = np.zeros(sx.shape, np.float32)
     for centre, axes, angle, name in scene:
-        cov = _ellipse_cov_scene(sx, sy, centre, axes, angle, px)
+        cov = ellipse_cov_scene(sx, sy, centre, axes, angle, px)
         img = img * (1.0 - cov) + tissue[name] * cov
     return img
 
@@ -150,7 +150,6 @@ def render_long_axis(
     rng: np.random.Generator,
 ) -> ViewImage:
     """Render ``view`` (``la_2ch`` or ``la_4ch``) over the cycle (frame 0 = ventricular ED)."""
-    from cardiopheno.synth.imaging import _smooth_field, acquire
 
     psi = _plane_angle(view, rng)
     d = np.array([np.cos(psi), np.sin(psi)])  # in-plane direction (u, v) of s
@@ -176,7 +175,7 @@ def render_long_axis(
     sz = np.einsum("ab,bij->aij", base, np.stack([ii, jj]).astype(float)) + offset[:, None, None]
     sx, sy = sz[0].astype(np.float32), sz[1].astype(np.float32)
 
-    tex = _smooth_field(rng, (2, nx, ny), 3.0)
+    tex = smooth_field(rng, (2, nx, ny), 3.0)
     bg = _paint(sx, sy, _scene(rng, s_lo, s_hi, z_apex), tissue, px)
     lung = np.isclose(bg, tissue["lung"], atol=0.02)
     bg *= 1.0 + 0.10 * tex[0]
@@ -185,9 +184,8 @@ def render_long_axis(
         s0 + rng.uniform(-20, 20),
         z_top + rng.uniform(5, 20),
     )
-    from cardiopheno.synth.imaging import _cov_disc
 
-    bg = bg * (1 - _cov_disc(np.hypot(sx - dao[0], sy - dao[1]), 11.0, px)) + 0.85 * _cov_disc(
+    bg = bg * (1 - cov_disc(np.hypot(sx - dao[0], sy - dao[1]), 11.0, px)) + 0.85 * cov_disc(
         np.hypot(sx - dao[0], sy - dao[1]), 11.0, px
     )
     bg = ndimage.gaussian_filter(bg, 0.5)
@@ -208,7 +206,7 @@ def render_long_axis(
     v = (s_pts * d[1] + w_pts * nrm[1]).astype(np.float32)
     z = z_pts.astype(np.float32)
     fat_tex = np.clip(1.5 * (tex[1][idx] - 0.2), 0.0, 1.0).astype(np.float32)
-    blood_tex = (tissue["blood"] * (1.0 + 0.04 * _smooth_field(rng, (nx, ny), 1.0)))[idx]
+    blood_tex = (tissue["blood"] * (1.0 + 0.04 * smooth_field(rng, (nx, ny), 1.0)))[idx]
 
     image = np.repeat(bg[:, :, None], n_frames, axis=2)
     seg4 = np.zeros((nx, ny, n_frames), np.uint8)
