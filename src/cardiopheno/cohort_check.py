@@ -199,8 +199,19 @@ def _segmentation_findings(manifest: pd.DataFrame) -> list[str]:
     return out
 
 
+def _spellings(manifest: pd.DataFrame) -> dict[str, str]:
+    """The number an all-digit manifest eid spells -> the eid (``"1"`` -> ``"0001"``)."""
+    spelling = dict(zip(number_key(manifest["eid"]), manifest["eid"], strict=True))
+    spelling.pop("", None)
+    return spelling
+
+
 def _cross_findings(
-    manifest: pd.DataFrame, name: str, path: str | os.PathLike, table: pd.DataFrame
+    manifest: pd.DataFrame,
+    spelling: Mapping[str, str],
+    name: str,
+    path: str | os.PathLike,
+    table: pd.DataFrame,
 ) -> tuple[list[str], list[str]]:
     """One table against the manifest: its eids spelt with other leading zeros than the
     manifest's (a problem), no shared eid (a problem), manifest subjects it lacks (covariates: a
@@ -209,8 +220,6 @@ def _cross_findings(
     subjects = set(manifest["eid"])
     eids = set(table["eid"]) - {""}
     problems, warnings = [], []
-    spelling = dict(zip(number_key(manifest["eid"]), manifest["eid"], strict=True))
-    spelling.pop("", None)
     others = sorted(eids - subjects)
     respelt = [
         (e, spelling[k])
@@ -299,8 +308,9 @@ def check_cohort(
         if table is not None:
             tables[name] = table
     if manifest is not None:
+        spelling = _spellings(manifest)
         for name, table in tables.items():
-            found, warned = _cross_findings(manifest, name, table_paths[name], table)
+            found, warned = _cross_findings(manifest, spelling, name, table_paths[name], table)
             problems += found
             warnings += warned
     if problems:

@@ -59,7 +59,8 @@ def eid_findings(table: pd.DataFrame) -> Found:
     problems = []
     if (eids == "").any():
         problems.append(f"column eid: empty on line(s) {lines_of(eids == '')}")
-    fraction = eids.str.fullmatch(r"\d+\.\d*[1-9]\d*")
+    dotted = eids.str.contains(".", regex=False)
+    fraction = dotted & eids.where(dotted, "").str.fullmatch(r"\d+\.\d*[1-9]\d*")
     if fraction.any():
         problems.append(f"column eid: not a whole number: {values_at(fraction, eids)}")
     for group in zero_padding_groups(eids[eids != ""]):
@@ -99,28 +100,31 @@ def duplicate_findings(table: pd.DataFrame, one_row_per_eid: bool) -> Found:
     return problems, warnings
 
 
+def _unusable(values: pd.Series, parse) -> pd.Series:
+    """Rows holding text that ``parse`` (``as_dates``, ``icd10_codes``) turns into a missing
+    value; each distinct value is parsed once (a hospital table repeats its codes and dates)."""
+    text = values.astype("string").str.strip()
+    distinct = pd.Series(pd.unique(text.dropna()), dtype="string")
+    distinct = distinct[distinct != ""]
+    failed = set(distinct[parse(distinct).isna().to_numpy()])
+    return text.isin(failed).fillna(False).astype(bool)
+
+
 def record_findings(table: pd.DataFrame, name: str) -> Found:
     """A records table's (diagnoses or deaths) ``date`` and ``icd10`` columns: a column with
     values none of which can be used (every date unreadable, as ``31/12/2019`` is: dates are
     YYYY-MM-DD; no code of ICD-10 shape) is a problem; some unusable values are a warning (those
     records are left out and counted in results/run_summary/records.csv)."""
     problems, warnings = [], []
-    if "date" in table.columns:
-        text = table["date"].astype("string").str.strip()
-        present = text.notna() & (text != "")
-        bad = present & as_dates(table["date"]).isna().to_numpy()
+    checks = (
+        ("date", as_dates, "not a date (YYYY-MM-DD)"),
+        ("icd10", icd10_codes, "not an ICD-10 code (a letter, two digits, up to four more)"),
+    )
+    for column, parse, what in (c for c in checks if c[0] in table.columns):
+        bad = _unusable(table[column], parse)
         if bad.any():
-            line = f"column date: not a date (YYYY-MM-DD): {values_at(bad, table['date'])}"
-            (problems if bad.sum() == present.sum() else warnings).append(line)
-    if "icd10" in table.columns:
-        text = table["icd10"].astype("string").str.strip()
-        present = text.notna() & (text != "")
-        bad = present & icd10_codes(text).isna().to_numpy()
-        if bad.any():
-            line = (
-                "column icd10: not an ICD-10 code (a letter, two digits, up to four more): "
-                f"{values_at(bad, table['icd10'])}"
-            )
+            line = f"column {column}: {what}: {values_at(bad, table[column])}"
+            present = table[column].astype("string").str.strip().fillna("") != ""
             (problems if bad.sum() == present.sum() else warnings).append(line)
     if name == "deaths" and "eid" in table.columns:
         several = table["eid"].duplicated(keep=False) & ~table.duplicated(keep=False)

@@ -42,7 +42,9 @@ def canonical_eids(values) -> pd.Series:
         out = pd.Series(text, index=values.index, dtype=object)
     else:
         out = values.astype(str).str.strip()
-        out = out.str.replace(_WHOLE_FLOAT_TEXT, r"\1", regex=True)
+        dotted = out.str.contains(".", regex=False).to_numpy()
+        if dotted.any():  # the regular expression only where it can match: 100,000 ids in ms
+            out[dotted] = out[dotted].str.replace(_WHOLE_FLOAT_TEXT, r"\1", regex=True)
     out[missing] = ""
     return out.astype(object)
 
