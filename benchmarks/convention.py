@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM
+from cardiopheno.definitions import MYOCARDIAL_DENSITY_G_PER_ML
 from cardiopheno.segment.convention import UKBB_DEFAULT, SmoothEndocardium, smooth_endocardium
 from cardiopheno.segment.data import acdc_ed_spacing, acdc_patient_ids, read_acdc_volume
 
@@ -62,7 +63,7 @@ def pooled_reference() -> dict[str, tuple[float, float]]:
 def lv_phenotypes(ed: np.ndarray, es: np.ndarray, voxel_ml: float) -> dict[str, float]:
     edv = float((ed == LV_CAVITY).sum()) * voxel_ml
     esv = float((es == LV_CAVITY).sum()) * voxel_ml
-    lvm = 1.05 * float((ed == LV_MYOCARDIUM).sum()) * voxel_ml
+    lvm = MYOCARDIAL_DENSITY_G_PER_ML * float((ed == LV_MYOCARDIUM).sum()) * voxel_ml
     return {"LVEDV": edv, "LVESV": esv, "LVEF": 100 * (edv - esv) / edv, "LVM": lvm}
 
 

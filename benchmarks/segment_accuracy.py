@@ -40,6 +40,7 @@ from monai.metrics import compute_dice  # noqa: E402
 from monai.networks.utils import one_hot  # noqa: E402
 
 from cardiopheno import RV_CAVITY  # noqa: E402
+from cardiopheno.definitions import MYOCARDIAL_DENSITY_G_PER_ML  # noqa: E402
 from cardiopheno.io.nifti import load_cine  # noqa: E402
 from cardiopheno.io.tables import file_sha256, read_any  # noqa: E402
 from cardiopheno.segment.data import acdc_ed_spacing, acdc_patient_ids, read_acdc_volume  # noqa: E402
@@ -116,7 +117,7 @@ def acdc(
         "RVESV_ml": es.rv_ml - es.rv_ref_ml,
         "LVEF_pct": 100 * (1 - es.lv_ml / ed.lv_ml) - ref.loc[ed.index, "lvef_pct"],
         "RVEF_pct": 100 * (1 - es.rv_ml / ed.rv_ml) - ref.loc[ed.index, "rvef_pct"],
-        "LVM_g": 1.05 * ed.myo_ml - ref.loc[ed.index, "lvm_ed_g"],
+        "LVM_g": MYOCARDIAL_DENSITY_G_PER_ML * ed.myo_ml - ref.loc[ed.index, "lvm_ed_g"],
     }
     out["errors"] = {
         k: {"mean": float(v.mean()), "sd": float(v.std()), "mae": float(v.abs().mean())}
@@ -180,7 +181,7 @@ def per_patient(frames: pd.DataFrame, ref: pd.DataFrame, passes: dict) -> pd.Dat
             "LVEDV": lvedv,
             "LVESV": lvesv,
             "LVEF": 100 * (1 - lvesv / lvedv),
-            "LVM": 1.05 * ed.myo_ml,
+            "LVM": MYOCARDIAL_DENSITY_G_PER_ML * ed.myo_ml,
             "RVEDV": rvedv,
             "RVESV": rvesv,
             "RVEF": 100 * (1 - rvesv / rvedv),

@@ -14,4 +14,5 @@ run_batch(
     threads=smk.threads,
     config=smk.config,
     view=smk.wildcards.get("view", "sa"),
+    ed_frame=smk.params.ed_frame,
 )

@@ -16,6 +16,7 @@ rule segment_batch:
     threads: 2
     params:
         settings={k: v for k, v in config["segmentation"].items() if k != "train"},
+        ed_frame=config["phenotypes"]["ed_frame"],
     script:
         "../../scripts/segment_batch.py"
 
@@ -33,6 +34,7 @@ rule segment_view_batch:
     threads: 2
     params:
         settings={k: v for k, v in config["segmentation"].items() if k != "train"},
+        ed_frame=config["phenotypes"]["ed_frame"],
     script:
         "../../scripts/segment_batch.py"
 

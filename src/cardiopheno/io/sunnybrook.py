@@ -30,12 +30,12 @@ import numpy as np
 from skimage.draw import polygon
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM
+from cardiopheno.definitions import MYOCARDIAL_DENSITY_G_PER_ML
 from cardiopheno.io.dicom import DicomCine, read_dicom_cine
 from cardiopheno.io.nifti import Cine
 
 log = logging.getLogger(__name__)
 
-MYOCARDIUM_DENSITY_G_PER_ML = 1.05
 _TIE_BREAK = (2e-3, 1e-3)  # (x, y) pixels
 _CONTOUR = re.compile(r"IM-\d+-(\d+)-([io])contour-manual\.txt$")
 
@@ -147,7 +147,7 @@ def expert_lv_volumes(case: SunnybrookCase) -> dict:
         "LVESV": esv,
         "LVSV": edv - esv,
         "LVEF": 100.0 * (edv - esv) / edv,
-        "LVM": MYOCARDIUM_DENSITY_G_PER_ML * myo_ml,
+        "LVM": MYOCARDIAL_DENSITY_G_PER_ML * myo_ml,
         "frame_cavity_ml": {str(t): v for t, v in cavity.items()},
         "voxel_volume_ml": voxel_ml,
     }

@@ -24,7 +24,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from cardiopheno import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY
+from cardiopheno import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY, definitions
 from cardiopheno.motion import MotionSettings, TrackingError, track_slices, warp_points
 from cardiopheno.phenotypes.registry import PhenotypeSpec, SubjectContext
 from cardiopheno.phenotypes.strain import closed_contour, largest_component
@@ -137,7 +137,7 @@ def compute(ctx: SubjectContext) -> dict[str, float]:
         ctx.explain([s.name for s in OUTPUTS], "no la_4ch cine (strain needs the image)")
         return {s.name: math.nan for s in OUTPUTS}
     lv = (view.labels == LV_CAVITY).sum(axis=(0, 1, 2))
-    ed = int(np.argmax(lv)) if ctx.ed_frame_mode == "max_volume" else 0
+    ed = definitions.ed_frame(lv, ctx.ed_frame_mode)
     values, curve, note = longitudinal_strain(view.image, view.labels, view.spacing[:2], ed)
     if note:
         ctx.explain([s.name for s in OUTPUTS], note)

@@ -15,11 +15,8 @@ import math
 from collections.abc import Sequence
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM
-from cardiopheno.phenotypes.registry import (
-    MYOCARDIAL_DENSITY_G_PER_ML,
-    PhenotypeSpec,
-    SubjectContext,
-)
+from cardiopheno.definitions import MYOCARDIAL_DENSITY_G_PER_ML, ejection_fraction
+from cardiopheno.phenotypes.registry import PhenotypeSpec, SubjectContext
 
 FAMILY = "lv_function"
 # why values are NaN when a covariate or the timing is missing (ctx.reasons)
@@ -36,7 +33,11 @@ OUTPUTS = [
     PhenotypeSpec("LVEF", "%", "LV ejection fraction, 100 LVSV / LVEDV"),
     PhenotypeSpec("HR", "bpm", "heart rate, 60000 / (frames x frame interval ms); NaN if unknown"),
     PhenotypeSpec("LVCO", "L/min", "LV cardiac output, LVSV x HR / 1000"),
-    PhenotypeSpec("LVM", "g", "LV myocardial mass, 1.05 g/mL x myocardial volume at ED"),
+    PhenotypeSpec(
+        "LVM",
+        "g",
+        f"LV myocardial mass, {MYOCARDIAL_DENSITY_G_PER_ML} g/mL x myocardial volume at ED",
+    ),
     PhenotypeSpec("BSA", "m2", "body surface area, Mosteller sqrt(height_cm weight_kg / 3600)"),
     PhenotypeSpec("LVEDVi", "mL/m2", "LVEDV / BSA"),
     PhenotypeSpec("LVESVi", "mL/m2", "LVESV / BSA"),
@@ -54,11 +55,6 @@ def explain_missing_covariates(
         ctx.explain(indexed, BSA_MISSING)
     if math.isnan(ctx.heart_rate_bpm):
         ctx.explain(timed, FRAME_INTERVAL_MISSING)
-
-
-def ejection_fraction(edv: float, esv: float) -> float:
-    """100 (EDV - ESV) / EDV in %, NaN when EDV is not positive."""
-    return 100.0 * (edv - esv) / edv if edv > 0 else math.nan
 
 
 def compute(ctx: SubjectContext) -> dict[str, float]:

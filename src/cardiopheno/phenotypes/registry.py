@@ -39,7 +39,8 @@ from types import ModuleType
 
 import numpy as np
 
-from cardiopheno import LV_CAVITY
+from cardiopheno import LV_CAVITY, definitions
+from cardiopheno.definitions import ED_FRAME_MODES, MYOCARDIAL_DENSITY_G_PER_ML  # noqa: F401
 from cardiopheno.io.areas import read_areas
 from cardiopheno.io.contract import label_problems, spacing_problems
 from cardiopheno.io.nifti import Cine, load_cine
@@ -48,9 +49,7 @@ from cardiopheno.views import view_spec
 
 log = logging.getLogger(__name__)
 
-ED_FRAME_MODES = ("max_volume", "first")
 SHORT_AXIS_VIEW = "sa"  # the view of SubjectContext.labels
-MYOCARDIAL_DENSITY_G_PER_ML = 1.05  # ukbb_cardiac and ACDC convention
 # Modules of this package that are not families.
 _NOT_FAMILIES = frozenset({"registry", "cli", "batch", "plausibility"})
 
@@ -198,11 +197,10 @@ class SubjectContext:
 
     @cached_property
     def ed_frame(self) -> int:
-        """ED: frame of maximum LV cavity volume, or frame 0 with ``ed_frame_mode='first'``."""
+        """ED: frame of maximum LV cavity volume, or frame 0 with ``ed_frame_mode='first'``
+        (:func:`cardiopheno.definitions.ed_frame`)."""
         self._require_lv()
-        if self.ed_frame_mode == "first":
-            return 0
-        return int(np.argmax(self.lv_volume_curve))
+        return definitions.ed_frame(self.lv_volume_curve, self.ed_frame_mode)
 
     @cached_property
     def es_frame(self) -> int:
@@ -212,8 +210,7 @@ class SubjectContext:
         brings often contour only ED and ES, as Sunnybrook's experts did).
         """
         self._require_lv()
-        curve = np.where(self.label_counts[:, LV_CAVITY] > 0, self.lv_volume_curve, np.inf)
-        return int(np.argmin(curve))
+        return definitions.es_frame(self.lv_volume_curve, self.label_counts[:, LV_CAVITY] > 0)
 
     def _require_lv(self) -> None:
         if not self.label_counts[:, LV_CAVITY].any():

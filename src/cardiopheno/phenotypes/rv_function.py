@@ -7,7 +7,8 @@ Mosteller BSA and are NaN without height and weight.
 from __future__ import annotations
 
 from cardiopheno import RV_CAVITY
-from cardiopheno.phenotypes.lv_function import ejection_fraction, explain_missing_covariates
+from cardiopheno.definitions import ejection_fraction
+from cardiopheno.phenotypes.lv_function import explain_missing_covariates
 from cardiopheno.phenotypes.registry import PhenotypeSpec, SubjectContext
 
 FAMILY = "rv_function"

@@ -88,13 +88,20 @@ class QCThresholds:
         ``aorta`` and ``views`` subsections belong to :class:`cardiopheno.qc.aorta.AortaQCThresholds`
         and :class:`cardiopheno.qc.views.ViewQCThresholds`)."""
         flat: dict = {}
+        where: dict[str, str] = {}  # key -> the section it came from
         for key, value in (cfg or {}).items():
             if key in ("aorta", "views"):
                 continue
-            if isinstance(value, Mapping) and key != "ranges":
-                flat.update(value)
-            else:
-                flat[key] = value
+            given = value if isinstance(value, Mapping) and key != "ranges" else {key: value}
+            section = key if given is value else "qc"
+            twice = sorted(set(given) & set(flat))
+            if twice:  # one section's key must not silently override another's
+                raise ValueError(
+                    f"qc config key(s) {twice} given in both {section} and "
+                    f"{', '.join(sorted({where[k] for k in twice}))}"
+                )
+            flat.update(given)
+            where.update(dict.fromkeys(given, section))
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(flat) - names)
         if unknown:

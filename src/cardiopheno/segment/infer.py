@@ -35,6 +35,7 @@ import torch
 from scipy import ndimage
 from tqdm import tqdm
 
+from cardiopheno import definitions
 from cardiopheno.io.areas import remove_areas, write_areas
 from cardiopheno.io.contract import InputError, spacing_problems, without_reprs
 from cardiopheno.io.nifti import ImageReadError, load_cine, read_frame_interval, save_labels_like
@@ -596,8 +597,7 @@ def _phase_frames(labels: np.ndarray, label: int = 1, ed_frame: str = "max_volum
     frames where ``label`` (the LV cavity of the short axis) is largest (or the first frame,
     ``ed_frame="first"``) and smallest among the frames that have it."""
     volume = np.count_nonzero(labels == label, axis=(0, 1, 2))
-    ed = 0 if ed_frame == "first" else int(np.argmax(volume))
-    return ed, int(np.argmin(np.where(volume > 0, volume, np.iinfo(np.int64).max)))
+    return definitions.ed_frame(volume, ed_frame), definitions.es_frame(volume)
 
 
 def _tta_from_members(
@@ -847,9 +847,12 @@ def run_batch(
     threads: int | None = None,
     config: dict | None = None,
     view: str = "sa",
+    ed_frame: str = "max_volume",
 ) -> pd.DataFrame:
     """Segment ``view`` for every subject of a (batch) manifest with the ``segmentation`` config
-    section (``settings``; a view's own checkpoint under ``checkpoints``).
+    section (``settings``; a view's own checkpoint under ``checkpoints``). ``ed_frame`` is how the
+    phenotypes choose ED (config ``phenotypes.ed_frame``, a param of the segment rules so that
+    changing it re-runs them): the TTA Dice and the ``*_sd`` columns are read at ED and ES.
 
     ``threads`` (the rule's) are split between the network (torch threads) and one data-loader
     worker reading and preprocessing the next scans; with one thread the reading is done inline.
@@ -882,7 +885,7 @@ def run_batch(
         flip_ensemble=int(settings.get("flip_ensemble", 1)),
         precision=settings.get("precision", "auto"),
         view=view,
-        ed_frame=str(((config or {}).get("phenotypes") or {}).get("ed_frame", "max_volume")),
+        ed_frame=ed_frame,
         convention=resolve_convention(settings.get("convention", "auto"), config),
     )
     workers = min(int(settings.get("loader_workers", 1)), threads - 1) if threads > 1 else 0

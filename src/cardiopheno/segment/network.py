@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -20,10 +19,11 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from cardiopheno.segment.checkpoints import CheckpointError, plain, read_checkpoint
 from cardiopheno.segment.transforms import N_CLASSES, PreprocessConfig
+from cardiopheno.views import VIEWS
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHECKPOINT = Path(str(files("cardiopheno") / "models" / "segment_sa_unet.pt"))
+DEFAULT_CHECKPOINT = VIEWS["sa"].default_checkpoint  # the shipped short-axis model
 
 
 @dataclass(frozen=True)

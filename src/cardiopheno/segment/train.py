@@ -641,18 +641,19 @@ def train_from_settings(
         acdc_val=settings.get("acdc_val", TrainingData.acdc_val),
         nifti_manifest=settings.get("nifti_manifest") or None,
         synthetic_cohort=settings.get("synthetic_cohort") or None,
-        synthetic_frames=int(settings.get("synthetic_frames", 4)),
+        # the schema's default (4) fills this in the workflow; the command's is the dataclass's
+        synthetic_frames=int(settings.get("synthetic_frames", TrainingData.synthetic_frames)),
     )
     cfg = TrainConfig(
-        epochs=int(settings.get("epochs", 100)),
-        batch_size=int(settings.get("batch_size", 32)),
-        learning_rate=float(settings.get("learning_rate", 2e-3)),
-        val_fraction=float(settings.get("val_fraction", 0.2)),
-        num_workers=int(settings.get("workers", 0)),
-        seed=int(settings.get("seed", 0)),
+        epochs=int(settings.get("epochs", TrainConfig.epochs)),
+        batch_size=int(settings.get("batch_size", TrainConfig.batch_size)),
+        learning_rate=float(settings.get("learning_rate", TrainConfig.learning_rate)),
+        val_fraction=float(settings.get("val_fraction", TrainConfig.val_fraction)),
+        num_workers=int(settings.get("workers", TrainConfig.num_workers)),
+        seed=int(settings.get("seed", TrainConfig.seed)),
         max_minutes=settings.get("max_minutes") or None,
-        device=settings.get("device", "auto"),
-        augment=settings.get("augment", "full"),
+        device=settings.get("device", TrainConfig.device),
+        augment=settings.get("augment", TrainConfig.augment),
     )
     out_dir = Path(checkpoint).parent / "training"
     result = train_from_sources(data, out_dir, cfg, PreprocessConfig(**view_spec("sa").preprocess))

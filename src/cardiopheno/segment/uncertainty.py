@@ -6,7 +6,7 @@ its flipped-input copies (``flip_ensemble``), or, without an ensemble, the test-
 passes behind ``tta_dice_*``. Each pass's own labels, mapped back onto the input grid and
 post-processed like the final segmentation, give that pass's LVEDV, LVESV, LVEF, LVM, RVEDV,
 RVESV and RVEF, read at the final segmentation's ED and ES frames with the phenotypes'
-definitions (voxel count x voxel volume with the slice spacing as through-plane size; EF = 100
+definitions (:mod:`cardiopheno.definitions`) (voxel count x voxel volume with the slice spacing as through-plane size; EF = 100
 (EDV - ESV) / EDV; LVM = 1.05 g/mL x myocardial volume at ED). ``<IDP>_sd`` is the standard
 deviation (ddof = 1) of these per-pass values: 0 when every pass gives the same labels, NaN when
 there is only one pass (TTA off and no ensemble) or the segmentation was provided.
@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY
+from cardiopheno.definitions import MYOCARDIAL_DENSITY_G_PER_ML, ejection_fraction
 from cardiopheno.io.tables import ColumnSpec
 
 #: IDP -> unit of the IDPs that get an uncertainty column
@@ -36,7 +37,6 @@ UNCERTAIN_IDPS = {
     "RVEF": "%",
 }
 SUFFIX = "_sd"
-MYOCARDIAL_DENSITY_G_PER_ML = 1.05  # as cardiopheno.phenotypes.registry (ukbb_cardiac, ACDC)
 
 UNCERTAINTY_COLUMNS = {
     f"{idp}{SUFFIX}": ColumnSpec(
@@ -59,17 +59,14 @@ def pass_phenotypes(counts: np.ndarray, voxel_ml: float) -> dict[str, np.ndarray
     v = np.asarray(counts, dtype=float) * float(voxel_ml)
     lvedv, lvesv = v[:, 0, LV_CAVITY], v[:, 1, LV_CAVITY]
     rvedv, rvesv = v[:, 0, RV_CAVITY], v[:, 1, RV_CAVITY]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lvef = np.where(lvedv > 0, 100.0 * (lvedv - lvesv) / lvedv, np.nan)
-        rvef = np.where(rvedv > 0, 100.0 * (rvedv - rvesv) / rvedv, np.nan)
     return {
         "LVEDV": lvedv,
         "LVESV": lvesv,
-        "LVEF": lvef,
+        "LVEF": ejection_fraction(lvedv, lvesv),
         "LVM": MYOCARDIAL_DENSITY_G_PER_ML * v[:, 0, LV_MYOCARDIUM],
         "RVEDV": rvedv,
         "RVESV": rvesv,
-        "RVEF": rvef,
+        "RVEF": ejection_fraction(rvedv, rvesv),
     }
 
 

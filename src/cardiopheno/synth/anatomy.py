@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cardiopheno.definitions import MYOCARDIAL_DENSITY_G_PER_ML
+
 SLICE_SPACING_MM = 10.0
 SLICE_THICKNESS_MM = 8.0
 APEX_THICKNESS_RATIO = 0.6  # apical wall thickness relative to the lateral wall
@@ -192,8 +194,6 @@ def build_heart(
     sphericity: float | None = None,
 ) -> Heart:
     """Fit the geometry to per-frame LV and RV volume curves (frame 0 = ED, minimum = ES)."""
-    from cardiopheno.synth.population import MYOCARDIAL_DENSITY_G_PER_ML
-
     lv = np.asarray(lv_curve_ml, dtype=float) * 1000.0  # mm3
     rv = np.asarray(rv_curve_ml, dtype=float) * 1000.0
     edv, esv = lv.max(), lv.min()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cardiopheno.definitions import MYOCARDIAL_DENSITY_G_PER_ML
 from cardiopheno.io.atomic import atomic_path
 from cardiopheno.io.nifti import save_nifti
 from cardiopheno.io.tables import ColumnSpec, write_table
@@ -56,7 +57,7 @@ IDP_SPECS = {
     "LVSV": ("mL", "LV stroke volume"),
     "LVEF": ("%", "LV ejection fraction"),
     "LVCO": ("L/min", "LV cardiac output (SV x HR)"),
-    "LVM": ("g", "LV myocardial mass at ED (1.05 g/mL)"),
+    "LVM": ("g", f"LV myocardial mass at ED ({MYOCARDIAL_DENSITY_G_PER_ML} g/mL)"),
     "RVEDV": ("mL", "RV end-diastolic volume (at the LV ED frame)"),
     "RVESV": ("mL", "RV end-systolic volume (at the LV ES frame)"),
     "RVSV": ("mL", "RV stroke volume"),

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from cardiopheno.definitions import MYOCARDIAL_DENSITY_G_PER_ML
 from cardiopheno.synth.acquisition import (
     acquire,
     cov_disc,
@@ -43,7 +44,6 @@ from cardiopheno.synth.motion import (
     strain_truth_columns,
     texture_at,
 )
-from cardiopheno.synth.population import MYOCARDIAL_DENSITY_G_PER_ML
 
 log = logging.getLogger(__name__)
 

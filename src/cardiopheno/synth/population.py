@@ -36,7 +36,6 @@ import pandas as pd
 EID_START = 1000001
 IMAGING_START = np.datetime64("2014-05-01")
 IMAGING_END = np.datetime64("2020-03-01")
-MYOCARDIAL_DENSITY_G_PER_ML = 1.05
 # Correlation of the RV residuals with the LV's (stroke volumes of the two ventricles agree).
 RHO_RV_EDV, RHO_RV_EF = 0.85, 0.7
 
