@@ -8,13 +8,16 @@ no result (issue #33): run it before and after the change and compare the two fo
 models as the workflow's rules do (the demo config, its schema defaults filled in), computes the
 batch's phenotypes and QC, and also the phenotypes and QC of the truth labels. It writes each
 table as CSV (timing columns and absolute paths left out) plus the sha256 of every label map.
-``compare`` exits 1 naming the first difference of each table.
+``compare`` exits 1 naming the columns that differ in each table. To make the baseline from an
+earlier commit: ``git archive COMMIT src | tar -x -C DIR`` and run ``write`` with
+``PYTHONPATH=DIR/src``.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import sys
 import tempfile
 from pathlib import Path
@@ -56,7 +59,7 @@ def _csv(table: pd.DataFrame, path: Path, root: Path) -> None:
             table[column] = table[column].map(
                 lambda v: v.replace(str(root), "<ROOT>") if isinstance(v, str) else v
             )
-    table.to_csv(path, index=False, float_format="%.10g")
+    table.to_csv(path, index=False)  # floats written to round-trip exactly
 
 
 def _label_hashes(root: Path) -> list[tuple[str, str]]:
@@ -124,14 +127,14 @@ def write(out: Path, subjects: int, model: bool) -> None:
         if model:
             settings = {k: v for k, v in config["segmentation"].items() if k != "train"}
             settings["progress"] = False
-            ed_frame = config["phenotypes"]["ed_frame"]
+            # an older run_batch (the baseline) read ed_frame from the config
+            has_ed = "ed_frame" in inspect.signature(run_batch).parameters
+            ed = {"ed_frame": config["phenotypes"]["ed_frame"]} if has_ed else {}
             tables = {}
             for view in ["sa", *config["segmentation"]["views"]]:
                 folder = "segment" if view == "sa" else f"segment_{view}"
                 tables[view] = work / f"{folder}.parquet"
-                run_batch(
-                    manifest, work / folder, tables[view], settings, 2, config, view, ed_frame
-                )
+                run_batch(manifest, work / folder, tables[view], settings, 2, config, view, **ed)
                 _csv(read_table(tables[view]), out / f"{folder}.csv", work)
             views = [tables[v] for v in config["segmentation"]["views"]]
             _stages("model", config, tables["sa"], manifest, covariates, views, work, out)

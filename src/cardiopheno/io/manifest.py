@@ -92,11 +92,14 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         problems.append(f"missing required column(s): {', '.join(missing)}")
-    unknown = sorted(set(df.columns) - KNOWN_COLUMNS)
+    # the views as they are now (cardiopheno.views.VIEWS), so a new ViewSpec is all it takes
+    path_columns = (*VIEWS, *provided_columns())
+    known = frozenset(("eid", *path_columns))
+    unknown = sorted(set(df.columns) - known)
     if unknown:
         problems.append(
             f"unknown column(s): {', '.join(unknown)} "
-            f"(expected some of: {', '.join(sorted(KNOWN_COLUMNS))})"
+            f"(expected some of: {', '.join(sorted(known))})"
         )
     if missing:
         raise ManifestError(path, problems)
@@ -143,7 +146,7 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
         )
 
     base = path.parent.resolve()
-    for col in (c for c in PATH_COLUMNS if c in df.columns):
+    for col in (c for c in path_columns if c in df.columns):
         values = df[col].fillna("").astype(str).str.strip()
         # normpath, not Path.resolve: the same absolute path (links kept) 25 times faster, which
         # matters when 100,000 subjects are checked every time the workflow is read.
