@@ -40,6 +40,10 @@ class ViewSpec:
     # and right are swapped, as some exports write) and rotates by at most 45 degrees, and
     # inference's flipped copies are mirror images along that axis
     canonical: bool = False
+    # series names (regular expressions) that mark this view's cine in a DICOM folder or zip
+    # given for it (UK Biobank's names first, then common spellings; io.dicom); the short axis's
+    # are config inputs.dicom
+    dicom_series: tuple[str, ...] = ()
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -98,6 +102,11 @@ VIEWS: dict[str, ViewSpec] = {
             {"seg_la_2ch": (0, 1)},
             WHOLE_FIELD,
             canonical=True,
+            dicom_series=(
+                r"(?i)LAX_2Ch",  # UK Biobank field 20208
+                r"(?i)(^|[^a-z0-9])2[ _-]?ch([^a-z]|$)",
+                r"(?i)two[ _-]?chamber",
+            ),
         ),
         ViewSpec(
             "la_4ch",
@@ -112,6 +121,11 @@ VIEWS: dict[str, ViewSpec] = {
             {"seg4_la_4ch": (0, 1, 2, 3, 4, 5), "seg_la_4ch": (0, 4, 5)},
             WHOLE_FIELD,
             canonical=True,
+            dicom_series=(
+                r"(?i)LAX_4Ch",  # UK Biobank field 20208
+                r"(?i)(^|[^a-z0-9])4[ _-]?ch([^a-z]|$)",
+                r"(?i)four[ _-]?chamber",
+            ),
         ),
         ViewSpec(
             "ao",
@@ -125,6 +139,8 @@ VIEWS: dict[str, ViewSpec] = {
             {"seg_ao": (0, 1, 2)},
             WHOLE_FIELD,
             symmetric=False,
+            # UK Biobank field 20210
+            dicom_series=(r"(?i)Ao_dist", r"(?i)aort", r"(?i)(^|[^a-z])ao([^a-z]|$)"),
         ),
     )
 }

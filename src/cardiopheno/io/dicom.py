@@ -86,13 +86,9 @@ DEFAULT_SERIES_EXCLUDE = (
 )
 
 # The other views: a folder or zip given for a view holds that view's cine, so only its own
-# UK Biobank series names (fields 20208 and 20210) and common spellings are preferred, and
-# localizers are left out; the short axis's exclusion of long-axis series does not apply.
-VIEW_SERIES_INCLUDE = {
-    "la_2ch": (r"(?i)LAX_2Ch", r"(?i)(^|[^a-z0-9])2[ _-]?ch([^a-z]|$)", r"(?i)two[ _-]?chamber"),
-    "la_4ch": (r"(?i)LAX_4Ch", r"(?i)(^|[^a-z0-9])4[ _-]?ch([^a-z]|$)", r"(?i)four[ _-]?chamber"),
-    "ao": (r"(?i)Ao_dist", r"(?i)aort", r"(?i)(^|[^a-z])ao([^a-z]|$)"),
-}
+# UK Biobank series names and common spellings are preferred (the view's ``dicom_series``,
+# cardiopheno.views), and localizers are left out; the short axis's exclusion of long-axis
+# series does not apply.
 VIEW_SERIES_EXCLUDE = (r"(?i)localizer|scout|survey|tagging|shmolli|t1map",)
 
 _TRANSFER_SYNTAX_HINT = (
@@ -119,7 +115,7 @@ class DicomOptions:
         if view == "sa":
             return self
         return replace(
-            self, series_include=VIEW_SERIES_INCLUDE[view], series_exclude=VIEW_SERIES_EXCLUDE
+            self, series_include=view_series_include()[view], series_exclude=VIEW_SERIES_EXCLUDE
         )
 
     @classmethod
@@ -717,7 +713,7 @@ def convert_batch(
     """
     out_dir = Path(out_dir)
     options = options or DicomOptions()
-    views = [v for v in VIEW_SERIES_INCLUDE if v in manifest.columns]
+    views = [v for v in view_series_include() if v in manifest.columns]
     rows = []
     for rec in manifest.to_dict("records"):
         eid = str(rec["eid"])
@@ -746,6 +742,13 @@ def convert_batch(
     extra = [c for v in views for c in (v, f"{v}_reason", *_provided(v))]
     columns = ["eid", "sa", "seg_sa", "source", "ok", "reason", "frame_interval_source", *extra]
     return pd.DataFrame(rows, columns=columns)
+
+
+def view_series_include() -> dict[str, tuple[str, ...]]:
+    """Each view's DICOM series names beside the short axis's (``ViewSpec.dicom_series``)."""
+    from cardiopheno.views import VIEWS
+
+    return {name: spec.dicom_series for name, spec in VIEWS.items() if spec.dicom_series}
 
 
 def _provided(view: str) -> tuple[str, ...]:
