@@ -108,7 +108,7 @@ def test_a_view_without_a_model_is_recorded_for_every_subject(tmp_path, rng):
 
 
 def test_a_failed_dicom_conversion_of_a_view_is_its_reason_not_the_short_axis():
-    from cardiopheno.segment.infer import _job_rows
+    from cardiopheno.segment.batch import job_rows
 
     conversion = pd.DataFrame(
         {
@@ -120,8 +120,8 @@ def test_a_failed_dicom_conversion_of_a_view_is_its_reason_not_the_short_axis():
             "la_4ch_reason": ["", "2: no DICOM images in four"],
         }
     )
-    rows = {r["eid"]: r for r in _job_rows(conversion, ["1", "2"], VIEWS["la_4ch"])}
+    rows = {r["eid"]: r for r in job_rows(conversion, ["1", "2"], VIEWS["la_4ch"])}
     assert rows["1"]["error"] == "" and rows["1"]["image"] == "/x/la_4ch.nii.gz"
     assert rows["2"]["error"] == "conversion: 2: no DICOM images in four"
-    sa_rows = {r["eid"]: r for r in _job_rows(conversion, ["1", "2"], VIEWS["sa"])}
+    sa_rows = {r["eid"]: r for r in job_rows(conversion, ["1", "2"], VIEWS["sa"])}
     assert sa_rows["1"]["error"].startswith("conversion: 1: short axis")

@@ -44,6 +44,16 @@ class ViewSpec:
     # given for it (UK Biobank's names first, then common spellings; io.dicom); the short axis's
     # are config inputs.dicom
     dicom_series: tuple[str, ...] = ()
+    # the view every subject has (the manifest's required column): its model is the config's
+    # segmentation.checkpoint (the others': segmentation.checkpoints.<view>), and a DICOM
+    # conversion table's row status is its own
+    primary: bool = False
+    # its labels follow an endocardial convention (segment.convention: trabeculae and papillary
+    # muscles in the cavity or not)
+    endocardial_convention: bool = False
+    # the segment table carries the key phenotypes' uncertainty over the passes (<IDP>_sd,
+    # segment.uncertainty)
+    uncertainty: bool = False
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -89,6 +99,9 @@ VIEWS: dict[str, ViewSpec] = {
             # 1.8 / 1.3, the largest heart scale of the training augmentation
             # (transforms.target_pixel); training caches stay at 1.8 mm (train_from_sources)
             preprocess={"finest_pixel_mm": 1.4},
+            primary=True,
+            endocardial_convention=True,
+            uncertainty=True,
         ),
         ViewSpec(
             "la_2ch",
