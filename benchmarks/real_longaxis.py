@@ -110,7 +110,12 @@ def subject_001(la_seg: Segmenter, sa_seg: Segmenter, tmp: Path) -> dict:
         }
     out["atria"] = _atria(la, la_img, sa_gt, sa_img, tmp, "mnms2_001")
     out["tta"] = res.tta
-    out["qc"] = _trust(la, la_img, sa, sa_img, res.tta, out["atria"])
+    # the short axis holds ED and ES only: each 4-chamber frame gets the nearer of the two in
+    # the cycle, so the QC pairs phases as it does with whole cines
+    n = la.shape[-1]
+    near_es = [min((f - ES) % n, (ES - f) % n) < min((f - ED) % n, (ED - f) % n) for f in range(n)]
+    sa_cine = sa[..., np.asarray(near_es, dtype=int)]
+    out["qc"] = _trust(la, la_img, sa_cine, sa_img, res.tta, out["atria"])
     return out
 
 

@@ -106,3 +106,22 @@ def test_an_implausible_right_atrium_and_an_unstable_left_atrium_are_masked_with
 def test_thresholds_come_from_config():
     th = ViewQCThresholds.from_config({"min_tta_dice": 0.5, "ranges": {"RAV_max": [5, 500]}})
     assert th.min_tta_dice == 0.5 and th.ranges == {"RAV_max": (5.0, 500.0)}
+
+
+def test_a_few_disagreeing_frames_are_tolerated_many_are_not():
+    """Every 4-chamber frame is judged; up to max_crossview_bad_fraction of them may disagree
+    (the two cines' phases never match exactly), more fail the check."""
+    sa, sa_affine, la, la_affine = _views()
+    swapped = la.copy()
+    swapped[la == 1], swapped[la == 3] = 3, 1
+    cine = _four_chamber(la, frames=20)
+    evidence = ViewEvidence(
+        affines={"la_4ch": la_affine}, sa_labels=sa[..., None], sa_affine=sa_affine
+    )
+    cine[:, :, 0, 7] = _four_chamber(swapped, 1)[:, :, 0, 0]
+    results, masked = check_views({"la_4ch": cine}, evidence=evidence)
+    assert {r.name: r.passed for r in results}["la_4ch_matches_sa"] is True and not masked
+    cine[:, :, 0, 8:10] = _four_chamber(swapped, 2)[:, :, 0, :]
+    results, masked = check_views({"la_4ch": cine}, evidence=evidence)
+    verdict = {r.name: r for r in results}["la_4ch_matches_sa"]
+    assert verdict.passed is False and "in 3 of 20 frames (7, 8, 9" in verdict.reason
