@@ -23,3 +23,16 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """An untrained two-level network on a 48-pixel grid: the commands' plumbing without a
+    trained model's seconds (test files with their own grid define their own)."""
+    from cardiopheno.segment.network import NetworkConfig, build_network, save_checkpoint
+    from cardiopheno.segment.transforms import PreprocessConfig
+
+    net = NetworkConfig(channels=(8, 16), strides=(2,), num_res_units=1)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, build_network(net), net, PreprocessConfig(roi=48, crop=32))
+    return path

@@ -59,17 +59,6 @@ def _assert_readable(text: str) -> None:
 
 
 # ------------------------------------------------------------------------------- segment
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from cardiopheno.segment.network import NetworkConfig, build_network, save_checkpoint
-    from cardiopheno.segment.transforms import PreprocessConfig
-
-    net = NetworkConfig(channels=(8, 16), strides=(2,), num_res_units=1)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, build_network(net), net, PreprocessConfig(roi=48, crop=32))
-    return path
-
-
 def _with_nan_voxel():
     data = _cine()
     data[3, 3, 1, 2] = np.nan

@@ -130,17 +130,6 @@ def test_anisotropic_pixels_give_an_elliptic_disk():
 
 
 # ------------------------------------------------------------------- inference, CLI and config
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from cardiopheno.segment.network import NetworkConfig, build_network, save_checkpoint
-    from cardiopheno.segment.transforms import PreprocessConfig
-
-    net = NetworkConfig(channels=(8, 16), strides=(2,), num_res_units=1)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, build_network(net), net, PreprocessConfig(roi=48, crop=32))
-    return path
-
-
 def _cine(path, rng, shape=(40, 40, 3, 4), zooms=(1.8, 1.8, 8.0, 30.0)):
     import nibabel as nib
 

@@ -11,7 +11,7 @@ from cardiopheno.segment.data import wholeheart_volumes
 
 WHOLEHEART = Path(__file__).resolve().parents[2] / "shared" / "data" / "wholeheart"
 LABELS = WHOLEHEART / "mmwhs_ct_labels.nii.gz"
-pytestmark = pytest.mark.skipif(
+needs_labels = pytest.mark.skipif(
     not LABELS.is_file(), reason=f"{LABELS} absent (../shared/data is not in a user's clone)"
 )
 
@@ -20,6 +20,7 @@ def _centre(mask: np.ndarray) -> np.ndarray:
     return np.argwhere(mask).mean(axis=0)
 
 
+@needs_labels
 def test_four_chamber_slices_show_every_chamber_atria_above_the_apex():
     vols = list(wholeheart_volumes(LABELS, "la_4ch", 8, seed=3))
     assert len(vols) == 8
@@ -37,6 +38,7 @@ def test_four_chamber_slices_show_every_chamber_atria_above_the_apex():
     assert apex_down >= 2 * len(vols) - 1
 
 
+@needs_labels
 def test_two_chamber_slices_label_the_left_atrium_only_and_repeat_by_seed():
     a = list(wholeheart_volumes(LABELS, "la_2ch", 3, seed=5))
     b = list(wholeheart_volumes(LABELS, "la_2ch", 3, seed=5))
