@@ -63,8 +63,12 @@ class ViewQCThresholds:
 
     # failures on real cines measured 0.28-0.41 (issue #30), good phantom cines > 0.9
     min_tta_dice: float = 0.7
-    # expert 4-chamber vs expert short-axis labels of M&Ms-2 subject 001: 0.96 / 0.96 at ED
-    min_crossview_dice: float = 0.6
+    # a failed 4-chamber map (ventricles swapped or misplaced) reads 0.0 along the line; correct
+    # maps read 0.96 / 0.96 (M&Ms-2 001's experts at ED) down to 0.37 in some frames of the
+    # phantom's own truth labels (its RV moves a little differently in the two views; real
+    # cines add breath-hold shifts), and the demo's model labels dip to 0.18 in 2 % of one
+    # subject's frames: 0.2 flags the failures and none of those
+    min_crossview_dice: float = 0.2
     # share of 4-chamber frames allowed below it (phases of two cines never match exactly)
     max_crossview_bad_fraction: float = 0.1
     # wide limits of what an adult can have, not normal ranges (UK Biobank normal LAV_max
