@@ -29,6 +29,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from cardiopheno.synth.acquisition import smooth_field
+
 # MM-WHS labels as renumbered in ../shared/data/wholeheart (README) -> seg4_la_4ch classes
 # (1 LV cavity, 2 LV myocardium, 3 RV, 4 LA, 5 RA); the aorta (6) and pulmonary artery (7) are
 # blood but background.
@@ -169,11 +171,6 @@ def plane(anatomy: Anatomy, view: str, rng: np.random.Generator) -> tuple[np.nda
     return centre, axis, normal
 
 
-def _smooth(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
-    return field / max(float(field.std()), 1e-6)
-
-
 def cut(
     anatomy: Anatomy, view: str, rng: np.random.Generator, size: int = 192
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -188,7 +185,7 @@ def cut(
     scale = rng.uniform(0.85, 1.2, 2)  # the heart larger or smaller along each in-plane axis
     ii, jj = np.meshgrid(np.arange(size) - size / 2, np.arange(size) - size / 2, indexing="ij")
     warp = rng.uniform(0.0, 5.0) / px  # elastic displacement, pixels
-    di, dj = (_smooth(rng, (size, size), size / 8) * warp for _ in range(2))
+    di, dj = (smooth_field(rng, (size, size), size / 8) * warp for _ in range(2))
     u, v = (ii + di) / scale[0], (jj + dj) / scale[1]
     depths = np.linspace(-0.5, 0.5, 4) * rng.uniform(6.0, 8.0)
     to_vox = np.linalg.inv(anatomy.affine)
@@ -228,14 +225,14 @@ def paint_classes(labels: np.ndarray, rng: np.random.Generator, px: float) -> np
     wall = ndimage.binary_dilation(blood, iterations=max(1, round(rng.uniform(1.5, 3.5) / px)))
     out[wall & ~heart] = _WALL
     grown = ndimage.binary_dilation(out > 0, iterations=max(1, round(rng.uniform(2, 8) / px)))
-    fat = grown & (out == 0) & (_smooth(rng, labels.shape, 4) > rng.uniform(-1.0, 0.5))
+    fat = grown & (out == 0) & (smooth_field(rng, labels.shape, 4) > rng.uniform(-1.0, 0.5))
     out[fat] = _FAT
     n = labels.shape[0]
     ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     c = n / 2 + rng.normal(0, n / 20, 2)
     ax = rng.uniform(0.35, 0.55, 2) * n
     body = ((ii - c[0]) / ax[0]) ** 2 + ((jj - c[1]) / ax[1]) ** 2 <= 1
-    field = _smooth(rng, labels.shape, rng.uniform(4, 12))
+    field = smooth_field(rng, labels.shape, rng.uniform(4, 12))
     edges = np.quantile(field, np.sort(rng.uniform(0, 1, _N_BG - 1)))
     chest = _BG0 + np.digitize(field, edges)
     rest = out == 0
@@ -257,9 +254,11 @@ def paint(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mean = rng.uniform(0.0, 1.0, n_cls)
     std = rng.uniform(0.0, 0.06, n_cls)
     image = mean[classes] + std[classes] * rng.standard_normal(classes.shape)
-    image *= 1.0 + 0.08 * _smooth(rng, classes.shape, 2.0)  # flow and trabecular texture
+    image *= 1.0 + 0.08 * smooth_field(rng, classes.shape, 2.0)  # flow and trabecular texture
     image = ndimage.gaussian_filter(image, rng.uniform(0.3, 1.2))
-    image *= np.exp(0.3 * rng.uniform(0, 1) * _smooth(rng, classes.shape, classes.shape[0] / 4))
+    image *= np.exp(
+        0.3 * rng.uniform(0, 1) * smooth_field(rng, classes.shape, classes.shape[0] / 4)
+    )
     sigma = rng.uniform(0.0, 0.05)
     image = np.hypot(
         image + sigma * rng.standard_normal(image.shape), sigma * rng.standard_normal(image.shape)
