@@ -1,6 +1,6 @@
-"""Snakemake entry: convert one batch's DICOM folders/zips to NIfTI (cardiopheno.io.dicom)."""
+"""Snakemake entry: convert one batch's DICOM folders/zips to NIfTI (cardiopheno.io.dicom_batch)."""
 
-from cardiopheno.io.dicom import convert_batch_files
+from cardiopheno.io.dicom_batch import convert_batch_files
 from cardiopheno.workflow_log import setup
 
 smk = snakemake  # noqa: F821

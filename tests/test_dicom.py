@@ -30,11 +30,11 @@ from cardiopheno.io import cli as io_cli
 from cardiopheno.io.dicom import (
     DicomConversionError,
     DicomOptions,
-    convert_batch,
     convert_dicom,
     read_dicom_cine,
-    read_zip_manifest,
 )
+from cardiopheno.io.dicom_batch import convert_batch
+from cardiopheno.io.dicom_source import read_zip_manifest
 from cardiopheno.io.nifti import load_cine
 
 ROWS, COLS = 12, 16  # different on purpose: a transposed image cannot pass
@@ -459,7 +459,7 @@ def test_no_identifying_value_reaches_outputs_or_logs(tmp_path, rng, caplog, cap
 
 
 def test_batch_status_table_is_written_for_the_workflow(tmp_path, rng):
-    from cardiopheno.io.dicom import CONVERT_COLUMNS, convert_batch_files
+    from cardiopheno.io.dicom_batch import CONVERT_COLUMNS, convert_batch_files
     from cardiopheno.io.tables import file_metadata, read_table
 
     write_series(tmp_path / "in" / "a", rng)

@@ -41,8 +41,8 @@ class ViewSpec:
     # inference's flipped copies are mirror images along that axis
     canonical: bool = False
     # series names (regular expressions) that mark this view's cine in a DICOM folder or zip
-    # given for it (UK Biobank's names first, then common spellings; io.dicom); the short axis's
-    # are config inputs.dicom
+    # given for it (UK Biobank's names first, then common spellings; io.dicom_series); the short
+    # axis's are config inputs.dicom
     dicom_series: tuple[str, ...] = ()
     # the view every subject has (the manifest's required column): its model is the config's
     # segmentation.checkpoint (the others': segmentation.checkpoints.<view>), and a DICOM
