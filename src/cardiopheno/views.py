@@ -65,6 +65,13 @@ class ViewSpec:
         return len(self.labels) + 1
 
     @property
+    def file_suffix(self) -> str:
+        """The view's tail in file names that leave the primary view unnamed (the synthetic
+        cohort's ``truth/labels/<eid><suffix>.nii.gz``, the training cache
+        ``synthetic<suffix>.npz``): "" for the primary view, ``_<name>`` for the others."""
+        return "" if self.primary else f"_{self.name}"
+
+    @property
     def default_checkpoint(self) -> Path:
         return Path(str(files("cardiopheno") / "models" / self.checkpoint))
 
