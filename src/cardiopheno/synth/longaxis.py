@@ -138,19 +138,33 @@ def _fractions(heart: Heart, atria, root, u, v, z, f: int, fat_tex):
     return cls, blood, myo_like, fat_f
 
 
-def render_long_axis(
-    view: str,
-    heart: Heart,
-    atria: tuple[Atrium, Atrium],
-    root: tuple[float, float, float],
-    heart_to_world: np.ndarray,
-    tissue: dict[str, float],
-    n_frames: int,
-    dt_ms: float,
-    rng: np.random.Generator,
-) -> ViewImage:
-    """Render ``view`` (``la_2ch`` or ``la_4ch``) over the cycle (frame 0 = ventricular ED)."""
+@dataclass(frozen=True)
+class _Plane:
+    """The view's plane in the heart frame and its pixel grid.
 
+    The plane runs along ``d`` (in-plane direction (u, v) of s) and the LV axis (z), ``w0`` mm
+    off the axis along ``nrm``; pixel (i, j) -> plane (s, z) is ``base @ (i, j) + offset``. The
+    heart's extent in the plane is ``s_lo..s_hi`` by ``z_apex..z_top``.
+    """
+
+    d: np.ndarray
+    nrm: np.ndarray
+    w0: float
+    nx: int
+    ny: int
+    px: float
+    base: np.ndarray
+    offset: np.ndarray
+    sx: np.ndarray  # s of every pixel centre, mm
+    sy: np.ndarray  # z of every pixel centre, mm
+    s_lo: float
+    s_hi: float
+    z_apex: float
+    z_top: float
+
+
+def _draw_plane(view: str, heart: Heart, atria, rng: np.random.Generator) -> _Plane:
+    """Orientation, offset, matrix and pixel size of the view; the heart's box centred, turned."""
     psi = _plane_angle(view, rng)
     d = np.array([np.cos(psi), np.sin(psi)])  # in-plane direction (u, v) of s
     nrm = np.array([-d[1], d[0]])
@@ -174,66 +188,116 @@ def render_long_axis(
     ii, jj = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
     sz = np.einsum("ab,bij->aij", base, np.stack([ii, jj]).astype(float)) + offset[:, None, None]
     sx, sy = sz[0].astype(np.float32), sz[1].astype(np.float32)
+    return _Plane(d, nrm, w0, nx, ny, px, base, offset, sx, sy, s_lo, s_hi, z_apex, z_top)
 
-    tex = smooth_field(rng, (2, nx, ny), 3.0)
-    bg = _paint(sx, sy, _scene(rng, s_lo, s_hi, z_apex), tissue, px)
+
+def _chest(plane: _Plane, tissue: dict[str, float], rng: np.random.Generator):
+    """The static chest in the plane, blurred (point spread), and its smooth fields."""
+    sx, sy, px = plane.sx, plane.sy, plane.px
+    tex = smooth_field(rng, (2, plane.nx, plane.ny), 3.0)
+    bg = _paint(sx, sy, _scene(rng, plane.s_lo, plane.s_hi, plane.z_apex), tissue, px)
     lung = np.isclose(bg, tissue["lung"], atol=0.02)
     bg *= 1.0 + 0.10 * tex[0]
     bg = np.where(lung, bg + 0.05 * np.clip(tex[1], 0, None), bg)
+    s0 = 0.5 * (plane.s_lo + plane.s_hi)
     dao = (  # descending aorta behind the atria
         s0 + rng.uniform(-20, 20),
-        z_top + rng.uniform(5, 20),
+        plane.z_top + rng.uniform(5, 20),
     )
 
     bg = bg * (1 - cov_disc(np.hypot(sx - dao[0], sy - dao[1]), 11.0, px)) + 0.85 * cov_disc(
         np.hypot(sx - dao[0], sy - dao[1]), 11.0, px
     )
-    bg = ndimage.gaussian_filter(bg, 0.5)
+    return ndimage.gaussian_filter(bg, 0.5), tex
 
-    # Heart box (pixels whose centre lies within the heart's reach).
+
+@dataclass(frozen=True)
+class _HeartSamples:
+    """The pixels within the heart's reach (``idx``) and their sample points: 2 x 2 in-plane by
+    3 depths through the slab (N x 12, heart frame), with their fat and blood textures."""
+
+    idx: tuple[np.ndarray, np.ndarray]
+    u: np.ndarray
+    v: np.ndarray
+    z: np.ndarray
+    fat_tex: np.ndarray
+    blood_tex: np.ndarray
+
+
+def _heart_samples(plane: _Plane, tex, tissue, rng: np.random.Generator) -> _HeartSamples:
+    """Sample points of the pixels whose centre lies within the heart's reach."""
+    sx, sy, px = plane.sx, plane.sy, plane.px
     margin = 12.0
-    box = (sx > s_lo - margin) & (sx < s_hi + margin) & (sy > z_apex - margin)
-    box &= sy < z_top + margin
+    box = (sx > plane.s_lo - margin) & (sx < plane.s_hi + margin) & (sy > plane.z_apex - margin)
+    box &= sy < plane.z_top + margin
     idx = np.nonzero(box)
     sub = np.array([[a_, b_] for a_ in _SUB for b_ in _SUB]) * px  # 4 x 2 (p, q) offsets, mm
-    sub_sz = sub @ base.T / px  # offsets in (s, z)
+    sub_sz = sub @ plane.base.T / px  # offsets in (s, z)
     s_pts = sx[idx][:, None] + sub_sz[None, :, 0]  # N x 4
     z_pts = sy[idx][:, None] + sub_sz[None, :, 1]
     s_pts = np.repeat(s_pts, len(_SLAB), axis=1)
     z_pts = np.repeat(z_pts, len(_SLAB), axis=1)
-    w_pts = np.tile(_SLAB, 4)[None, :] + w0
+    w_pts = np.tile(_SLAB, 4)[None, :] + plane.w0
+    d, nrm = plane.d, plane.nrm
     u = (s_pts * d[0] + w_pts * nrm[0]).astype(np.float32)
     v = (s_pts * d[1] + w_pts * nrm[1]).astype(np.float32)
     z = z_pts.astype(np.float32)
     fat_tex = np.clip(1.5 * (tex[1][idx] - 0.2), 0.0, 1.0).astype(np.float32)
-    blood_tex = (tissue["blood"] * (1.0 + 0.04 * smooth_field(rng, (nx, ny), 1.0)))[idx]
+    blood_tex = (tissue["blood"] * (1.0 + 0.04 * smooth_field(rng, (plane.nx, plane.ny), 1.0)))[idx]
+    return _HeartSamples(idx, u, v, z, fat_tex, blood_tex)
 
+
+def _render_frames(heart: Heart, atria, root, pts: _HeartSamples, bg, tissue, n_frames: int):
+    """Noise-free image (X x Y x T, point spread applied) and seg4 labels over the cycle."""
+    idx = pts.idx
     image = np.repeat(bg[:, :, None], n_frames, axis=2)
-    seg4 = np.zeros((nx, ny, n_frames), np.uint8)
+    seg4 = np.zeros((*bg.shape, n_frames), np.uint8)
     for f in range(n_frames):
-        cls, blood, myo, fat = _fractions(heart, atria, root, u, v, z, f, fat_tex)
+        cls, blood, myo, fat = _fractions(heart, atria, root, pts.u, pts.v, pts.z, f, pts.fat_tex)
         rest = np.clip(1.0 - blood - myo - fat, 0.0, 1.0)
         image[idx[0], idx[1], f] = (
-            blood * blood_tex + myo * tissue["myo"] + fat * tissue["fat"] + rest * bg[idx]
+            blood * pts.blood_tex + myo * tissue["myo"] + fat * tissue["fat"] + rest * bg[idx]
         )
         seg4[idx[0], idx[1], f] = np.argmax(cls, axis=0).astype(np.uint8)
-    heart_part = ndimage.gaussian_filter(image, sigma=(0.5, 0.5, 0))
-    image = acquire(heart_part[:, :, None, :], rng)
+    return ndimage.gaussian_filter(image, sigma=(0.5, 0.5, 0)), seg4
 
-    # Affine: pixel (i, j, k) -> plane (s, z) -> heart (u, v, z) -> world.
+
+def _pixel_to_heart(plane: _Plane) -> np.ndarray:
+    """Pixel (i, j, k) -> plane (s, z) -> heart frame (u, v, z)."""
+    d, nrm, base, offset = plane.d, plane.nrm, plane.base, plane.offset
     to_heart = np.zeros((4, 4))
     to_heart[:2, 0] = d * base[0, 0]
     to_heart[:2, 1] = d * base[0, 1]
     to_heart[2, 0], to_heart[2, 1] = base[1, 0], base[1, 1]
     to_heart[:2, 2] = nrm * LA_SLICE_THICKNESS_MM
-    to_heart[:2, 3] = d * offset[0] + nrm * w0
+    to_heart[:2, 3] = d * offset[0] + nrm * plane.w0
     to_heart[2, 3] = offset[1]
     to_heart[3, 3] = 1.0
-    offsets = {a.name: float(np.array([a.u, a.v]) @ nrm - w0) for a in atria}
+    return to_heart
+
+
+def render_long_axis(
+    view: str,
+    heart: Heart,
+    atria: tuple[Atrium, Atrium],
+    root: tuple[float, float, float],
+    heart_to_world: np.ndarray,
+    tissue: dict[str, float],
+    n_frames: int,
+    dt_ms: float,
+    rng: np.random.Generator,
+) -> ViewImage:
+    """Render ``view`` (``la_2ch`` or ``la_4ch``) over the cycle (frame 0 = ventricular ED)."""
+    plane = _draw_plane(view, heart, atria, rng)
+    bg, tex = _chest(plane, tissue, rng)
+    samples = _heart_samples(plane, tex, tissue, rng)
+    heart_part, seg4 = _render_frames(heart, atria, root, samples, bg, tissue, n_frames)
+    image = acquire(heart_part[:, :, None, :], rng)
+    offsets = {a.name: float(np.array([a.u, a.v]) @ plane.nrm - plane.w0) for a in atria}
     return ViewImage(
         image=image,
         labels=view_labels(view, seg4)[:, :, None, :],
-        affine=heart_to_world @ to_heart,
-        zooms=(px, px, LA_SLICE_THICKNESS_MM, dt_ms),
+        affine=heart_to_world @ _pixel_to_heart(plane),
+        zooms=(plane.px, plane.px, LA_SLICE_THICKNESS_MM, dt_ms),
         plane_offset=offsets,
     )
