@@ -8,8 +8,10 @@ from its own landmarks (apex, mitral and tricuspid valve centres), each cut tilt
 scaled and elastically deformed at random, and painted with random intensities per tissue in
 the manner of SynthSeg (Billot et al., MedIA 2023), half of the time near bSSFP contrast (bright
 blood and fat, dark muscle), half of the time any contrast. What the segmentation leaves
-unlabelled (the chest) becomes random smooth tissue classes inside a body outline, and thin walls
-and epicardial fat are grown around the chambers. The great vessels are painted as blood but
+unlabelled (the chest) becomes random smooth tissue classes inside a body outline, with a thorax
+placed by the slice's world directions (:func:`thorax`: dark lungs beside the heart, the liver
+below a domed diaphragm, the descending aorta behind the left atrium, the spine behind it), and
+thin walls and epicardial fat are grown around the chambers. The great vessels are painted as blood but
 labelled background, so a network learns that bright blood in the outflow tracts is not an
 atrium. Each slice keeps a world affine, so training sees it in the canonical orientation that
 inference puts real cines in (:mod:`cardiopheno.segment.orientation`).
@@ -40,6 +42,9 @@ _BLOOD = (WHS_LV, WHS_LA, WHS_RA, WHS_RV, WHS_AO, WHS_PA)
 # painting classes beyond the WHS labels
 _WALL, _FAT, _AIR, _BG0 = 8, 9, 10, 11
 _N_BG = 5  # random chest tissue classes
+# the thorax around the heart (:func:`thorax`)
+_LUNG, _LIVER, _DAO, _SPINE, _LUNG_VESSEL = 16, 17, 18, 19, 20
+_N_CLS = 21
 GRID_MM = 1.0  # the anatomy is resampled to this isotropic grid once
 
 
@@ -241,15 +246,74 @@ def paint_classes(labels: np.ndarray, rng: np.random.Generator, px: float) -> np
     return out
 
 
+def _unit_in_plane(affine: np.ndarray, world: tuple[float, float, float]) -> np.ndarray:
+    """The unit pixel direction (i, j) of a world direction (RAS) in the slice, or zeros where
+    the direction runs mostly through the plane."""
+    axes = affine[:3, :2] / np.linalg.norm(affine[:3, :2], axis=0)
+    d = axes.T @ np.asarray(world)
+    n = np.linalg.norm(d)
+    return d / n if n > 0.3 else np.zeros(2)
+
+
+def thorax(
+    classes: np.ndarray, labels: np.ndarray, affine: np.ndarray, rng: np.random.Generator, px: float
+) -> np.ndarray:
+    """Lungs, liver, descending aorta and spine around the heart, placed by the slice's world
+    directions: a real long-axis cine has the heart between two dark lungs, the liver below the
+    diaphragm and the descending aorta behind the left atrium, a bright ring a network must
+    not take for a chamber. Without them the chest was random blobs, and a real cine's dark lung
+    beside a small systolic heart was labelled as ventricles."""
+    out = classes.copy()
+    n = labels.shape[0]
+    body = out != _AIR
+    inner = ndimage.distance_transform_edt(body) * px > rng.uniform(8.0, 30.0)
+    heart = ndimage.binary_dilation(labels > 0, iterations=max(1, round(rng.uniform(2, 12) / px)))
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    pix = np.stack([ii, jj], -1).astype(float)
+    centre = np.argwhere(labels > 0).mean(0) if (labels > 0).any() else np.full(2, n / 2)
+    feet = _unit_in_plane(affine, (0.0, 0.0, -1.0))
+    free = inner & ~heart
+    if feet.any() and rng.random() < 0.8:  # the diaphragm: a wavy line below the heart
+        depth = (pix - centre) @ feet
+        reach = depth[labels > 0].max() if (labels > 0).any() else 0.0
+        lateral = (pix - centre) @ np.array([-feet[1], feet[0]])
+        dome = reach + (rng.uniform(-10, 25) + 8 * smooth_field(rng, labels.shape, n / 8)) / px
+        dome = dome + rng.uniform(0.0, 0.01) * px * lateral**2  # domed: lower at the sides
+        out[free & (depth > dome)] = _LIVER
+    if rng.random() < 0.85:
+        wobble = smooth_field(rng, labels.shape, rng.uniform(3, 8)) > rng.uniform(-2.0, -0.8)
+        lung = free & (out != _LIVER) & wobble
+        vessels = smooth_field(rng, labels.shape, n / 6) > rng.uniform(1.8, 2.6)
+        out[lung] = _LUNG
+        out[lung & vessels] = _LUNG_VESSEL  # small bright islands in the lung
+    back = _unit_in_plane(affine, (0.0, -1.0, 0.0))
+    la = labels == WHS_LA
+    if back.any() and la.sum() * px * px > 200 and rng.random() < 0.8:
+        r_la = np.sqrt(la.sum() / np.pi)
+        at = np.argwhere(la).mean(0) + back * (r_la + rng.uniform(4, 15) / px)
+        at += rng.normal(0, 6 / px, 2)
+        r_ao = rng.uniform(8, 14) / px
+        dist = np.hypot(ii - at[0], jj - at[1])
+        ring = (dist <= r_ao + rng.uniform(1, 3) / px) & ~heart
+        out[ring] = _WALL
+        out[(dist <= r_ao) & (labels == 0)] = _DAO
+        vertebra = at + back * (r_ao + rng.uniform(15, 30) / px)
+        spine = np.hypot(ii - vertebra[0], jj - vertebra[1]) <= rng.uniform(12, 22) / px
+        out[spine & body & (labels == 0)] = _SPINE
+    return out
+
+
 def paint(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random intensity per class (bSSFP-like half of the time), texture, blur, bias, noise."""
-    n_cls = _BG0 + _N_BG
-    if rng.random() < 0.5:  # near bSSFP: bright blood and fat, dark muscle, dark air
+    n_cls = _N_CLS
+    if rng.random() < 0.6:  # near bSSFP: bright blood and fat, dark muscle, lung and air
         mean = rng.uniform(0.0, 0.8, n_cls)
-        mean[list(_BLOOD)] = rng.uniform(0.6, 1.0) * rng.uniform(0.85, 1.1, len(_BLOOD))
+        blood = [*_BLOOD, _DAO, _LUNG_VESSEL]
+        mean[blood] = rng.uniform(0.6, 1.0) * rng.uniform(0.85, 1.1, len(blood))
         mean[[WHS_MYO, _WALL]] = rng.uniform(0.08, 0.35) * rng.uniform(0.85, 1.15, 2)
         mean[_FAT] = rng.uniform(0.5, 1.0)
-        mean[_AIR] = rng.uniform(0.0, 0.05)
+        mean[[_AIR, _LUNG]] = rng.uniform(0.0, 0.08, 2)
+        mean[_LIVER] = rng.uniform(0.1, 0.45)
     else:  # any contrast (SynthSeg)
         mean = rng.uniform(0.0, 1.0, n_cls)
     std = rng.uniform(0.0, 0.06, n_cls)
@@ -274,6 +338,6 @@ def synth_slices(
     for k in range(n):
         whs, affine, px = cut(anatomy, view, rng)
         whs = _systole(whs, rng, px)
-        image = paint(paint_classes(whs, rng, px), rng)
+        image = paint(thorax(paint_classes(whs, rng, px), whs, affine, rng, px), rng)
         seg4 = _TO_SEG4[np.where(whs < 8, whs, 0)]
         yield f"{name}_{view}_{seed}_{k:04d}", image, seg4, affine, px
