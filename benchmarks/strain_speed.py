@@ -42,7 +42,9 @@ def ukbb_sized(seed: int = 11):
 
 def baseline_tracker(ref: str):
     """``track_slices`` of ``src/cardiopheno/motion/register.py`` at git ``ref`` (with that
-    version's default settings), loaded as a module beside the current one."""
+    version's default settings), loaded as a module beside the current one. Until 9991d8a the
+    file held the whole registration; since then it imports ``motion.bspline``, ``level`` and
+    ``sliding``, which come from the current tree, so a later ref times its loop only."""
     root = Path(__file__).resolve().parents[1]
     source = subprocess.run(
         ["git", "show", f"{ref}:src/cardiopheno/motion/register.py"],

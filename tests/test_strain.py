@@ -12,7 +12,9 @@ import torch
 from scipy import ndimage
 
 from cardiopheno.motion import MotionSettings, track_slices, warp_points
-from cardiopheno.motion.register import _Level, bspline_matrix
+from cardiopheno.motion.bspline import bspline_matrix
+from cardiopheno.motion.level import RegistrationLevel
+from cardiopheno.motion.sliding import polar_frame
 from cardiopheno.phenotypes import SubjectContext, compute_phenotypes, resolve_families
 from cardiopheno.phenotypes.longitudinal_strain import longitudinal_strain
 from cardiopheno.phenotypes.strain import choose_slices, closed_contour
@@ -306,8 +308,6 @@ def test_a_strain_failure_leaves_the_volumes(monkeypatch):
 
 
 def test_bspline_matrix_on_a_pooled_grid_is_the_same_spline_at_the_block_centres():
-    from cardiopheno.motion.register import bspline_matrix
-
     full = bspline_matrix(61, 4)
     pooled = bspline_matrix(61, 4, factor=3)  # block k's centre is full-resolution pixel 3k + 1
     assert pooled.shape == (21, full.shape[1])
@@ -349,13 +349,11 @@ def test_early_stopping_ends_a_level_on_a_loss_plateau():
 def test_regularisers_on_the_control_grid_equal_their_pixel_definitions():
     import torch
 
-    from cardiopheno.motion.register import _Level
-
     rng = np.random.default_rng(3)
     h, w = 23, 19
     ch = torch.from_numpy(rng.random((1, 2, 1, h, w)).astype(np.float32))
     wall = torch.ones(1, h, w)
-    level = _Level(ch, 0, wall, 4, 1, h, w)
+    level = RegistrationLevel(ch, 0, wall, 4, 1, h, w)
     p = torch.from_numpy(rng.standard_normal((2, 2, *[m.shape[1] for m in (level.mx, level.my)])))
     p = p.float()
     u = torch.matmul(torch.matmul(level.mx, p), level.my.T)  # (B, 2, H, W)
@@ -405,13 +403,13 @@ def _excursion(theta: np.ndarray, amount: float) -> np.ndarray:
     return 1.0 - amount * (1.0 - 0.8 * weak)
 
 
-def _level(factor: int, grid: int, translation: str) -> _Level:
+def _level(factor: int, grid: int, translation: str) -> RegistrationLevel:
     ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
     r = np.hypot(ii - C, jj - C)
     wall = torch.from_numpy(((r >= 10) & (r < 17)).astype(np.float32))[None]
     known = torch.ones(1) if translation == "none" else torch.zeros(1)
     polar = (np.array([[C, C]], np.float32), torch.zeros(1, 2), known)
-    return _Level(torch.zeros(1, 2, 1, N, N), 0, wall, grid, factor, N, N, polar)
+    return RegistrationLevel(torch.zeros(1, 2, 1, N, N), 0, wall, grid, factor, N, N, polar)
 
 
 def _control(ux: np.ndarray, uy: np.ndarray, grid: int) -> torch.Tensor:
@@ -462,15 +460,13 @@ def _weak_sector_frame(amount):
 
 
 def test_translation_for_the_sliding_term_comes_from_the_labels():
-    from cardiopheno.motion.register import _polar_frame
-
     def moved(s, dx, dy):
         return lambda x, y: ((x - dx) / s, (y - dy) / s)
 
     _, lab = _ring_phantom([moved(1.0, 0, 0), moved(0.9, 1.5, -1.0), moved(0.85, 2.5, -2.0)])
     lab = np.where(lab == 3, 0, lab)  # the LV only: the RV is not part of the centroids
     lab = np.moveaxis(lab, (0, 1), (2, 3))  # (S, T, H, W)
-    centre, shift, known = _polar_frame(lab, 0, "labels")
+    centre, shift, known = polar_frame(lab, 0, "labels")
     assert known.min() == 1.0
     np.testing.assert_allclose(centre[0], [C, C], atol=0.05)
     np.testing.assert_allclose(shift.view(3, 3, 2)[0].numpy(), [[0, 0], [1.5, -1], [2.5, -2]],
@@ -478,9 +474,9 @@ def test_translation_for_the_sliding_term_comes_from_the_labels():
     # a weak sector shifts the cavity's centroid 0.9 px, but is no translation
     _, lab = _ring_phantom([_weak_sector_frame(0.0), _weak_sector_frame(0.2)])
     lab = np.moveaxis(np.where(lab == 3, 0, lab), (0, 1), (2, 3))
-    _, shift, _ = _polar_frame(lab, 0, "labels")
+    _, shift, _ = polar_frame(lab, 0, "labels")
     assert np.abs(shift.numpy()).max() < 0.25
-    assert _polar_frame(lab, 0, "free")[2].max() == 0.0
+    assert polar_frame(lab, 0, "free")[2].max() == 0.0
 
 
 def _slide_px(options: dict) -> np.ndarray:

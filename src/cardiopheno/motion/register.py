@@ -24,6 +24,10 @@ by ``downsample`` at each level; the control grid stays in full-resolution pixel
 
 The images are cropped to the LV's bounding box over all frames plus ``margin_mm`` (as
 ukbb_cardiac crops before registering), which keeps the RV and outflow tract from steering it.
+
+Here: the settings, the crop and channels, the coarse-to-fine loop and its Adam steps. The
+control grid and its field are in :mod:`~cardiopheno.motion.bspline`, one level's tensors and
+loss in :mod:`~cardiopheno.motion.level`, the sliding penalty in :mod:`~cardiopheno.motion.sliding`.
 """
 
 from __future__ import annotations
@@ -39,15 +43,14 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM
+from cardiopheno.motion.bspline import bspline_matrix, dense_field
+from cardiopheno.motion.level import RegistrationLevel
+from cardiopheno.motion.sliding import polar_frame
 
 log = logging.getLogger(__name__)
 
 
 STOP_WINDOW = 10  # steps between the early-stopping checks
-# the sliding term is evaluated on pixels pooled by at least this: it regularises the field's
-# smooth part (sliding spreads over sectors), and at full resolution its matrix products on
-# the 2-pixel control grid cost more than the rest of a step
-SLIDING_SAMPLE = 4
 
 
 class TrackingError(ValueError):
@@ -144,62 +147,6 @@ def _channels(
     return out
 
 
-def bspline_matrix(
-    n_pixels: int, spacing: int, factor: int = 1, derivative: bool = False
-) -> torch.Tensor:
-    """(n_rows, n_control) cubic B-spline weights: control points every ``spacing`` pixels
-    from one spacing before pixel 0 to one after the last. The dense field is then
-    M_x p M_y^T, two small matrix products whose backward is cheap (torch's bicubic
-    ``interpolate`` backward is ~10x slower on CPU).
-
-    With ``factor`` > 1 the rows are the pixels of the image average-pooled by ``factor``
-    (ceil(n_pixels / factor) of them, each at its block's centre in full-resolution pixels,
-    clamped to the image): the same control grid, evaluated on a coarser pixel grid, so a level
-    can run on pooled images and hand its control points on unchanged.
-
-    With ``derivative`` the rows are the weights' derivatives per full-resolution pixel (the
-    field's exact derivative at the same points)."""
-    n_ctrl = int(math.ceil((n_pixels - 1) / spacing)) + 3
-    n_rows = int(math.ceil(n_pixels / factor))
-    pos = np.clip(factor * np.arange(n_rows) + (factor - 1) / 2.0, 0.0, n_pixels - 1)
-    x = pos / spacing + 1.0  # pixel positions in control units
-    i = np.floor(x).astype(int)
-    f = x - i
-    if derivative:
-        w = np.stack(
-            [-((1 - f) ** 2) / 2, (3 * f**2 - 4 * f) / 2, (-3 * f**2 + 2 * f + 1) / 2, f**2 / 2]
-        ) / spacing  # fmt: skip
-    else:
-        w = np.stack(
-            [
-                (1 - f) ** 3 / 6,
-                (3 * f**3 - 6 * f**2 + 4) / 6,
-                (-3 * f**3 + 3 * f**2 + 3 * f + 1) / 6,
-                f**3 / 6,
-            ]  # fmt: skip
-        )
-    m = np.zeros((n_rows, n_ctrl + 1))
-    for k in range(4):
-        np.add.at(m, (np.arange(n_rows), i - 1 + k), w[k])
-    return torch.from_numpy(m[:, :n_ctrl].astype(np.float32))
-
-
-def _dense(p: torch.Tensor, mx: torch.Tensor, my: torch.Tensor) -> torch.Tensor:
-    """Control grid (B, 2, cx, cy) -> displacement (B, 2, H, W)."""
-    return torch.matmul(torch.matmul(mx, p), my.T)
-
-
-def _pool(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """(B, C, H, W) average-pooled by ``factor`` (edges replicated up to a multiple of it)."""
-    if factor == 1:
-        return x
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % factor, (-w) % factor
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    return F.avg_pool2d(x, factor)
-
-
 def track_slices(
     image: np.ndarray,
     labels: np.ndarray | None,
@@ -236,220 +183,12 @@ def track_slices(
         torch.set_num_threads(threads_before)
 
 
-class _Level:
-    """One level's fixed tensors: the pooled channels, the B-spline matrices on the pooled grid
-    and their differences (derivatives of the field between neighbouring pooled pixels), the
-    pooled ED wall, and the base sampling grid."""
-
-    def __init__(self, ch, ed_frame, wall, grid_px, factor, h, w, polar=None):
-        n_s, n_t = ch.shape[:2]
-        pooled = _pool(ch.reshape(n_s * n_t, -1, h, w), factor)
-        hf, wf = pooled.shape[-2:]
-        self.moving = pooled
-        fixed = pooled.view(n_s, n_t, -1, hf, wf)[:, ed_frame : ed_frame + 1]
-        self.fixed = fixed.expand(-1, n_t, -1, -1, -1).reshape(n_s * n_t, -1, hf, wf)
-        self.factor = factor
-        self.mx = bspline_matrix(h, grid_px, factor)
-        self.my = bspline_matrix(w, grid_px, factor)
-        # field differences between neighbouring pooled pixels, per full-resolution pixel
-        self.dmx = (self.mx[1:] - self.mx[:-1]) / factor
-        self.dmy = (self.my[1:] - self.my[:-1]) / factor
-        # membrane energy as a quadratic form on the control grid: sum |D M p M'^T|^2 =
-        # <(D M)^T (D M) p, p M'^T M'>, exact and ~10x less work than differencing the field
-        self.kx = (self.dmx.T @ self.dmx, self.my.T @ self.my, (hf - 1) * wf)
-        self.ky = (self.mx.T @ self.mx, self.dmy.T @ self.dmy, hf * (wf - 1))
-        # bending energy, the same way: second differences per full-resolution pixel^2
-        d2x = (self.dmx[1:] - self.dmx[:-1]) / factor
-        d2y = (self.dmy[1:] - self.dmy[:-1]) / factor
-        self.bend = (
-            (d2x.T @ d2x, self.my.T @ self.my, 1.0, (hf - 2) * wf),
-            (self.dmx.T @ self.dmx, self.dmy.T @ self.dmy, 2.0, (hf - 1) * (wf - 1)),
-            (self.mx.T @ self.mx, d2y.T @ d2y, 1.0, hf * (wf - 2)),
-        )
-        wall_f = _pool(wall[:, None], factor)[:, 0, :-1, :-1]  # fraction of wall per pixel
-        # the Jacobian is needed on the wall only: its bounding box (over slices) is enough
-        rows = torch.nonzero(wall_f.sum(dim=(0, 2)) > 0)[:, 0]
-        cols = torch.nonzero(wall_f.sum(dim=(0, 1)) > 0)[:, 0]
-        if rows.numel() == 0:
-            rows = cols = torch.zeros(1, dtype=torch.long)
-        r, c = slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
-        self.wall = wall_f[:, r, c].repeat_interleave(n_t, dim=0)  # pairs are slice-major
-        self.wall_n = self.wall.sum().clamp_min(1.0)
-        self.wall_per_pair = self.wall.sum(dim=(1, 2), keepdim=True).clamp_min(1.0)
-        self.jx, self.jy = self.dmx[r], self.dmy[c]  # derivatives on the box
-        self.mx_in, self.my_in = self.mx[:-1][r], self.my[:-1][c]
-        # grid_sample's normalised coordinates ((x, y) = (width, height), align_corners):
-        # pooled pixel k + u / factor
-        gi = torch.arange(hf, dtype=torch.float32) * (2.0 / max(hf - 1, 1)) - 1.0
-        gj = torch.arange(wf, dtype=torch.float32) * (2.0 / max(wf - 1, 1)) - 1.0
-        self.base = torch.stack(torch.meshgrid(gj, gi, indexing="xy"), dim=-1)  # (hf, wf, 2)
-        self.to_grid = torch.tensor(
-            [2.0 / (factor * max(wf - 1, 1)), 2.0 / (factor * max(hf - 1, 1))]
-        )
-        if polar is not None:
-            self._polar(wall, grid_px, factor, h, w, *polar, n_t)
-
-    def _polar(self, wall, grid_px, factor, h, w, centre, shift, known, n_t):
-        """The sliding term's fixed tensors on the wall's bounding box, pooled by at least
-        SLIDING_SAMPLE: the field and its exact derivatives there (B-spline derivative
-        matrices, not differences, so that the polar terms meet at the same points) and each
-        pixel's polar frame about ``centre`` (S, 2; full-resolution crop pixels)."""
-        factor = max(factor, SLIDING_SAMPLE)
-        wall_p = _pool(wall[:, None], factor)[:, 0]
-        rows = torch.nonzero(wall_p.sum(dim=(0, 2)) > 0)[:, 0]
-        cols = torch.nonzero(wall_p.sum(dim=(0, 1)) > 0)[:, 0]
-        if rows.numel() == 0:
-            rows = cols = torch.zeros(1, dtype=torch.long)
-        r, c = slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
-        self.sx = bspline_matrix(h, grid_px, factor)[r]
-        self.sy = bspline_matrix(w, grid_px, factor)[c]
-        self.sdx = bspline_matrix(h, grid_px, factor, derivative=True)[r]
-        self.sdy = bspline_matrix(w, grid_px, factor, derivative=True)[c]
-
-        def pos(n, k):  # full-resolution positions of pooled pixels (as bspline_matrix)
-            return np.clip(factor * np.arange(k) + (factor - 1) / 2.0, 0.0, n - 1)
-
-        px = torch.from_numpy(pos(h, wall_p.shape[1])[r].astype(np.float32))
-        py = torch.from_numpy(pos(w, wall_p.shape[2])[c].astype(np.float32))
-        cen = torch.as_tensor(centre, dtype=torch.float32)
-        x = px[None, :, None] - cen[:, 0, None, None]
-        y = py[None, None, :] - cen[:, 1, None, None]
-        rad = torch.hypot(x, y).clamp_min(1.0)
-        ex, ey = x / rad, y / rad  # radial unit vector; the tangent is (-ey, ex)
-        wt = wall_p[:, r, c]
-        fx, fy = ex / rad, ey / rad  # d(c . e_theta)/ds = -c . (fx, fy): a translation c
-        a = torch.stack(
-            [
-                torch.stack([(wt * fx * fx).sum((1, 2)), (wt * fx * fy).sum((1, 2))], -1),
-                torch.stack([(wt * fx * fy).sum((1, 2)), (wt * fy * fy).sum((1, 2))], -1),
-            ],
-            -2,
-        )
-        a_inv = torch.linalg.inv(a + 1e-6 * torch.eye(2))
-
-        def pairs(t):  # per slice -> per pair (slice-major)
-            return t.repeat_interleave(n_t, dim=0)
-
-        self.polar = [pairs(t) for t in (ey * ey, -ex * ey, ex * ex, fx, fy, wt, a_inv)]
-        self.shift, self.known = shift, known
-        self.polar_n = pairs(wt).sum().clamp_min(1.0)
-
-    def sliding(self, pm) -> torch.Tensor:
-        """Mean over the wall of (d u_theta / d s)^2 of the field less the LV's translation:
-        the arc derivative of the tangential displacement is e_t . (d u / d s) - u_r / r, zero
-        for a field that moves points along their radii however unevenly round the ring."""
-        txx, txy, tyy, fx, fy, wt, a_inv = self.polar
-        rows = torch.matmul(self.sx, pm)
-        u, dj = torch.matmul(rows, self.sy.T), torch.matmul(rows, self.sdy.T)
-        di = torch.matmul(torch.matmul(self.sdx, pm), self.sy.T)
-        g = txx * di[:, 0] + txy * (dj[:, 0] + di[:, 1]) + tyy * dj[:, 1]
-        g = g - (fx * u[:, 0] + fy * u[:, 1])
-        # less the known translation (g of a translation c is -c . f), ...
-        g = g + self.shift[:, 0, None, None] * fx + self.shift[:, 1, None, None] * fy
-        wg = wt * g
-        b = torch.stack([(wg * fx).sum((1, 2)), (wg * fy).sum((1, 2))], -1)  # (B, 2)
-        # ... or, where it is not known, the best one: min_c sum w (g - c . f)^2
-        best = torch.einsum("bi,bij,bj->b", b, a_inv, b) * (1 - self.known)
-        return ((wg * g).sum((1, 2)) - best).sum() / self.polar_n
-
-    def loss(self, p, q, not_ed, wt, cfg) -> tuple[torch.Tensor, torch.Tensor]:
-        """(total loss, per-pair data term) of control grid ``p`` (B, 2, gh, gw; pixels along
-        the image's first and second axes); ``q`` the same viewed (S, T, 2, gh, gw)."""
-        pm = p * not_ed
-        # the field with its channels swapped to grid_sample's (width, height) order
-        uv = torch.matmul(torch.matmul(self.mx, pm.flip(1)), self.my.T)
-        grid = torch.addcmul(self.base, uv.permute(0, 2, 3, 1), self.to_grid)
-        warped = F.grid_sample(
-            self.moving, grid, mode="bilinear", padding_mode="border", align_corners=True
-        )
-        per_channel = ((warped - self.fixed) ** 2).mean(dim=(2, 3))  # (B, C)
-        per_pair = (per_channel * wt).mean(dim=1)
-        loss = per_pair.mean()
-        if cfg.smoothness > 0:
-            membrane = sum(
-                ((a @ pm) * (pm @ b)).sum() / (n * pm.shape[0] * 2)
-                for a, b, n in (self.kx, self.ky)
-            )
-            loss = loss + cfg.smoothness * membrane
-        if cfg.bending > 0:
-            bending = sum(
-                c * ((a @ pm) * (pm @ b)).sum() / (max(n, 1) * pm.shape[0] * 2)
-                for a, b, c, n in self.bend
-            )
-            loss = loss + cfg.bending * bending
-        if cfg.incompressibility > 0:
-            # myocardium is nearly incompressible: penalise log(det J)^2 over the ED wall,
-            # so the wall cannot shorten along itself without thickening (the tangential
-            # sliding that edges and faint texture leave free)
-            di = torch.matmul(torch.matmul(self.jx, pm), self.my_in.T)  # d u / d i
-            dj = torch.matmul(torch.matmul(self.mx_in, pm), self.jy.T)  # d u / d j
-            det = (1 + di[:, 0]) * (1 + dj[:, 1]) - di[:, 1] * dj[:, 0]
-            logdet = torch.log(det.clamp_min(0.05))
-            # about each pair's mean over the wall: the wall's area may change as a whole
-            # (through-plane motion), not locally
-            mean = (logdet * self.wall).sum(dim=(1, 2), keepdim=True) / self.wall_per_pair
-            dev = (logdet - mean) ** 2
-            loss = loss + cfg.incompressibility * (dev * self.wall).sum() / self.wall_n
-        if cfg.sliding > 0:
-            loss = loss + cfg.sliding * self.sliding(pm)
-        if cfg.temporal > 0:
-            d2 = torch.roll(q, -1, 1) - 2 * q + torch.roll(q, 1, 1)
-            loss = loss + cfg.temporal * (d2**2).mean()
-        return loss, per_pair
-
-
-def _centroids(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(..., 2) centroids of (..., H, W) masks in pixels, and whether each mask is non-empty."""
-    n = masks.sum(axis=(-2, -1)).astype(np.float64)
-    ii, jj = np.arange(masks.shape[-2]), np.arange(masks.shape[-1])
-    ci = (masks.sum(axis=-1) * ii).sum(axis=-1) / np.maximum(n, 1)
-    cj = (masks.sum(axis=-2) * jj).sum(axis=-1) / np.maximum(n, 1)
-    return np.stack([ci, cj], axis=-1), n > 0
-
-
-def _polar_frame(lab, ed_frame, translation):
-    """The sliding term's frame: per slice the ED cavity centroid (S, 2); per pair the LV's
-    translation from ED (B, 2) where it is known, and whether it is (B,); elsewhere the term
-    fits it (least squares).
-
-    ``translation``: "labels", from the segmentation (frames that have it): the cavity's and the
-    epicardium's centroids shift by T + a and T + rho a, where a is the first harmonic of the
-    endocardial radius's change round the ring (a hypokinetic region shifts the cavity's
-    centroid without any translation) and rho = r_endo / r_epi, because an incompressible wall
-    keeps r_epi^2 - r_endo^2 at each angle (up to a constant): T = (s_epi - rho s_cav) / (1 - rho);
-    "free", fitted on every pair (then a hypokinetic region's first harmonic reads as a
-    translation and is not held); "none", zero (a translating heart then counts as sliding)."""
+def _pair_weights(lab: np.ndarray, ed_frame: int, cfg: MotionSettings):
+    """(channel weights per pair (B, C): labels count only where both the frame and ED have
+    them; 0 for the ED pairs, else 1 (B, 1, 1, 1): the fields of ED to itself stay zero)."""
     n_s, n_t = lab.shape[:2]
-    cav, has_cav = _centroids(lab == LV_CAVITY)  # (S, T, 2)
-    epi, has_epi = _centroids(np.isin(lab, (LV_CAVITY, LV_MYOCARDIUM)))
-    centre = np.where(has_cav[:, ed_frame, None], cav[:, ed_frame], epi[:, ed_frame])
-    shift = np.zeros((n_s, n_t, 2), np.float32)
-    known = np.zeros((n_s, n_t), np.float32)
-    if translation == "none":
-        known[:] = 1.0
-    elif translation == "labels":
-        ed = lab[:, ed_frame]
-        n_cav = (ed == LV_CAVITY).sum(axis=(1, 2))
-        n_epi = np.isin(ed, (LV_CAVITY, LV_MYOCARDIUM)).sum(axis=(1, 2))
-        rho = np.minimum(np.sqrt(n_cav / np.maximum(n_epi, 1)), 0.95)[:, None, None]
-        s_cav, s_epi = cav - cav[:, ed_frame, None], epi - epi[:, ed_frame, None]
-        ok = has_cav & has_epi & has_cav[:, ed_frame, None]
-        shift[ok] = ((s_epi - rho * s_cav) / (1 - rho))[ok]
-        known[ok] = 1.0
-    elif translation != "free":
-        raise ValueError(f"sliding_translation must be labels, free or none, not {translation!r}")
-    return (
-        centre.astype(np.float32),
-        torch.from_numpy(shift.reshape(n_s * n_t, 2)),
-        torch.from_numpy(known.reshape(n_s * n_t)),
-    )
-
-
-def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
-    n_s, n_t, h, w = img.shape
     use_labels = cfg.label_weight > 0
     has_lab = np.isin(lab, (LV_CAVITY, LV_MYOCARDIUM)).any(axis=(2, 3))  # (S, T)
-    # channel weights per pair: labels count only where both the frame and ED have them
     n_img = 2 if cfg.texture_weight > 0 else 1
     weights = np.ones((n_s, n_t, n_img + (2 if use_labels else 0)), np.float32)
     if use_labels:
@@ -458,15 +197,55 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
     wt = torch.from_numpy(weights.reshape(n_s * n_t, -1))
     not_ed = torch.ones(n_s, n_t, 1, 1, 1)
     not_ed[:, ed_frame] = 0.0
-    not_ed = not_ed.view(n_s * n_t, 1, 1, 1)
+    return wt, not_ed.view(n_s * n_t, 1, 1, 1)
 
+
+def _ed_wall(lab: np.ndarray, ed_frame: int, cfg: MotionSettings) -> torch.Tensor:
+    """(S, H, W) the ED myocardium, where incompressibility and sliding are evaluated."""
     ed_myo = lab[:, ed_frame] == LV_MYOCARDIUM
     if cfg.wall_erosion > 0:  # the wall's interior: its edges' pixels mix in the cavity's motion
         ed_myo = ndimage.binary_erosion(ed_myo, iterations=cfg.wall_erosion, axes=(1, 2))
-    wall = torch.from_numpy(ed_myo.astype(np.float32))  # (S, H, W)
+    return torch.from_numpy(ed_myo.astype(np.float32))
+
+
+def _adam_steps(level: RegistrationLevel, p, q, not_ed, wt, cfg, grid_px: int, iters: int):
+    """Optimise control grid ``p`` (in place) on one level; (the last per-pair data term, the
+    steps taken). Adam by hand (8 lines): torch.optim's first use imports torch._dynamo,
+    ~3-9 s per process here, more than a subject's registration."""
+    m1, m2 = torch.zeros_like(p), torch.zeros_like(p)
+    lr = cfg.learning_rate
+    if cfg.step_follows_grid:
+        lr *= grid_px / cfg.grid_px[0]
+    checked = math.inf
+    last, it = None, 0
+    for it in range(1, iters + 1):
+        p.grad = None
+        loss, per_pair = level.loss(p, q, not_ed, wt, cfg)
+        loss.backward()
+        with torch.no_grad():
+            m1.mul_(0.9).add_(p.grad, alpha=0.1)
+            m2.mul_(0.999).addcmul_(p.grad, p.grad, value=0.001)
+            step = lr * (m1 / (1 - 0.9**it))
+            p.sub_(step / ((m2 / (1 - 0.999**it)).sqrt() + 1e-8))
+        last = per_pair.detach()
+        # early stop: the loss fell by less than stop_tolerance (relative) over a window
+        if cfg.stop_tolerance > 0 and it % STOP_WINDOW == 0:
+            value = float(loss.detach())
+            if checked - value < cfg.stop_tolerance * abs(value):
+                log.debug("level %d px: loss plateau after %d steps", grid_px, it)
+                break
+            checked = value
+    return last, it
+
+
+def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
+    n_s, n_t, h, w = img.shape
+    use_labels = cfg.label_weight > 0
+    wt, not_ed = _pair_weights(lab, ed_frame, cfg)
+    wall = _ed_wall(lab, ed_frame, cfg)
     polar = None
     if cfg.sliding > 0:
-        polar = _polar_frame(lab, ed_frame, cfg.sliding_translation)
+        polar = polar_frame(lab, ed_frame, cfg.sliding_translation)
     factors = cfg.downsample or (1,) * len(cfg.grid_px)
     p: torch.Tensor | None = None
     prev: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -477,7 +256,7 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
         ch = torch.from_numpy(
             _channels(img, lab if use_labels else None, ed_frame, sigma, cfg.texture_weight)
         )
-        level = _Level(ch, ed_frame, wall, grid_px, factor, h, w, polar)
+        level = RegistrationLevel(ch, ed_frame, wall, grid_px, factor, h, w, polar)
         # the control grid lives in full-resolution pixels at every level
         mx, my = bspline_matrix(h, grid_px), bspline_matrix(w, grid_px)
         gh, gw = mx.shape[1], my.shape[1]
@@ -485,38 +264,16 @@ def _optimise(img, lab, slices, ed_frame, cfg, origin, t0) -> SliceMotion:
             p = torch.zeros(n_s * n_t, 2, gh, gw)
         else:  # the finer grid that best reproduces the coarser level's field (least squares)
             with torch.no_grad():
-                p = torch.linalg.pinv(mx) @ _dense(p, *prev) @ torch.linalg.pinv(my).T
+                p = torch.linalg.pinv(mx) @ dense_field(p, *prev) @ torch.linalg.pinv(my).T
         prev = (mx, my)
         p = p.detach().requires_grad_(True)
         q = p.view(n_s, n_t, 2, gh, gw)
-        # Adam by hand (8 lines): torch.optim's first use imports torch._dynamo, ~3-9 s per
-        # process here, more than a subject's registration
-        m1, m2 = torch.zeros_like(p), torch.zeros_like(p)
-        lr = cfg.learning_rate
-        if cfg.step_follows_grid:
-            lr *= grid_px / cfg.grid_px[0]
-        checked = math.inf
-        for it in range(1, iters + 1):
-            p.grad = None
-            loss, per_pair = level.loss(p, q, not_ed, wt, cfg)
-            loss.backward()
-            with torch.no_grad():
-                m1.mul_(0.9).add_(p.grad, alpha=0.1)
-                m2.mul_(0.999).addcmul_(p.grad, p.grad, value=0.001)
-                step = lr * (m1 / (1 - 0.9**it))
-                p.sub_(step / ((m2 / (1 - 0.999**it)).sqrt() + 1e-8))
-            last = per_pair.detach()
-            # early stop: the loss fell by less than stop_tolerance (relative) over a window
-            if cfg.stop_tolerance > 0 and it % STOP_WINDOW == 0:
-                value = float(loss.detach())
-                if checked - value < cfg.stop_tolerance * abs(value):
-                    log.debug("level %d px: loss plateau after %d steps", grid_px, it)
-                    break
-                checked = value
-        steps.append(it)
+        level_last, taken = _adam_steps(level, p, q, not_ed, wt, cfg, grid_px, iters)
+        last = last if level_last is None else level_last
+        steps.append(taken)
     assert p is not None and prev is not None
     with torch.no_grad():
-        disp = (_dense(p, *prev) * not_ed).view(n_s, n_t, 2, h, w).numpy()
+        disp = (dense_field(p, *prev) * not_ed).view(n_s, n_t, 2, h, w).numpy()
     seconds = time.perf_counter() - t0
     log.debug("tracked %d slices x %d frames (%dx%d) in %.2f s", n_s, n_t, h, w, seconds)
     return SliceMotion(
