@@ -233,8 +233,65 @@ def simulate_aorta(
     if not np.isfinite(pp) or pp <= 0:
         raise ValueError(f"{row['eid']}: central_pp must be positive to drive the aorta, got {pp}")
     dt = float(np.float32(rr_ms / n_frames))  # as stored in pixdim[4]
-    t_ms = np.arange(n_frames) * dt
     waves = _waves(row, rng, rr_ms)
+    lumens = _draw_lumens(row, rng, pp, waves, np.arange(n_frames) * dt)
+    lay = _layout(row, rng, lumens.r_max)
+    grid = _draw_grid(rng, pixel_mm)
+    tissue = _draw_tissue_contrast(rng)
+    tex = smooth_field(rng, (3, grid.nx, grid.ny), 3.0)
+    tex_fine = smooth_field(rng, (grid.nx, grid.ny), 1.0)
+    # point spread: the static background is blurred once, each vessel's patch per frame below
+    bg = _background(grid.sx, grid.sy, grid.px, tissue, tex, lay)
+    bg = ndimage.gaussian_filter(bg, 0.5, mode="nearest")
+    image = np.repeat(bg[..., None], n_frames, axis=2)
+    labels = np.zeros((grid.nx, grid.ny, n_frames), np.uint8)
+    coverage = np.zeros((grid.nx, grid.ny, 1, n_frames, len(VESSELS)), np.float16)
+    flow_gain = float(rng.uniform(-0.08, 0.08))  # systolic inflow brightening or dephasing
+    fractional = {
+        vessel: _paint_vessel(
+            vessel, lumens, lay, grid, tissue, tex_fine, flow_gain, rng, image, labels, coverage
+        )
+        for vessel in VESSELS
+    }
+    # Acquisition: coil bias, intensity scale, Rician noise.
+    bias = coil_bias(rng, (grid.ii - grid.nx / 2) / grid.nx, (grid.jj - grid.ny / 2) / grid.ny)
+    image, scale, sigma = scale_and_noise(image, bias, rng)
+    image, labels = image[:, :, None, :], labels[:, :, None, :]
+
+    affine = _affine(rng, grid.px, grid.phi, grid.cx, grid.cy)
+    zooms = (grid.px, grid.px, SLICE_THICKNESS_MM, dt)
+    truth, curves = _truth(row, labels, grid.px, dt, lumens, fractional, pp)
+    truth.update(
+        n_frames=n_frames,
+        matrix_x=grid.nx,
+        matrix_y=grid.ny,
+        pixel_mm=grid.px,
+        frame_interval_ms=dt,
+        rr_ms=float(rr_ms),
+        intensity_scale=scale,
+        noise_sigma=sigma,
+        AAo_DAo_transit_ms=waves["DAo"].onset_ms - waves["AAo"].onset_ms,
+    )
+    return AortaSubject(image, labels, affine, zooms, truth, curves, coverage)
+
+
+@dataclass(frozen=True)
+class _Lumens:
+    """Each vessel's lumen over the cycle: the population's minimum area and distensibility,
+    the pressure shape ``w`` per frame, the area per frame, the ellipse's a/b (``ecc``), the
+    wall thickness and the largest outer radius (mm), all by vessel name."""
+
+    a_min: dict[str, float]
+    dist: dict[str, float]
+    w: dict[str, np.ndarray]
+    area: dict[str, np.ndarray]
+    ecc: dict[str, float]
+    wall: dict[str, float]
+    r_max: dict[str, float]
+
+
+def _draw_lumens(row: pd.Series, rng, pp: float, waves, t_ms: np.ndarray) -> _Lumens:
+    """Areas from the pressure wave (``A_min (1 + D PP w / 1000)``); shape and wall drawn."""
     a_min = {v: float(row[f"{v}_min_area"]) for v in VESSELS}
     dist = {v: float(row[f"{v}_distensibility"]) for v in VESSELS}
     w = {v: waves[v](t_ms) for v in VESSELS}
@@ -242,8 +299,28 @@ def simulate_aorta(
     ecc = {v: float(rng.uniform(1.0, 1.12)) for v in VESSELS}  # a/b of the elliptic lumen
     wall = {v: float(rng.uniform(1.5, 2.2)) for v in VESSELS}
     r_max = {v: np.sqrt(area[v].max() / np.pi) * np.sqrt(ecc[v]) + wall[v] for v in VESSELS}
-    lay = _layout(row, rng, r_max)
+    return _Lumens(a_min, dist, w, area, ecc, wall, r_max)
 
+
+@dataclass(frozen=True)
+class _Grid:
+    """The slice's pixel grid: indices (``ii``, ``jj``) and scene mm coordinates (``sx``, ``sy``)
+    of every pixel centre, the scene's centre (``cx``, ``cy``, pixels) and rotation ``phi``."""
+
+    nx: int
+    ny: int
+    px: float
+    cx: float
+    cy: float
+    phi: float
+    ii: np.ndarray
+    jj: np.ndarray
+    sx: np.ndarray
+    sy: np.ndarray
+
+
+def _draw_grid(rng: np.random.Generator, pixel_mm: float | None) -> _Grid:
+    """Matrix, pixel size (drawn unless ``pixel_mm``), centring and a small in-plane rotation."""
     nx, ny = 2 * int(rng.integers(100, 121)), 2 * int(rng.integers(88, 105))
     px = float(np.float32(pixel_mm if pixel_mm else rng.uniform(1.6, 1.8)))
     cx = (nx - 1) / 2.0 + rng.uniform(-10.0, 10.0) / px
@@ -253,9 +330,13 @@ def simulate_aorta(
     px_x, px_y = (ii - cx) * px, (jj - cy) * px
     sx = (np.cos(phi) * px_x + np.sin(phi) * px_y).astype(np.float32)
     sy = (-np.sin(phi) * px_x + np.cos(phi) * px_y).astype(np.float32)
+    return _Grid(nx, ny, px, cx, cy, phi, ii, jj, sx, sy)
 
+
+def _draw_tissue_contrast(rng: np.random.Generator) -> dict[str, float]:
+    """Tissue signal (bSSFP-like, aortic blood = 1) varying per subject."""
     jitter = lambda m, s: float(m * np.exp(rng.normal(0.0, s)))  # noqa: E731
-    tissue = {
+    return {
         "blood": 1.0,
         "pa_blood": jitter(0.95, 0.04),
         "svc_blood": jitter(0.85, 0.06),
@@ -269,65 +350,52 @@ def simulate_aorta(
         "marrow": jitter(0.55, 0.1),
         "csf": jitter(0.85, 0.08),
     }
-    tex = smooth_field(rng, (3, nx, ny), 3.0)
-    tex_fine = smooth_field(rng, (nx, ny), 1.0)
-    # point spread: the static background is blurred once, each vessel's patch per frame below
-    bg = ndimage.gaussian_filter(_background(sx, sy, px, tissue, tex, lay), 0.5, mode="nearest")
-    image = np.repeat(bg[..., None], n_frames, axis=2)
-    labels = np.zeros((nx, ny, n_frames), np.uint8)
-    coverage = np.zeros((nx, ny, 1, n_frames, len(VESSELS)), np.float16)
-    fractional = {}
-    flow_gain = float(rng.uniform(-0.08, 0.08))  # systolic inflow brightening or dephasing
-    for vessel, label in VESSELS.items():
-        amp, heading = lay["motion"][vessel]
-        shift = amp * w[vessel][:, None, None] * _unit(heading)[:, None, None, None]
-        centre = lay[vessel][:, None, None, None] + shift  # (2, T, 1, 1)
-        b_axis = np.sqrt(area[vessel] / (np.pi * ecc[vessel]))[:, None, None]
-        axes = (b_axis * ecc[vessel], b_axis)
-        angle = float(rng.uniform(0.0, np.pi))
-        # the pixels within reach of the vessel in any frame, as a box
-        reach = r_max[vessel] + amp + 3.0 * px
-        near = np.nonzero(np.hypot(sx - lay[vessel][0], sy - lay[vessel][1]) <= reach)
-        sl = tuple(slice(int(k.min()), int(k.max()) + 1) for k in near)
-        bx, by = sx[sl][None], sy[sl][None]
-        c_lum = ellipse_cov_scene(bx, by, centre, axes, angle, px)
-        outer = (axes[0] + wall[vessel], axes[1] + wall[vessel])
-        c_out = np.maximum(ellipse_cov_scene(bx, by, centre, outer, angle, px), c_lum)
-        blood = (
-            tissue["blood"]
-            * (1.0 + 0.04 * tex_fine[sl])[None]
-            * (1.0 + flow_gain * w[vessel][:, None, None])
-        )
-        patch = np.moveaxis(image[sl], -1, 0)
-        patch = patch * (1.0 - c_out) + tissue["wall"] * (c_out - c_lum) + blood * c_lum
-        patch = ndimage.gaussian_filter(patch, sigma=(0.0, 0.5, 0.5), mode="nearest")
-        image[sl] = np.moveaxis(patch, 0, -1)
-        lab = np.moveaxis(labels[sl], -1, 0)
-        lab[c_lum >= 0.5] = label
-        labels[sl] = np.moveaxis(lab, 0, -1)
-        coverage[sl + (0, slice(None), label - 1)] = np.moveaxis(c_lum, 0, -1)
-        fractional[vessel] = c_lum.sum(axis=(1, 2)) * px * px
 
-    # Acquisition: coil bias, intensity scale, Rician noise.
-    bias = coil_bias(rng, (ii - nx / 2) / nx, (jj - ny / 2) / ny)
-    image, scale, sigma = scale_and_noise(image, bias, rng)
-    image, labels = image[:, :, None, :], labels[:, :, None, :]
 
-    affine = _affine(rng, px, phi, cx, cy)
-    zooms = (px, px, SLICE_THICKNESS_MM, dt)
-    truth, curves = _truth(row, labels, px, dt, area, fractional, a_min, dist, pp, w)
-    truth.update(
-        n_frames=n_frames,
-        matrix_x=nx,
-        matrix_y=ny,
-        pixel_mm=px,
-        frame_interval_ms=dt,
-        rr_ms=float(rr_ms),
-        intensity_scale=scale,
-        noise_sigma=sigma,
-        AAo_DAo_transit_ms=waves["DAo"].onset_ms - waves["AAo"].onset_ms,
+def _paint_vessel(
+    vessel: str,
+    lumens: _Lumens,
+    lay: dict,
+    grid: _Grid,
+    tissue: dict[str, float],
+    tex_fine: np.ndarray,
+    flow_gain: float,
+    rng: np.random.Generator,
+    image: np.ndarray,
+    labels: np.ndarray,
+    coverage: np.ndarray,
+) -> np.ndarray:
+    """Paint one compliant vessel (lumen and wall, moving with the pressure wave) into
+    ``image``, ``labels`` and ``coverage`` in place; returns its partial-volume area per frame."""
+    label = VESSELS[vessel]
+    sx, sy, px = grid.sx, grid.sy, grid.px
+    w, ecc, wall = lumens.w[vessel], lumens.ecc[vessel], lumens.wall[vessel]
+    amp, heading = lay["motion"][vessel]
+    shift = amp * w[:, None, None] * _unit(heading)[:, None, None, None]
+    centre = lay[vessel][:, None, None, None] + shift  # (2, T, 1, 1)
+    b_axis = np.sqrt(lumens.area[vessel] / (np.pi * ecc))[:, None, None]
+    axes = (b_axis * ecc, b_axis)
+    angle = float(rng.uniform(0.0, np.pi))
+    # the pixels within reach of the vessel in any frame, as a box
+    reach = lumens.r_max[vessel] + amp + 3.0 * px
+    near = np.nonzero(np.hypot(sx - lay[vessel][0], sy - lay[vessel][1]) <= reach)
+    sl = tuple(slice(int(k.min()), int(k.max()) + 1) for k in near)
+    bx, by = sx[sl][None], sy[sl][None]
+    c_lum = ellipse_cov_scene(bx, by, centre, axes, angle, px)
+    outer = (axes[0] + wall, axes[1] + wall)
+    c_out = np.maximum(ellipse_cov_scene(bx, by, centre, outer, angle, px), c_lum)
+    blood = (
+        tissue["blood"] * (1.0 + 0.04 * tex_fine[sl])[None] * (1.0 + flow_gain * w[:, None, None])
     )
-    return AortaSubject(image, labels, affine, zooms, truth, curves, coverage)
+    patch = np.moveaxis(image[sl], -1, 0)
+    patch = patch * (1.0 - c_out) + tissue["wall"] * (c_out - c_lum) + blood * c_lum
+    patch = ndimage.gaussian_filter(patch, sigma=(0.0, 0.5, 0.5), mode="nearest")
+    image[sl] = np.moveaxis(patch, 0, -1)
+    lab = np.moveaxis(labels[sl], -1, 0)
+    lab[c_lum >= 0.5] = label
+    labels[sl] = np.moveaxis(lab, 0, -1)
+    coverage[sl + (0, slice(None), label - 1)] = np.moveaxis(c_lum, 0, -1)
+    return c_lum.sum(axis=(1, 2)) * px * px
 
 
 def _affine(rng: np.random.Generator, px: float, phi: float, cx: float, cy: float) -> np.ndarray:
@@ -347,8 +415,9 @@ def distensibility(a_max: float, a_min: float, central_pp: float) -> float:
     return (a_max - a_min) / (a_min * central_pp) * 1000.0
 
 
-def _truth(row, labels, px, dt, area, fractional, a_min, dist, pp, w):
+def _truth(row, labels, px, dt, lumens: _Lumens, fractional, pp):
     """Analytic and voxelised areas and distensibilities, and per-frame area curves."""
+    a_min, dist, area, w = lumens.a_min, lumens.dist, lumens.area, lumens.w
     n = labels.shape[3]
     eid = str(row["eid"])
     t: dict = {"eid": eid, "central_pp": pp}
