@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from monai.utils import set_determinism
 
-from cardiopheno.segment.train import TrainConfig, augment_mode, train, train_transforms
+from cardiopheno.segment.augment import augment_mode, train_transforms
+from cardiopheno.segment.train import TrainConfig, train
 
 
 def _sample(rng, channels: int = 4, size: int = 40):

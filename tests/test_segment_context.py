@@ -17,7 +17,7 @@ from cardiopheno.segment.network import (
     load_checkpoint,
     save_checkpoint,
 )
-from cardiopheno.segment.train import TrainConfig, _items, train
+from cardiopheno.segment.train import TrainConfig, train, training_items
 from cardiopheno.segment.transforms import PreprocessConfig, context_index
 
 TINY = NetworkConfig(channels=(8, 16), strides=(2,), num_res_units=1)
@@ -86,7 +86,7 @@ def test_training_a_25d_model_from_a_2d_one(tmp_path, rng):
         np.array([f"v{i // 4}" for i in range(n)]),  # three volumes of four slices
         np.array(["test"] * n),
     )
-    items = _items(cache, context=1)
+    items = training_items(cache, context=1)
     assert items[4]["image"].shape == (3, size, size)
     np.testing.assert_array_equal(items[4]["image"][0], items[4]["image"][1])  # volume's start
     np.testing.assert_array_equal(items[5]["image"][0], items[4]["image"][1])  # slice 4 before 5
@@ -129,7 +129,7 @@ def test_repeated_slices_count_that_many_times_in_an_epoch():
         np.array(["test"] * 3),
         repeats=np.array([1, 3, 1]),
     )
-    items = _items(cache, context=1)
+    items = training_items(cache, context=1)
     firsts = [int(round(item["image"][1, 0, 0] * 255)) for item in items]
     assert firsts == [0, 1, 1, 1, 2]
     assert [int(round(item["image"][0, 0, 0] * 255)) for item in items] == [0, 0, 0, 0, 1]
@@ -144,5 +144,5 @@ def test_a_cache_given_twice_is_loaded_once_and_counted_twice(tmp_path):
              source=np.array(["t"] * 4))  # fmt: skip
     cache = SliceCache.load([path, path])
     assert len(cache) == 4 and cache.repeats.tolist() == [2] * 4
-    assert len(_items(cache, context=1)) == 8
+    assert len(training_items(cache, context=1)) == 8
     assert SliceCache.load(path).repeats is None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cardiopheno.segment.augment import train_transforms
 from cardiopheno.segment.orientation import TURNS, InPlaneTurn, canonical_turn
-from cardiopheno.segment.train import train_transforms
 
 
 def _stored(turn: InPlaneTurn, image: np.ndarray, affine: np.ndarray):

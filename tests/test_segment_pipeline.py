@@ -109,7 +109,7 @@ def test_acdc_training_slices_weight_end_systole_and_the_base(shared_data, tmp_p
     from dataclasses import replace
 
     from cardiopheno.segment.data import SliceCache, acdc_es_volumes, acdc_volumes
-    from cardiopheno.segment.train import TrainingData, acdc_repeats, build_caches
+    from cardiopheno.segment.training_sources import TrainingData, acdc_repeats, build_caches
 
     es = list(acdc_volumes(shared_data / "acdc", ["patient001", "patient002"], phases=("ES",)))
     assert [v.volume for v in es] == ["patient001_frame12", "patient002_frame12"]
@@ -143,7 +143,7 @@ def test_acdc_both_scales_caches_the_training_patients_on_the_working_grid_too(
     from dataclasses import replace
 
     from cardiopheno.segment.data import SliceCache, acdc_spacing
-    from cardiopheno.segment.train import TrainingData, acdc_repeats, build_caches
+    from cardiopheno.segment.training_sources import TrainingData, acdc_repeats, build_caches
     from cardiopheno.segment.transforms import target_pixel
 
     data = TrainingData(acdc_root=str(shared_data / "acdc"), acdc_train="1", acdc_val="",

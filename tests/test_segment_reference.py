@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from cardiopheno.segment.augment import reverse_slices
 from cardiopheno.segment.data import LabelledVolume, SliceCache, build_slice_cache
 from cardiopheno.segment.infer import Segmenter
 from cardiopheno.segment.network import (
@@ -18,7 +19,7 @@ from cardiopheno.segment.network import (
     load_checkpoint,
     save_checkpoint,
 )
-from cardiopheno.segment.train import TrainConfig, _items, _reverse_slices, train
+from cardiopheno.segment.train import TrainConfig, train, training_items
 from cardiopheno.segment.transforms import PreprocessConfig, context_index
 
 TINY_25D = NetworkConfig(channels=(8, 16), strides=(2,), num_res_units=1, context=1)
@@ -50,7 +51,7 @@ def test_a_model_starts_one_with_a_reference_channel_that_computes_the_same():
 
 def test_reversing_the_slice_order_leaves_the_reference_last():
     image = torch.arange(4.0)[:, None, None].expand(-1, 2, 2)
-    assert _reverse_slices(image, 3)[:, 0, 0].tolist() == [2, 1, 0, 3]
+    assert reverse_slices(image, 3)[:, 0, 0].tolist() == [2, 1, 0, 3]
 
 
 def _volume(image: np.ndarray, reference: np.ndarray, name: str) -> LabelledVolume:
@@ -72,13 +73,13 @@ def test_the_cache_stores_each_slice_at_the_first_frame_normalised_with_its_fram
     assert cache.image[3:].mean() < 0.7 * cache.reference[3:].mean()
     assert np.corrcoef(cache.reference[3:].ravel(), cache.image[:3].ravel())[0, 1] > 0.99
     assert cache.subset(np.arange(6) >= 3).reference.shape == (3, 48, 48)
-    items = _items(cache, context=1, reference=True)
+    items = training_items(cache, context=1, reference=True)
     assert items[4]["image"].shape == (4, 48, 48)
     np.testing.assert_allclose(items[4]["image"][3], cache.reference[4] / 255.0)
     # a cache built without references cannot feed such a network
     plain = SliceCache(cache.image, cache.label, cache.subject, cache.volume, cache.source)
     with pytest.raises(ValueError, match="reference channel"):
-        _items(plain, context=1, reference=True)
+        training_items(plain, context=1, reference=True)
 
 
 class _Recorder(torch.nn.Module):

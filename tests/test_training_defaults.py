@@ -1,4 +1,4 @@
-"""Training defaults are the dataclasses' (segment.train.TrainConfig, TrainingData): the
+"""Training defaults are the dataclasses' (segment.train.TrainConfig, segment.training_sources.TrainingData): the
 train-segmentation command's options and the segmentation.train config schema must agree."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from cardiopheno.segment.cli import register
-from cardiopheno.segment.train import TrainConfig, TrainingData
+from cardiopheno.segment.train import TrainConfig
+from cardiopheno.segment.training_sources import TrainingData
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.segmentation.schema.yaml"
 # command option (argparse dest) -> the dataclass default it must equal

@@ -13,6 +13,12 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
+    """``segment`` and ``train-segmentation``."""
+    _add_segment_parser(subparsers)
+    _add_train_parser(subparsers)
+
+
+def _add_segment_parser(subparsers) -> None:
     seg = subparsers.add_parser(
         "segment",
         help="segment a cine of one view (3D or 4D NIfTI): short axis by default",
@@ -68,11 +74,21 @@ def register(subparsers) -> None:
     )
     seg.set_defaults(func=run_segment)
 
+
+def _add_train_parser(subparsers) -> None:
     tr = subparsers.add_parser(
         "train-segmentation",
         help="train the segmentation network (ACDC HDF5, NIfTI pairs, synthetic cohort)",
     )
     tr.add_argument("--out", required=True, help="output folder (checkpoints, history, caches)")
+    _add_acdc_options(tr)
+    _add_generated_source_options(tr)
+    _add_training_options(tr)
+    tr.set_defaults(func=run_train)
+
+
+def _add_acdc_options(tr: argparse.ArgumentParser) -> None:
+    """ACDC as a source, and the weights of its slices (segment.training_sources.TrainingData)."""
     tr.add_argument("--acdc", default=None, help="ACDC folder (volumes/*.h5, reference.csv)")
     tr.add_argument("--acdc-train", default="1-12,21-32,41-52,61-72,81-92")
     tr.add_argument("--acdc-val", default="13-16,33-36,53-56,73-76,93-96")
@@ -99,6 +115,11 @@ def register(subparsers) -> None:
         help="cache the ACDC training patients on the working grid (finest_pixel_mm) as well as "
         "on the pixel_mm grid; both copies count as the --acdc-*-repeat options say",
     )
+
+
+def _add_generated_source_options(tr: argparse.ArgumentParser) -> None:
+    """The sources beside ACDC: NIfTI pairs, the synthetic cohort, rendered aortas, resliced
+    whole-heart anatomies."""
     tr.add_argument(
         "--nifti-manifest",
         default=None,
@@ -130,6 +151,10 @@ def register(subparsers) -> None:
     tr.add_argument(
         "--wholeheart-slices", type=int, default=1000, metavar="N", help="slices per anatomy"
     )
+
+
+def _add_training_options(tr: argparse.ArgumentParser) -> None:
+    """The loss, prebuilt caches, schedule, network, view and augmentation (TrainConfig)."""
     tr.add_argument(
         "--area-weight", type=float, default=1.0, help="area term of the soft-target loss"
     )
@@ -166,7 +191,6 @@ def register(subparsers) -> None:
         "integer shifts (labels never resampled), for a last low-learning-rate stage",
     )
     tr.add_argument("--no-resume", action="store_true", help="start afresh even if last.pt exists")
-    tr.set_defaults(func=run_train)
 
 
 def check_input(image: str, view: str) -> list[str]:
@@ -238,7 +262,8 @@ def run_segment(args) -> int:
 
 def run_train(args) -> int:
     from cardiopheno.segment.network import CheckpointError, NetworkConfig
-    from cardiopheno.segment.train import TrainConfig, TrainingData, train_from_sources
+    from cardiopheno.segment.train import TrainConfig, train_from_sources
+    from cardiopheno.segment.training_sources import TrainingData
     from cardiopheno.segment.transforms import PreprocessConfig
 
     network = NetworkConfig().to_dict()

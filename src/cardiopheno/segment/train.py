@@ -1,9 +1,9 @@
 """Train the segmentation network on cached slices (see :mod:`cardiopheno.segment.data`).
 
-MONAI augmentation (flips, rotation, scaling, translation, intensity scale/shift, gamma, noise,
-bias field, blur), DiceCE loss, validation Dice per class (MONAI ``DiceMetric``, per volume) after
-every epoch, best checkpoint kept, resumable from ``last.pt``. Uses CUDA when present (bf16
-autocast) and the CPU otherwise.
+MONAI augmentation (:mod:`cardiopheno.segment.augment`), DiceCE loss, validation Dice per class
+(MONAI ``DiceMetric``, per volume) after every epoch, best checkpoint kept, resumable from
+``last.pt``. Uses CUDA when present (bf16 autocast) and the CPU otherwise. The sources of the
+slices and their caches are :mod:`cardiopheno.segment.training_sources`.
 
 Caches with soft targets (each pixel's share of each structure, the synthetic aorta's partial
 volume) train on those instead (:class:`SoftTargetLoss`): the network's probabilities then
@@ -12,11 +12,11 @@ estimate the share, and their sum a sub-pixel area.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,31 +27,11 @@ from monai.data import DataLoader, Dataset
 from monai.losses import DiceCELoss, DiceLoss
 from monai.metrics import DiceMetric
 from monai.networks.utils import one_hot
-from monai.transforms import (
-    Compose,
-    RandAdjustContrastd,
-    RandAffined,
-    RandBiasFieldd,
-    RandFlipd,
-    RandGaussianNoised,
-    RandGaussianSmoothd,
-    RandLambdad,
-    RandRotate90d,
-    RandScaleIntensityd,
-    RandShiftIntensityd,
-    RandSpatialCropd,
-    ToTensord,
-)
 from monai.utils import set_determinism
 
-from cardiopheno import RV_CAVITY
+from cardiopheno.segment.augment import augment_mode, train_transforms
 from cardiopheno.segment.checkpoints import read_checkpoint
-from cardiopheno.segment.data import (
-    SliceCache,
-    acdc_es_volumes,
-    acdc_patient_ids,
-    basal_slices,
-)
+from cardiopheno.segment.data import SliceCache
 from cardiopheno.segment.network import (
     NetworkConfig,
     build_network,
@@ -59,6 +39,7 @@ from cardiopheno.segment.network import (
     resolve_device,
     save_checkpoint,
 )
+from cardiopheno.segment.training_sources import TrainingData, acdc_repeats, build_caches
 from cardiopheno.segment.transforms import PreprocessConfig, context_index
 from cardiopheno.views import view_spec
 
@@ -106,94 +87,7 @@ class SoftTargetLoss(torch.nn.Module):
         return loss
 
 
-def _reverse_slices(image, n: int) -> torch.Tensor:
-    """The first ``n`` channels (a 2.5D input's slices) in reverse order; others stay."""
-    image = torch.as_tensor(image)
-    return torch.cat([torch.flip(image[:n], dims=(0,)), image[n:]])
-
-
-AUGMENT_MODES = ("full", "exact", "none")
-
-
-def augment_mode(augment: bool | str) -> str:
-    """``augment`` as one of :data:`AUGMENT_MODES` (True/False: "full"/"none", older configs)."""
-    mode = {True: "full", False: "none"}.get(augment, augment)
-    if mode not in AUGMENT_MODES:
-        raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {augment!r}")
-    return mode
-
-
-def train_transforms(
-    augment: bool | str = "full",
-    patch: int | None = None,
-    symmetric: bool = True,
-    soft: bool = False,
-    context: int = 0,
-    reference: bool = False,
-    canonical: bool = False,
-) -> Compose:
-    """Augmentation of ``{"image": CxHxW float in [0,1], "label": 1xHxW}`` dicts (MONAI; C = 1, or
-    the slice and its neighbours for a 2.5D network); with
-    ``patch``, the affine resamples straight onto a ``patch`` x ``patch`` window (a grid of the
-    output's size: about half of training time went into full-size grids), shifted by up to a
-    quarter patch (cheaper steps on large fields, and partly visible structures to learn from).
-    Without ``symmetric`` (labels tied to the position in the chest, as the aorta's) no flips and
-    rotations of at most 15 degrees. With ``soft``, the label is ``C x H x W`` shares and is
-    interpolated bilinearly, so a structure's summed share scales with the image. With ``context``
-    (2.5D input: the image's channels are neighbouring slices) their order is reversed half of
-    the time, since stacks run base to apex on some scanners and apex to base on others. With
-    ``reference`` the last channel is the slice at the first frame: it moves with the others.
-    With ``canonical`` (a view turned into one orientation by its affine, segment.orientation)
-    mirror flips along the first axis only and rotations of at most 45 degrees.
-
-    ``augment="exact"`` keeps only the moves that map pixels onto pixels (flips, quarter turns,
-    the patch's integer position), so no label boundary is re-drawn by interpolation and no
-    intensity changes: a last, low-learning-rate stage that fits the labels as drawn."""
-    keys = ["image", "label"]
-    mode = augment_mode(augment)
-    if mode == "none":
-        return Compose([ToTensord(keys=keys)])
-    crop = (
-        [RandSpatialCropd(keys=keys, roi_size=(patch, patch), random_size=False)] if patch else []
-    )
-    flip_axes = ((0,) if canonical else (0, 1)) if symmetric else ()
-    flips = [RandFlipd(keys=keys, prob=0.5, spatial_axis=a) for a in flip_axes]
-    if context:
-        reverse = functools.partial(_reverse_slices, n=2 * context + 1)
-        flips.append(RandLambdad(keys="image", func=reverse, prob=0.5))
-    if mode == "exact":
-        turns = (
-            [RandRotate90d(keys=keys, prob=0.75, max_k=3)] if symmetric and not canonical else []
-        )
-        return Compose([*flips, *turns, *crop, ToTensord(keys=keys)])
-    return Compose(
-        [
-            *flips,
-            RandAffined(
-                keys=keys,
-                prob=0.9,
-                rotate_range=(
-                    math.pi / 4 if canonical else math.pi if symmetric else math.pi / 12,
-                ),
-                scale_range=(0.3, 0.3),
-                translate_range=(patch // 4, patch // 4) if patch else (20, 20),
-                spatial_size=(patch, patch) if patch else None,
-                mode=("bilinear", "bilinear" if soft else "nearest"),
-                padding_mode="zeros",
-            ),
-            *crop,
-            RandBiasFieldd(keys="image", prob=0.3, coeff_range=(0.0, 0.3)),
-            RandAdjustContrastd(keys="image", prob=0.3, gamma=(0.6, 1.6)),
-            RandScaleIntensityd(keys="image", prob=0.3, factors=0.2),
-            RandShiftIntensityd(keys="image", prob=0.3, offsets=0.1),
-            RandGaussianSmoothd(keys="image", prob=0.2, sigma_x=(0.3, 1.0), sigma_y=(0.3, 1.0)),
-            RandGaussianNoised(keys="image", prob=0.3, std=0.05),
-            ToTensord(keys=keys),
-        ]
-    )
-
-
-def _inputs(cache: SliceCache, idx: np.ndarray, context: int, reference: bool) -> np.ndarray:
+def network_inputs(cache: SliceCache, idx: np.ndarray, context: int, reference: bool) -> np.ndarray:
     """The network input of the slices ``idx`` of ``cache``, ``len(idx) x C x H x W`` in [0, 1]:
     each slice with its ``context`` neighbours (:func:`context_index`), then its ``reference``
     (the slice at the cine's first frame) when the network takes one."""
@@ -208,9 +102,10 @@ def _inputs(cache: SliceCache, idx: np.ndarray, context: int, reference: bool) -
     return x.astype(np.float32) / 255.0
 
 
-def _items(cache: SliceCache, context: int = 0, reference: bool = False) -> list[dict]:
+def training_items(cache: SliceCache, context: int = 0, reference: bool = False) -> list[dict]:
     """Training dicts; with soft targets the label is background + the cached shares; the image
-    is the network input of :func:`_inputs`."""
+    is the network input of :func:`network_inputs`. A slice with a repeat count appears that
+    many times."""
     if cache.soft is None:
         labels = [cache.label[i][None] for i in range(len(cache))]
     else:
@@ -220,7 +115,7 @@ def _items(cache: SliceCache, context: int = 0, reference: bool = False) -> list
             total = fg.sum(axis=0, keepdims=True)
             fg = fg / np.maximum(total, 1.0)  # overlapping shares (rounding) never exceed 1
             labels.append(np.concatenate([1.0 - fg.sum(axis=0, keepdims=True), fg]))
-    images = _inputs(cache, np.arange(len(cache)), context, reference)
+    images = network_inputs(cache, np.arange(len(cache)), context, reference)
     items = [{"image": images[i], "label": labels[i]} for i in range(len(cache))]
     if cache.repeats is None:
         return items
@@ -253,7 +148,7 @@ def validate(
     model.eval()
     for vol in np.unique(cache.volume):
         idx = np.flatnonzero(cache.volume == vol)
-        x = torch.from_numpy(_inputs(cache, idx, context, reference))
+        x = torch.from_numpy(network_inputs(cache, idx, context, reference))
         preds = []
         for start in range(0, len(idx), batch_size):
             with _autocast(device):
@@ -294,6 +189,123 @@ def cosine_lr(cfg: TrainConfig, epoch: int, minutes: float) -> float:
     return cfg.learning_rate * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+@dataclass
+class _Run:
+    """One training run's parts and its progress (what ``last.pt`` keeps between sessions)."""
+
+    model: torch.nn.Module
+    net_cfg: NetworkConfig
+    opt: torch.optim.Optimizer
+    loss_fn: torch.nn.Module
+    device: torch.device
+    soft: bool
+    history: list[dict] = field(default_factory=list)
+    start_epoch: int = 0
+    best: float = -1.0
+    spent: float = 0.0  # minutes of earlier sessions
+
+
+def _start_run(cfg: TrainConfig, train_cache: SliceCache, init_blob: dict | None) -> _Run:
+    """Seed everything, then build the network (from ``init_blob``'s weights when given), its
+    optimiser and the loss (soft targets when the cache has them) on the configured device."""
+    set_determinism(seed=cfg.seed)
+    device = resolve_device(cfg.device)
+    net_cfg = NetworkConfig.from_dict(
+        {**cfg.network, "out_channels": view_spec(cfg.view).n_classes}
+    )
+    model = build_network(net_cfg)
+    if init_blob is not None:
+        _load_initial_weights(model, init_blob, cfg.init_checkpoint)
+    model = model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    soft = train_cache.soft is not None
+    if soft and train_cache.soft.shape[1] != net_cfg.out_channels - 1:
+        raise ValueError(
+            f"soft targets have {train_cache.soft.shape[1]} classes, the {cfg.view} view "
+            f"{net_cfg.out_channels - 1}"
+        )
+    loss_fn = (
+        SoftTargetLoss(cfg.area_weight) if soft else DiceCELoss(to_onehot_y=True, softmax=True)
+    )
+    return _Run(model, net_cfg, opt, loss_fn, device, soft)
+
+
+def _load_initial_weights(model: torch.nn.Module, init_blob: dict, source) -> None:
+    """Weights of the same shape only: another view's model (another number of classes) lends
+    everything but its last layer; a 2D model's input convolutions are widened for 2.5D input
+    (the neighbours' weights 0)."""
+    own = model.state_dict()
+    init = inflate_input_channels(init_blob["state_dict"], own)
+    same = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(same, strict=False)
+    log.info("initialised %d of %d tensors from %s", len(same), len(own), source)
+
+
+def _resume(run: _Run, last: Path) -> None:
+    """Continue ``run`` from the weights, optimiser state and progress saved in ``last``."""
+    blob = read_checkpoint(last)
+    run.model.load_state_dict(blob["state_dict"])
+    run.opt.load_state_dict(blob["optimizer"])
+    run.start_epoch, run.best, run.history = blob["epoch"] + 1, blob["best_dice"], blob["history"]
+    run.spent = float(blob.get("minutes", 0.0))
+    log.info("resuming from %s at epoch %d (best mean Dice %.4f)", last, run.start_epoch, run.best)
+
+
+def _loader(train_cache: SliceCache, cfg: TrainConfig, run: _Run) -> DataLoader:
+    """Shuffled, augmented batches of the training slices (each repeated as often as it counts)."""
+    spec = view_spec(cfg.view)
+    net_cfg = run.net_cfg
+    items = training_items(train_cache, net_cfg.context, net_cfg.reference)
+    transform = train_transforms(
+        cfg.augment, cfg.patch, spec.symmetric, run.soft, net_cfg.context, net_cfg.reference,
+        spec.canonical,
+    )  # fmt: skip
+    return DataLoader(
+        Dataset(items, transform=transform),
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(items) > cfg.batch_size,
+        num_workers=cfg.num_workers,
+        persistent_workers=cfg.num_workers > 0,
+        pin_memory=run.device.type == "cuda",
+        worker_init_fn=_worker_init,
+    )
+
+
+def _train_epoch(run: _Run, loader: DataLoader) -> list[float]:
+    """One pass over ``loader``: the loss of each batch."""
+    run.model.train()
+    losses = []
+    for batch in loader:
+        x = batch["image"].to(run.device, non_blocking=True).float()
+        y = batch["label"].to(run.device, non_blocking=True)
+        y = y.float() if run.soft else y.long()
+        run.opt.zero_grad(set_to_none=True)
+        with _autocast(run.device):
+            loss = run.loss_fn(run.model(x).float(), y)
+        loss.backward()
+        run.opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def _save_epoch(
+    run: _Run, out_dir: Path, pre_cfg: PreprocessConfig, dice: dict, mean: float, extra: dict
+) -> None:
+    """``best.pt`` when ``mean`` (validation Dice) is a new best, and ``last.pt`` always."""
+    epoch, record = run.history[-1]["epoch"], run.history[-1]
+    if mean > run.best:
+        run.best = mean
+        save_checkpoint(
+            out_dir / "best.pt", run.model, run.net_cfg, pre_cfg, epoch=epoch,
+            best_dice=run.best, val_dice=dice, history=run.history, **extra,
+        )  # fmt: skip
+    save_checkpoint(
+        out_dir / "last.pt", run.model, run.net_cfg, pre_cfg, epoch=epoch, best_dice=run.best,
+        history=run.history, optimizer=run.opt.state_dict(), minutes=record["minutes"], **extra,
+    )  # fmt: skip
+
+
 def train(
     train_cache: SliceCache,
     out_dir: str | os.PathLike,
@@ -315,286 +327,50 @@ def train(
         train_cache, val_cache = split_by_subject(train_cache, cfg.val_fraction, cfg.seed)
     if len(train_cache) == 0:
         raise ValueError("no training slices")
-    set_determinism(seed=cfg.seed)
-    device = resolve_device(cfg.device)
-    net_cfg = NetworkConfig.from_dict(
-        {**cfg.network, "out_channels": view_spec(cfg.view).n_classes}
-    )
-    model = build_network(net_cfg)
-    if init_blob is not None:
-        # weights of the same shape only: another view's model (another number of classes)
-        # lends everything but its last layer
-        own = model.state_dict()
-        # a 2D model's input convolutions widened for 2.5D input (neighbours' weights 0)
-        init = inflate_input_channels(init_blob["state_dict"], own)
-        same = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(same, strict=False)
-        log.info("initialised %d of %d tensors from %s", len(same), len(own), cfg.init_checkpoint)
-    model = model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    soft = train_cache.soft is not None
-    if soft and train_cache.soft.shape[1] != net_cfg.out_channels - 1:
-        raise ValueError(
-            f"soft targets have {train_cache.soft.shape[1]} classes, the {cfg.view} view "
-            f"{net_cfg.out_channels - 1}"
-        )
-    loss_fn = (
-        SoftTargetLoss(cfg.area_weight) if soft else DiceCELoss(to_onehot_y=True, softmax=True)
-    )
-    history: list[dict] = []
-    start_epoch, best, spent = 0, -1.0, 0.0
-    last = out_dir / "last.pt"
-    if resume and last.is_file():
-        blob = read_checkpoint(last)
-        model.load_state_dict(blob["state_dict"])
-        opt.load_state_dict(blob["optimizer"])
-        start_epoch, best, history = blob["epoch"] + 1, blob["best_dice"], blob["history"]
-        spent = float(blob.get("minutes", 0.0))
-        log.info("resuming from %s at epoch %d (best mean Dice %.4f)", last, start_epoch, best)
-
-    items = _items(train_cache, net_cfg.context, net_cfg.reference)
-    loader = DataLoader(
-        Dataset(
-            items,
-            transform=train_transforms(
-                cfg.augment,
-                cfg.patch,
-                view_spec(cfg.view).symmetric,
-                soft,
-                net_cfg.context,
-                net_cfg.reference,
-                view_spec(cfg.view).canonical,
-            ),
-        ),
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=len(items) > cfg.batch_size,
-        num_workers=cfg.num_workers,
-        persistent_workers=cfg.num_workers > 0,
-        pin_memory=device.type == "cuda",
-        worker_init_fn=_worker_init,
-    )
+    run = _start_run(cfg, train_cache, init_blob)
+    if resume and (out_dir / "last.pt").is_file():
+        _resume(run, out_dir / "last.pt")
+    loader = _loader(train_cache, cfg, run)
     t0 = time.perf_counter()
     log.info(
         "training on %d slices (%d subjects%s), validating on %d slices (%d volumes), device %s",
-        len(items),
-        len(np.unique(train_cache.subject)),
-        ", soft targets" if soft else "",
-        len(val_cache),
-        len(np.unique(val_cache.volume)),
-        device,
-    )
+        len(loader.dataset), len(np.unique(train_cache.subject)),
+        ", soft targets" if run.soft else "", len(val_cache), len(np.unique(val_cache.volume)),
+        run.device,
+    )  # fmt: skip
     # soft_targets tells inference that the probabilities estimate partial volume (Segmenter)
-    extra = {"train_config": asdict(cfg), "metadata": metadata or {}, "soft_targets": soft}
-    for epoch in range(start_epoch, cfg.epochs):
-        minutes = spent + (time.perf_counter() - t0) / 60
+    extra = {"train_config": asdict(cfg), "metadata": metadata or {}, "soft_targets": run.soft}
+    for epoch in range(run.start_epoch, cfg.epochs):
+        minutes = run.spent + (time.perf_counter() - t0) / 60
         if cfg.max_minutes and minutes > cfg.max_minutes:
             log.info("time budget of %.1f min spent before epoch %d", cfg.max_minutes, epoch)
             break
         lr = cosine_lr(cfg, epoch, minutes)
-        for group in opt.param_groups:
+        for group in run.opt.param_groups:
             group["lr"] = lr
-        model.train()
-        losses = []
-        for batch in loader:
-            x = batch["image"].to(device, non_blocking=True).float()
-            y = batch["label"].to(device, non_blocking=True)
-            y = y.float() if soft else y.long()
-            opt.zero_grad(set_to_none=True)
-            with _autocast(device):
-                loss = loss_fn(model(x).float(), y)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
+        losses = _train_epoch(run, loader)
+        net_cfg = run.net_cfg
         dice = (
-            validate(
-                model,
-                val_cache,
-                device,
-                view=cfg.view,
-                context=net_cfg.context,
-                reference=net_cfg.reference,
-            )
+            validate(run.model, val_cache, run.device, view=cfg.view, context=net_cfg.context,
+                     reference=net_cfg.reference)
             if len(val_cache)
             else {}
-        )
+        )  # fmt: skip
         mean = float(np.mean(list(dice.values()))) if dice else -float(np.mean(losses))
-        record = {
-            "epoch": epoch,
-            "loss": float(np.mean(losses)),
-            **{f"val_dice_{k}": v for k, v in dice.items()},
-            "lr": lr,
-            "minutes": spent + (time.perf_counter() - t0) / 60,
-        }
-        history.append(record)
-        if mean > best:
-            best = mean
-            save_checkpoint(
-                out_dir / "best.pt",
-                model,
-                net_cfg,
-                pre_cfg,
-                epoch=epoch,
-                best_dice=best,
-                val_dice=dice,
-                history=history,
-                **extra,
-            )
-        save_checkpoint(
-            last,
-            model,
-            net_cfg,
-            pre_cfg,
-            epoch=epoch,
-            best_dice=best,
-            history=history,
-            optimizer=opt.state_dict(),
-            minutes=record["minutes"],
-            **extra,
+        run.history.append(
+            {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                **{f"val_dice_{k}": v for k, v in dice.items()},
+                "lr": lr,
+                "minutes": run.spent + (time.perf_counter() - t0) / 60,
+            }
         )
-        log.info(
-            "epoch %d loss %.4f val Dice %s",
-            epoch,
-            record["loss"],
-            {k: round(v, 4) for k, v in dice.items()},
-        )
-        (out_dir / "history.json").write_text(json.dumps(history, indent=1))
-    return {"best_mean_dice": best, "history": history, "best": str(out_dir / "best.pt")}
-
-
-@dataclass
-class TrainingData:
-    """Where training data comes from; any combination may be given."""
-
-    acdc_root: str | None = None
-    acdc_train: str = "1-12,21-32,41-52,61-72,81-92"
-    acdc_val: str = "13-16,33-36,53-56,73-76,93-96"
-    # weights of the ACDC training slices (times each counts in an epoch): all acdc_repeat, the
-    # end-systolic ones acdc_es_repeat more (the small ventricles and the basal RV at ES are the
-    # weak point), and the ES ones from the base through the expert's first RV slice that count
-    # times 1 + acdc_basal_es_repeat (where model and experts disagree on where the RV ends)
-    acdc_repeat: int = 1
-    acdc_es_repeat: int = 0
-    acdc_basal_es_repeat: int = 0
-    # ACDC's training patients cached twice: on the pixel_mm grid and on the working grid that
-    # inference uses (finest_pixel_mm); both copies count as above
-    acdc_both_scales: bool = False
-    nifti_manifest: str | None = None
-    synthetic_cohort: str | None = None
-    synthetic_frames: int = 6
-    view: str = "sa"  # the view read from the synthetic cohort
-    # aortic cines rendered on the fly with partial-volume (soft) targets: subjects, seed
-    synthetic_aorta: int = 0
-    synthetic_aorta_seed: int = 103
-    # real whole-heart anatomies resliced along the view's plane with random intensities
-    # (synth.wholeheart): label NIfTIs or folders of blood-pool surfaces, slices from each, seed
-    wholeheart: list[str] = field(default_factory=list)
-    wholeheart_slices: int = 1000
-    wholeheart_seed: int = 0
-    caches: list[str] = field(default_factory=list)  # prebuilt .npz caches (training side)
-    val_caches: list[str] = field(default_factory=list)
-
-
-def build_caches(
-    data: TrainingData,
-    work_dir: str | os.PathLike,
-    pre_cfg: PreprocessConfig | None = None,
-    working_cfg: PreprocessConfig | None = None,
-) -> tuple[list[Path], list[Path]]:
-    """Preprocess each source into ``work_dir``/*.npz (reused when present); (train, val) caches.
-    ACDC's validation patients form the validation set; other sources are split by subject.
-    With ``data.acdc_both_scales`` ACDC's training patients are cached a second time with
-    ``working_cfg`` (a config with a ``finest_pixel_mm``)."""
-    from cardiopheno.segment.data import (
-        acdc_patient_ids,
-        acdc_volumes,
-        aorta_volumes,
-        build_slice_cache,
-        nifti_pair_volumes,
-        synthetic_volumes,
-        wholeheart_volumes,
-    )
-
-    work_dir = Path(work_dir)
-    pre_cfg = pre_cfg or PreprocessConfig()
-    train_paths = [Path(p) for p in data.caches]
-    val_paths = [Path(p) for p in data.val_caches]
-
-    def cached(name, volumes, cfg=pre_cfg):
-        path = work_dir / f"{name}.npz"
-        if not path.is_file():
-            build_slice_cache(volumes(), path, cfg)
-        return path
-
-    if data.acdc_both_scales and (working_cfg is None or working_cfg.finest_pixel_mm is None):
-        raise ValueError(
-            "acdc_both_scales: the working grid is undefined; give a preprocess config with "
-            "finest_pixel_mm set (the short-axis view's has one)"
-        )
-    if data.acdc_root:
-        root = data.acdc_root
-        train_ids = acdc_patient_ids(data.acdc_train)
-        train_paths.append(cached("acdc_train", lambda: acdc_volumes(root, train_ids)))
-        if data.acdc_both_scales:
-            train_paths.append(
-                cached(
-                    "acdc_train_working_grid", lambda: acdc_volumes(root, train_ids), working_cfg
-                )
-            )
-        if data.acdc_val:
-            val_paths.append(
-                cached("acdc_val", lambda: acdc_volumes(root, acdc_patient_ids(data.acdc_val)))
-            )
-    if data.nifti_manifest:
-        train_paths.append(cached("nifti", lambda: nifti_pair_volumes(data.nifti_manifest)))
-    if data.synthetic_cohort:
-        name = "synthetic" if data.view == "sa" else f"synthetic_{data.view}"
-        train_paths.append(
-            cached(
-                name,
-                lambda: synthetic_volumes(
-                    data.synthetic_cohort, data.synthetic_frames, view=data.view
-                ),
-            )
-        )
-    if data.synthetic_aorta:
-        n, seed = data.synthetic_aorta, data.synthetic_aorta_seed
-        train_paths.append(
-            cached(
-                f"synthetic_aorta_{n}_{seed}",
-                lambda: aorta_volumes(n, seed, data.synthetic_frames),
-            )
-        )
-    for i, anatomy in enumerate(data.wholeheart):
-        n, seed = data.wholeheart_slices, data.wholeheart_seed + i
-        train_paths.append(
-            cached(
-                f"wholeheart{i}_{data.view}_{n}_{seed}",
-                functools.partial(wholeheart_volumes, anatomy, data.view, n, seed),
-            )
-        )
-    if not train_paths:
-        raise ValueError(
-            "no training data: give acdc_root, nifti_manifest, synthetic_cohort, "
-            "synthetic_aorta, wholeheart or caches"
-        )
-    return train_paths, val_paths
-
-
-def acdc_repeats(cache: SliceCache, data: TrainingData) -> np.ndarray:
-    """How many times each slice of ``cache`` counts in an epoch under ``data``'s ACDC weights
-    (``TrainingData.acdc_repeat`` and after); other sources' slices keep their count."""
-    counts = np.ones(len(cache), dtype=np.int64) if cache.repeats is None else cache.repeats
-    train_ids = acdc_patient_ids(data.acdc_train)
-    es_volumes = acdc_es_volumes(data.acdc_root, train_ids)
-    acdc = (cache.source == "acdc") & np.isin(cache.subject, train_ids)
-    es = acdc & np.isin(cache.volume, es_volumes)
-    basal = es & basal_slices(cache, es_volumes, RV_CAVITY)
-    weight = np.where(acdc, max(1, data.acdc_repeat), 1) + np.where(es, data.acdc_es_repeat, 0)
-    weight = weight * np.where(basal, 1 + data.acdc_basal_es_repeat, 1)
-    log.info("ACDC training slices: %d, of which ES %d, basal ES %d; counted %s times",
-             acdc.sum(), es.sum(), basal.sum(), sorted(set(weight[acdc])))  # fmt: skip
-    return counts * weight
+        _save_epoch(run, out_dir, pre_cfg, dice, mean, extra)
+        log.info("epoch %d loss %.4f val Dice %s", epoch, run.history[-1]["loss"],
+                 {k: round(v, 4) for k, v in dice.items()})  # fmt: skip
+        (out_dir / "history.json").write_text(json.dumps(run.history, indent=1))
+    return {"best_mean_dice": run.best, "history": run.history, "best": str(out_dir / "best.pt")}
 
 
 def train_from_sources(
@@ -631,8 +407,6 @@ def train_from_settings(
 ) -> dict:
     """Train from the ``segmentation.train`` config section and copy the best checkpoint to
     ``checkpoint`` (the Snakemake rule's output)."""
-    import shutil
-
     if threads:
         torch.set_num_threads(int(threads))
     data = TrainingData(
