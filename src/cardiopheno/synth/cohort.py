@@ -234,6 +234,24 @@ def write_record_tables(out_dir: Path, pop: pd.DataFrame, outcomes: Outcomes) ->
             df.to_csv(tmp, index=False)
 
 
+POPULATION_SPECS = {  # the population table's measured columns (the IDPs: IDP_SPECS)
+    "age": ("years", "age at imaging"),
+    "height_cm": ("cm", "height"),
+    "weight_kg": ("kg", "weight"),
+    "bsa_m2": ("m2", "body surface area (Mosteller)"),
+    "sbp": ("mmHg", "systolic blood pressure"),
+    "dbp": ("mmHg", "diastolic blood pressure"),
+    "heart_rate": ("bpm", "heart rate"),
+    "central_pp": ("mmHg", "central (aortic) pulse pressure, as UK Biobank field 12678"),
+    "AAo_min_area": ("mm2", "true ascending aortic lumen area, diastolic"),
+    "AAo_max_area": ("mm2", "true ascending aortic lumen area, systolic"),
+    "AAo_distensibility": ("10-3/mmHg", "true ascending aortic distensibility"),
+    "DAo_min_area": ("mm2", "true descending aortic lumen area, diastolic"),
+    "DAo_max_area": ("mm2", "true descending aortic lumen area, systolic"),
+    "DAo_distensibility": ("10-3/mmHg", "true descending aortic distensibility"),
+}
+
+
 def generate_cohort(
     out_dir: str | os.PathLike,
     n_subjects: int = 100,
@@ -255,13 +273,49 @@ def generate_cohort(
         "generating %d subjects (seed %d, %d faulty) into %s with %d jobs",
         n_subjects, seed, len(faults), out_dir, n_jobs,
     )  # fmt: skip
-    if n_jobs > 1 and n_subjects > 1:
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            results = list(pool.map(_make_subject, jobs, chunksize=1))
-    else:
-        results = [_make_subject(job) for job in jobs]
-
+    results = _render_subjects(jobs, n_jobs)
+    write_record_tables(out_dir, pop, outcomes)
     truth = pd.DataFrame([r[0] for r in results])
+    meta = {"seed": str(seed), "n_subjects": str(n_subjects), "fault_fraction": str(fault_fraction)}
+    _write_truth_tables(out_dir / "truth", results, truth, pop, outcomes, meta)
+    with atomic_path(out_dir / "truth" / "README.md") as tmp:
+        tmp.write_text(truth_readme(seed, n_subjects, fault_fraction, truth))
+    # The manifest last: its presence means the cohort is complete.
+    manifest_path = out_dir / "manifest.csv"
+    with atomic_path(manifest_path) as tmp:
+        _manifest(pop, views).to_csv(tmp, index=False)
+    log.info("cohort of %d subjects written in %.1f s", n_subjects, time.perf_counter() - t0)
+    return manifest_path
+
+
+def _render_subjects(jobs: list[tuple], n_jobs: int) -> list[tuple]:
+    """:func:`_make_subject` over the jobs, in a process pool when ``n_jobs > 1``; the results
+    in job order either way."""
+    if n_jobs > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            return list(pool.map(_make_subject, jobs, chunksize=1))
+    return [_make_subject(job) for job in jobs]
+
+
+def _manifest(pop: pd.DataFrame, views: tuple[str, ...]) -> pd.DataFrame:
+    """eid and one relative file path per view (``subjects/<eid>/<view>.nii.gz``)."""
+    return pd.DataFrame(
+        {
+            "eid": pop["eid"],
+            **{v: [f"subjects/{e}/{v}.nii.gz" for e in pop["eid"]] for v in ("sa", *views)},
+        }
+    )
+
+
+def _write_truth_tables(
+    tdir: Path,
+    results: list[tuple],
+    truth: pd.DataFrame,
+    pop: pd.DataFrame,
+    outcomes: Outcomes,
+    meta: dict[str, str],
+) -> None:
+    """idps, aortic, volume and atrial curves, effects, faults and population parquet files."""
     curves = pd.concat([r[1] for r in results], ignore_index=True)
     atrial = [r[3] for r in results if r[3] is not None]
     aortic = [r[4] for r in results if r[4] is not None]
@@ -269,17 +323,6 @@ def generate_cohort(
     fault_table = pd.DataFrame(
         fault_rows, columns=["eid", "fault", "detail", "labels_match_image"]
     ).astype({"labels_match_image": bool})
-
-    manifest = pd.DataFrame(
-        {
-            "eid": pop["eid"],
-            **{v: [f"subjects/{e}/{v}.nii.gz" for e in pop["eid"]] for v in ("sa", *views)},
-        }
-    )
-    write_record_tables(out_dir, pop, outcomes)
-
-    tdir = out_dir / "truth"
-    meta = {"seed": str(seed), "n_subjects": str(n_subjects), "fault_fraction": str(fault_fraction)}
     write_table(truth, tdir / "idps.parquet", columns=_idp_columns(), extra=meta)
     if aortic:
         write_table(
@@ -303,41 +346,20 @@ def generate_cohort(
         extra=meta,
     )
     write_table(fault_table, tdir / "faults.parquet", extra=meta)
-    pop_cols = {
-        c: ColumnSpec(u, d)
-        for c, (u, d) in {
-            "age": ("years", "age at imaging"),
-            "height_cm": ("cm", "height"),
-            "weight_kg": ("kg", "weight"),
-            "bsa_m2": ("m2", "body surface area (Mosteller)"),
-            "sbp": ("mmHg", "systolic blood pressure"),
-            "dbp": ("mmHg", "diastolic blood pressure"),
-            "heart_rate": ("bpm", "heart rate"),
-            "central_pp": ("mmHg", "central (aortic) pulse pressure, as UK Biobank field 12678"),
-            "AAo_min_area": ("mm2", "true ascending aortic lumen area, diastolic"),
-            "AAo_max_area": ("mm2", "true ascending aortic lumen area, systolic"),
-            "AAo_distensibility": ("10-3/mmHg", "true ascending aortic distensibility"),
-            "DAo_min_area": ("mm2", "true descending aortic lumen area, diastolic"),
-            "DAo_max_area": ("mm2", "true descending aortic lumen area, systolic"),
-            "DAo_distensibility": ("10-3/mmHg", "true descending aortic distensibility"),
-        }.items()
-    }
-    pop_cols.update(
+    write_table(pop, tdir / "population.parquet", columns=_population_columns(pop), extra=meta)
+
+
+def _population_columns(pop: pd.DataFrame) -> dict[str, ColumnSpec]:
+    """Units and descriptions of the population table's columns, for write_table."""
+    cols = {c: ColumnSpec(u, d) for c, (u, d) in POPULATION_SPECS.items()}
+    cols.update(
         {
             c: ColumnSpec(u, "true population-model value")
             for c, (u, _) in IDP_SPECS.items()
             if c in pop
         }
     )
-    write_table(pop, tdir / "population.parquet", columns=pop_cols, extra=meta)
-    with atomic_path(tdir / "README.md") as tmp:
-        tmp.write_text(truth_readme(seed, n_subjects, fault_fraction, truth))
-    # The manifest last: its presence means the cohort is complete.
-    manifest_path = out_dir / "manifest.csv"
-    with atomic_path(manifest_path) as tmp:
-        manifest.to_csv(tmp, index=False)
-    log.info("cohort of %d subjects written in %.1f s", n_subjects, time.perf_counter() - t0)
-    return manifest_path
+    return cols
 
 
 def truth_readme(seed: int, n: int, fault_fraction: float, truth: pd.DataFrame) -> str:
