@@ -184,15 +184,7 @@ def _compute(ctx: SubjectContext) -> dict[str, float]:
     picks = choose_slices(lv_slices_base_to_apex(seg_ed, MIN_PIXELS), mode)
     if len(picks) < 1:
         return skip("no slice with LV cavity and myocardium at ED")
-    geometry = []
-    for z, level in picks:
-        endo_mask = largest_component(seg_ed[..., z] == LV_CAVITY)
-        epi_mask = ndimage.binary_fill_holes(
-            largest_component(np.isin(seg_ed[..., z], (LV_CAVITY, LV_MYOCARDIUM)))
-        )
-        endo, epi = closed_contour(endo_mask), closed_contour(epi_mask)
-        centre = np.array([np.mean(a) for a in np.nonzero(endo_mask)])
-        geometry.append((z, level, endo, epi, centre))
+    geometry = _slice_geometry(seg_ed, picks)
     slices = [g[0] for g in geometry]
     try:
         motion = track_slices(ctx.image, ctx.labels, slices, ed, spacing, settings)
@@ -203,8 +195,39 @@ def _compute(ctx: SubjectContext) -> dict[str, float]:
     )
     if oriented is None:
         ctx.note("strain: no RV contact, AHA segments undefined (global values only)")
+    frames = (ed, es)
+    sums, counts, dice, dists = _track_elements(ctx, motion, geometry, oriented, spacing, frames)
+    curves = _peaks_into(out, sums, counts, oriented)
+    if dice[1] > 0:
+        out["qc_strain_es_dice"] = float(2.0 * dice[0] / dice[1])
+        out["qc_strain_es_contour_mm"] = float(np.mean(np.concatenate(dists)))
+    ctx.curves["Ecc_global"] = curves["Ecc"]
+    ctx.curves["Err_global"] = curves["Err"]
+    return out
 
-    n_t = ctx.n_frames
+
+def _slice_geometry(seg_ed: np.ndarray, picks: list[tuple[int, int]]) -> list[tuple]:
+    """(slice, AHA level, ED endocardial contour, epicardial contour, cavity centre) per
+    chosen slice."""
+    geometry = []
+    for z, level in picks:
+        endo_mask = largest_component(seg_ed[..., z] == LV_CAVITY)
+        epi_mask = ndimage.binary_fill_holes(
+            largest_component(np.isin(seg_ed[..., z], (LV_CAVITY, LV_MYOCARDIUM)))
+        )
+        endo, epi = closed_contour(endo_mask), closed_contour(epi_mask)
+        centre = np.array([np.mean(a) for a in np.nonzero(endo_mask)])
+        geometry.append((z, level, endo, epi, centre))
+    return geometry
+
+
+def _track_elements(ctx: SubjectContext, motion, geometry, oriented, spacing, frames):
+    """Strain of every line element of every slice through the cycle, summed per direction (1
+    radial, 2 circumferential) and AHA segment (0 when undefined): (sums {d: (17, T)}, counts
+    {d: (17,)}, ES Dice (|A & B|, |A| + |B|) summed over slices, ES contour distances);
+    ``frames``: (ED, ES)."""
+    (ed, es), n_t = frames, ctx.n_frames
+    seg_ed = ctx.labels[..., ed]
     sums = {d: np.zeros((17, n_t)) for d in (1, 2)}
     counts = {d: np.zeros(17) for d in (1, 2)}
     scale = np.array(spacing)
@@ -216,15 +239,9 @@ def _compute(ctx: SubjectContext) -> dict[str, float]:
         moved = warp_points(motion, i, pts)  # (T, N, 2)
         length = np.linalg.norm((moved[:, pairs[:, 1]] - moved[:, pairs[:, 0]]) * scale, axis=2)
         strain = (length / np.maximum(length[ed], 1e-6) - 1.0) * 100.0  # (T, L)
+        seg_id = np.zeros(len(pairs), int)
         if oriented is not None:
-            mid = 0.5 * (pts[pairs[:, 0]] + pts[pairs[:, 1]])
-            mid = np.where((direction == 1)[:, None], pts[pairs[:, 0]], mid)
-            rel = (mid - centre) * scale
-            seg_id = aha_segments(
-                np.arctan2(rel[:, 1], rel[:, 0]), oriented[0][i], oriented[1], level
-            )
-        else:
-            seg_id = np.zeros(len(pairs), int)
+            seg_id = _element_segments(pts, pairs, direction, centre, scale, oriented, i, level)
         for d in (1, 2):
             m = direction == d
             sums[d] += np.stack(
@@ -240,7 +257,21 @@ def _compute(ctx: SubjectContext) -> dict[str, float]:
             dice_num += dice_i[0]
             dice_den += dice_i[1]
             dists.append(dist_i)
+    return sums, counts, (dice_num, dice_den), dists
 
+
+def _element_segments(pts, pairs, direction, centre, scale, oriented, index, level):
+    """AHA segment (1-16) of each line element: circumferential ones at their midpoint, radial
+    ones at their endocardial end, by angle about the cavity centre from the septum."""
+    mid = 0.5 * (pts[pairs[:, 0]] + pts[pairs[:, 1]])
+    mid = np.where((direction == 1)[:, None], pts[pairs[:, 0]], mid)
+    rel = (mid - centre) * scale
+    return aha_segments(np.arctan2(rel[:, 1], rel[:, 0]), oriented[0][index], oriented[1], level)
+
+
+def _peaks_into(out: dict[str, float], sums, counts, oriented) -> dict[str, np.ndarray]:
+    """Write the peak segmental (when the segments are defined) and global Ecc and Err into
+    ``out``; return the global curves by name."""
     curves = {}
     for d, name in ((2, "Ecc"), (1, "Err")):
         c = counts[d]
@@ -253,12 +284,7 @@ def _compute(ctx: SubjectContext) -> dict[str, float]:
             for k in range(16):
                 out[f"{name}_AHA_{k + 1}"] = float(peaks[k])
         out[f"{name}_global"] = float(global_curve.min() if name == "Ecc" else global_curve.max())
-    if dice_den > 0:
-        out["qc_strain_es_dice"] = float(2.0 * dice_num / dice_den)
-        out["qc_strain_es_contour_mm"] = float(np.mean(np.concatenate(dists)))
-    ctx.curves["Ecc_global"] = curves["Ecc"]
-    ctx.curves["Err_global"] = curves["Err"]
-    return out
+    return curves
 
 
 def _es_agreement(motion, index, es, ed_lab, es_lab, moved_pts, spacing):
