@@ -14,4 +14,5 @@ write_overview(
     smk.params.idps,
     smk.params.figures,
     counts=smk.input.get("counts"),
+    door=(smk.input.door, smk.input.door_subjects) if smk.input.get("door") else None,
 )

@@ -9,7 +9,15 @@ import pytest
 import yaml
 from docutils.core import publish_parts
 
-from cardiopheno.report import escape, overview_rst, phenotype_summary, qc_failures, write_overview
+from cardiopheno.cohort_check import COUNT_COLUMNS
+from cardiopheno.report import (
+    door_rst,
+    escape,
+    overview_rst,
+    phenotype_summary,
+    qc_failures,
+    write_overview,
+)
 
 COUNTS = pd.DataFrame(
     {"stage": ["given", "segmented", "qc_passed", "analysed"], "n": [100, 98, 93, 92],
@@ -72,6 +80,27 @@ def test_overview_of_a_cohort_given_as_tables_says_so():
     text = overview_rst(None, qc, phenotype_summary(pd.DataFrame({"sex": []}), []), {}, n_given=2)
     assert "**2** subjects given as tables" in text and "No subject failed" in text
     assert "system-message" not in publish_parts(text, writer="html")["html_body"]
+
+
+def test_overview_of_a_manifest_cohort_shows_what_the_door_found():
+    tables = pd.DataFrame(
+        [("manifest", "m.csv", 100, 100, 100, 0, 0), ("covariates", "c.csv", 99, 98, 97, 1, 1)],
+        columns=list(COUNT_COLUMNS),
+    )
+    left_out = pd.DataFrame(
+        {"eid": ["7", "8", "9"], "reason": ["covariates: missing age"] * 2
+         + ["covariates: subject absent from the covariates table"]}
+    )  # fmt: skip
+    door = door_rst(tables, left_out)
+    text = overview_rst(COUNTS, _qc(), phenotype_summary(pd.DataFrame({"sex": []}), []), {},
+                        door=door)  # fmt: skip
+    html = publish_parts(text, writer="html")["html_body"]
+    assert "system-message" not in html
+    assert text.index("Subjects at each step") < text.index("Input tables at the door")
+    for expected in ["covariates", "<td>97</td>", "3 manifest subjects will not be analysed",
+                     "covariates: missing age</td>\n<td>2</td>"]:  # fmt: skip
+        assert expected in html, expected
+    assert "will not be analysed" not in door_rst(tables, left_out.iloc[:0])
 
 
 def test_escape_keeps_markup_literal():

@@ -154,6 +154,34 @@ def subgroup_audit_rst(
     return "\n\n".join(parts)
 
 
+def door_rst(tables: pd.DataFrame, left_out: pd.DataFrame) -> str:
+    """The door's findings before any job (:mod:`cardiopheno.cohort_check`): each input table's
+    rows and subjects against the manifest, and the manifest subjects left out by reason."""
+    parts = [
+        list_table(
+            "Input tables at the door (results/run_summary/door.csv)",
+            ["table", "rows", "subjects", "of the manifest's", "not in the manifest",
+             "exact duplicate rows dropped"],  # fmt: skip
+            [
+                (r.table, r.rows, r.subjects, r.manifest_subjects_covered,
+                 r.subjects_not_in_manifest, r.exact_duplicates_dropped)  # fmt: skip
+                for r in tables.itertuples()
+            ],
+        )
+    ]
+    if len(left_out):
+        reasons = left_out["reason"].value_counts()
+        parts.append(
+            list_table(
+                f"{len(left_out):,} manifest subjects will not be analysed "
+                "(results/run_summary/door_subjects.csv lists them)",
+                ["reason", "subjects"],
+                reasons.items(),
+            )
+        )
+    return "\n\n".join(parts)
+
+
 def overview_rst(
     counts: pd.DataFrame | None,
     qc: pd.DataFrame,
@@ -161,10 +189,12 @@ def overview_rst(
     figures: Mapping[str, PathLike],
     n_given: int | None = None,
     audit: str = "",
+    door: str = "",
 ) -> str:
     """The landing page's text. ``counts``: the run summary (``stage, n, lost, top_reasons``),
     or None for a cohort given as tables (then ``n_given`` subjects); ``figures``: link text ->
-    report item path (linked by file name)."""
+    report item path (linked by file name); ``door``: :func:`door_rst`'s text, after the
+    counts."""
     parts = []
     if counts is not None:
         n = counts.set_index("stage")["n"]
@@ -183,6 +213,8 @@ def overview_rst(
                 ],
             )
         )
+        if door:
+            parts.append(door)
     else:
         parts.append(
             f"**{n_given:,}** subjects given as tables (phenotypes without images: the "
@@ -221,9 +253,11 @@ def write_overview(
     idps: Sequence[str],
     figures: Mapping[str, PathLike],
     counts: PathLike | None = None,
+    door: tuple[PathLike, PathLike] | None = None,
 ) -> str:
     """Write the landing page's text (``out_rst``) and headline counts (``out_metadata``, YAML
-    for ``snakemake --report-metadata``); returns the text."""
+    for ``snakemake --report-metadata``); returns the text. ``door``: the door's ``door.csv``
+    and ``door_subjects.csv`` of a manifest cohort."""
     qc_t = read_any(qc)
     frame = load_frame(phenotypes, qc, covariates)
     units = (
@@ -234,7 +268,10 @@ def write_overview(
     counts_t = pd.read_csv(counts) if counts else None
     summary = phenotype_summary(frame, idps, units)
     audit = subgroup_audit_rst(qc_t, read_cohort_table(covariates), frame, idps, units)
-    text = overview_rst(counts_t, qc_t, summary, figures, n_given=len(qc_t), audit=audit)
+    door_text = door_rst(*(pd.read_csv(p, dtype={"eid": str}) for p in door)) if door else ""
+    text = overview_rst(
+        counts_t, qc_t, summary, figures, n_given=len(qc_t), audit=audit, door=door_text
+    )
     if counts_t is not None:
         n = counts_t.set_index("stage")["n"]
         meta = {"Subjects given": int(n["given"]), "Subjects analysed": int(n["analysed"])}

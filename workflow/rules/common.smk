@@ -244,6 +244,9 @@ def overview_inputs(wildcards):
     }
     if IMAGES:
         inputs["counts"] = "results/run_summary/counts.csv"
+    if IMAGES and not SYNTHETIC:  # the door's findings (written before the first job)
+        inputs["door"] = "results/run_summary/door.csv"
+        inputs["door_subjects"] = "results/run_summary/door_subjects.csv"
     return inputs
 
 
