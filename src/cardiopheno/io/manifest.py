@@ -17,7 +17,8 @@ from cardiopheno.errors import ProblemsError
 from cardiopheno.io.tables import read_any
 from cardiopheno.views import VIEWS, provided_columns
 
-REQUIRED_COLUMNS = ("eid", "sa")
+# the eid and the primary view's image (the short axis): every subject has them
+REQUIRED_COLUMNS = ("eid", *(name for name, spec in VIEWS.items() if spec.primary))
 IMAGE_COLUMNS = tuple(VIEWS)  # sa, la_2ch, la_4ch, ao
 SEGMENTATION_COLUMNS = provided_columns()  # seg_sa, seg_la_2ch, seg4_la_4ch, seg_la_4ch, seg_ao
 KNOWN_COLUMNS = frozenset(("eid", *IMAGE_COLUMNS, *SEGMENTATION_COLUMNS))
@@ -81,26 +82,10 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
     Paths are relative to the manifest's folder unless absolute; empty optional paths stay "".
     """
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(path, [f"file not found: {path}"])
-    try:
-        df = read_any(path)
-    except Exception as exc:
-        raise ManifestError(path, [f"cannot be read as a table: {exc}"]) from exc
-
-    problems: list[str] = []
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        problems.append(f"missing required column(s): {', '.join(missing)}")
+    df = _read_manifest_table(path)
     # the views as they are now (cardiopheno.views.VIEWS), so a new ViewSpec is all it takes
     path_columns = (*VIEWS, *provided_columns())
-    known = frozenset(("eid", *path_columns))
-    unknown = sorted(set(df.columns) - known)
-    if unknown:
-        problems.append(
-            f"unknown column(s): {', '.join(unknown)} "
-            f"(expected some of: {', '.join(sorted(known))})"
-        )
+    problems, missing = _column_problems(df, path_columns)
     if missing:
         raise ManifestError(path, problems)
 
@@ -111,6 +96,47 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
     if empty_rows:
         problems.append(f"empty eid on line(s) {_preview(empty_rows)}")
     df, dropped = _drop_exact_duplicates(df, path)
+    problems += _eid_problems(df)
+    problems += _resolve_paths(df, path_columns, path.parent.resolve(), check_files)
+    if problems:
+        raise ManifestError(path, problems)
+    df = df.reset_index(drop=True)
+    df.attrs["warnings"] = dropped
+    df.attrs["dropped_rows"] = n_read - len(df)
+    return df
+
+
+def _read_manifest_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ManifestError(path, [f"file not found: {path}"])
+    try:
+        return read_any(path)
+    except Exception as exc:
+        raise ManifestError(path, [f"cannot be read as a table: {exc}"]) from exc
+
+
+def _column_problems(
+    df: pd.DataFrame, path_columns: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
+    """Problem lines for missing required and unknown columns, and the missing ones."""
+    problems = []
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        problems.append(f"missing required column(s): {', '.join(missing)}")
+    known = frozenset(("eid", *path_columns))
+    unknown = sorted(set(df.columns) - known)
+    if unknown:
+        problems.append(
+            f"unknown column(s): {', '.join(unknown)} "
+            f"(expected some of: {', '.join(sorted(known))})"
+        )
+    return problems, missing
+
+
+def _eid_problems(df: pd.DataFrame) -> list[str]:
+    """Problem lines for eids on several different rows, eids that cannot name an output
+    folder (:func:`eid_problem`) and eids that would share one (:func:`output_key`)."""
+    problems = []
     dup = df["eid"].duplicated(keep=False) & (df["eid"] != "")
     if dup.any():
         lines = (
@@ -144,17 +170,24 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
             "eids that differ only by letter case or Unicode normalisation would share an output "
             f"path (case-insensitive filesystems): {_preview(groups.tolist())}"
         )
+    return problems
 
-    base = path.parent.resolve()
+
+def _resolve_paths(
+    df: pd.DataFrame, path_columns: tuple[str, ...], base: Path, check_files: bool
+) -> list[str]:
+    """Make ``df``'s path columns absolute (relative to ``base``; empty stays ""), in place;
+    problem lines for empty required paths and (with ``check_files``) absent files."""
+    problems = []
     for col in (c for c in path_columns if c in df.columns):
         values = df[col].fillna("").astype(str).str.strip()
         # normpath, not Path.resolve: the same absolute path (links kept) 25 times faster, which
         # matters when 100,000 subjects are checked every time the workflow is read.
         df[col] = [os.path.normpath(os.path.join(base, v)) if v else "" for v in values]
-        if col == "sa":
-            no_sa = df.loc[values == "", "eid"].tolist()
-            if no_sa:
-                problems.append(f"empty sa path for eid(s): {_preview(no_sa)}")
+        if col in REQUIRED_COLUMNS:
+            no_path = df.loc[values == "", "eid"].tolist()
+            if no_path:
+                problems.append(f"empty {col} path for eid(s): {_preview(no_path)}")
         if check_files:
             absent = [
                 f"{eid} ({p})"
@@ -163,12 +196,7 @@ def load_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
             ]
             if absent:
                 problems.append(f"{col}: file(s) not found for {_preview(absent, 5)}")
-    if problems:
-        raise ManifestError(path, problems)
-    df = df.reset_index(drop=True)
-    df.attrs["warnings"] = dropped
-    df.attrs["dropped_rows"] = n_read - len(df)
-    return df
+    return problems
 
 
 def _drop_exact_duplicates(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[str]]:
