@@ -112,3 +112,33 @@ def test_stats_demo_config_plans_the_statistics_without_imaging(tmp_path):
         assert rule in res.stdout, rule
     for rule in ("synth_cohort", "segment_batch", "qc_merge", "run_summary"):
         assert rule not in res.stdout, rule
+
+
+def test_a_valid_manifest_cohort_plans_the_report_with_what_the_door_found(tmp_path):
+    for eid in ("1", "2"):
+        (tmp_path / f"sa_{eid}.nii.gz").write_bytes(b"x")  # opened per subject, not at the door
+    tables = {
+        "manifest": pd.DataFrame({"eid": ["1", "2"], "sa": ["sa_1.nii.gz", "sa_2.nii.gz"]}),
+        "covariates": pd.DataFrame(
+            {
+                "eid": ["1"],
+                "age": [60.0],
+                "sex": [1],
+                "height_cm": [180.0],
+                "weight_kg": [80.0],
+                "imaging_date": ["2015-01-01"],
+            }
+        ),  # fmt: skip
+        "diagnoses": pd.DataFrame({"eid": ["1"], "icd10": ["I21"], "date": ["2017-01-01"]}),
+        "deaths": pd.DataFrame({"eid": ["1"], "date": ["2019-05-05"], "icd10": ["I50"]}),
+    }
+    cohort = {"source": "manifest"}
+    for name, table in tables.items():
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+        cohort[name] = str(tmp_path / f"{name}.csv")
+    res = dry_run(tmp_path, {"cohort": cohort})
+    assert res.returncode == 0, res.stdout
+    assert "report_overview" in res.stdout
+    door = tmp_path / "w/results/run_summary"
+    assert pd.read_csv(door / "door.csv")["table"].tolist()[:2] == ["manifest", "covariates"]
+    assert pd.read_csv(door / "door_subjects.csv", dtype=str)["eid"].tolist() == ["2"]
