@@ -38,7 +38,7 @@ from scipy import ndimage
 
 from cardiopheno.phenotypes import SubjectContext, ViewData, compute_phenotypes, resolve_families
 from cardiopheno.phenotypes.aortic_function import area_curves
-from cardiopheno.segment.infer import Segmenter
+from cardiopheno.segment.infer import ComputeOptions, Segmenter
 from cardiopheno.stats.association import fit_age_sex
 from cardiopheno.stats.schema import NotEstimable
 from cardiopheno.synth.aorta import distensibility, simulate_aorta
@@ -88,7 +88,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pop = sample_population(args.subjects, args.seed)
-    seg = Segmenter(args.checkpoint, view="ao", device="cpu", threads=args.threads)
+    seg = Segmenter(
+        args.checkpoint, view="ao", device="cpu", compute=ComputeOptions(threads=args.threads)
+    )
     fams = resolve_families(["aortic_function"])
     sources = ["truth", "model_labels"] + (["model"] if seg.subpixel_areas else [])
     rows, t0 = [], time.perf_counter()

@@ -265,9 +265,13 @@ def main() -> int:
     args = ap.parse_args()
     segmenter = None
     if not args.no_model:
-        from cardiopheno.segment.infer import Segmenter
+        from cardiopheno.segment.infer import PassOptions, Segmenter, StepOptions
 
-        segmenter = Segmenter(device="cpu", tta=False, convention="acdc")
+        segmenter = Segmenter(
+            device="cpu",
+            steps=StepOptions(convention="acdc"),
+            passes=PassOptions(tta=False),
+        )
     result: dict = {"radii_mm": RADII, "min_wall_mm": MIN_WALL_MM}
     t0 = time.perf_counter()
     if args.synthetic:

@@ -29,7 +29,7 @@ from cardiopheno.phenotypes import compute_phenotypes, resolve_families
 from cardiopheno.phenotypes.registry import context_from_files
 from cardiopheno.qc.crossview import ventricle_agreement
 from cardiopheno.qc.views import ViewEvidence, check_views
-from cardiopheno.segment.infer import Segmenter, dice
+from cardiopheno.segment.infer import ComputeOptions, Segmenter, dice
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnms2"
 ED, ES = 23, 8  # the expert-labelled frames of 001_LA_CINE (0-based; README)
@@ -155,8 +155,9 @@ def main() -> None:
         raise SystemExit(f"{DATA} is absent: this benchmark needs ../shared/data/mnms2")
     torch.set_num_threads(args.threads)
     ckpts = dict(c.split("=", 1) for c in args.checkpoint)
-    la_seg = Segmenter(ckpts.get("la_4ch"), view="la_4ch", device="cpu", threads=args.threads)
-    sa_seg = Segmenter(ckpts.get("sa"), view="sa", device="cpu", threads=args.threads)
+    compute = ComputeOptions(threads=args.threads)
+    la_seg = Segmenter(ckpts.get("la_4ch"), view="la_4ch", device="cpu", compute=compute)
+    sa_seg = Segmenter(ckpts.get("sa"), view="sa", device="cpu", compute=compute)
     with tempfile.TemporaryDirectory() as tmp:
         result = {
             "data": "M&Ms-2 subject 001 (4-chamber cine + short axis, expert LV/myo/RV at ED/ES); "

@@ -44,7 +44,7 @@ from cardiopheno.definitions import MYOCARDIAL_DENSITY_G_PER_ML  # noqa: E402
 from cardiopheno.io.nifti import load_cine  # noqa: E402
 from cardiopheno.io.tables import file_sha256, read_any  # noqa: E402
 from cardiopheno.segment.data import acdc_ed_spacing, acdc_patient_ids, read_acdc_volume  # noqa: E402
-from cardiopheno.segment.infer import Segmenter  # noqa: E402
+from cardiopheno.segment.infer import ComputeOptions, PassOptions, Segmenter  # noqa: E402
 from cardiopheno.segment.uncertainty import pass_phenotypes  # noqa: E402
 from cardiopheno.stats.subgroups import by_group, spread  # noqa: E402
 
@@ -373,9 +373,8 @@ def main() -> int:
     seg = Segmenter(
         args.checkpoint,
         args.device,
-        tta=False,
-        flip_ensemble=args.flip_ensemble,
-        precision=args.precision,
+        compute=ComputeOptions(precision=args.precision),
+        passes=PassOptions(tta=False, flip_ensemble=args.flip_ensemble),
     )
     result = {
         "checkpoint": str(seg.checkpoint),

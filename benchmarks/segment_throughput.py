@@ -41,7 +41,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from cardiopheno.segment.infer import Segmenter  # noqa: E402
+from cardiopheno.segment.infer import ComputeOptions, PassOptions, Segmenter  # noqa: E402
 from cardiopheno.segment.transforms import context_index  # noqa: E402
 
 UKB_SHAPE = (200, 200, 10, 50)
@@ -105,11 +105,11 @@ def measure(kind: str, batch: int, args) -> dict:
     seg = Segmenter(
         args.checkpoint,
         args.device,
-        slice_batch=batch,
-        tta=kind.startswith("end_to_end_ens"),
-        threads=args.threads,
-        flip_ensemble=int(kind[len("end_to_end_ens") :]) if "_ens" in kind else 0,
-        precision=args.precision,
+        compute=ComputeOptions(slice_batch=batch, precision=args.precision, threads=args.threads),
+        passes=PassOptions(
+            tta=kind.startswith("end_to_end_ens"),
+            flip_ensemble=int(kind[len("end_to_end_ens") :]) if "_ens" in kind else 0,
+        ),
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from _synthetic_eval import PHENOTYPES, evaluate_cohort  # noqa: E402
 
-from cardiopheno.segment.infer import Segmenter  # noqa: E402
+from cardiopheno.segment.infer import PassOptions, Segmenter  # noqa: E402
 from cardiopheno.stats.subgroups import age_bands, by_group, sex_groups, spread  # noqa: E402
 
 DICE = ("dice_lv", "dice_myo", "dice_rv")
@@ -75,7 +75,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(REPO / "results/benchmarks/subgroup_audit.json"))
     args = ap.parse_args()
     t0 = time.perf_counter()
-    seg = Segmenter(None, "auto", tta=True, flip_ensemble=1)
+    seg = Segmenter(None, "auto", passes=PassOptions(tta=True, flip_ensemble=1))
     out_dir = Path(args.out).parent
     synth = evaluate_cohort(Path(args.synthetic), seg, out_dir / "cache")
     synth["sex_group"] = sex_groups(synth["sex"])

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from _synthetic_eval import PHENOTYPES, evaluate_cohort  # noqa: E402
 
-from cardiopheno.segment.infer import Segmenter  # noqa: E402
+from cardiopheno.segment.infer import PassOptions, Segmenter  # noqa: E402
 from cardiopheno.segment.uncertainty import error_prediction  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(REPO / "results/benchmarks/uncertainty.json"))
     args = ap.parse_args()
     t0 = time.perf_counter()
-    seg = Segmenter(None, "auto", tta=True, flip_ensemble=1)
+    seg = Segmenter(None, "auto", passes=PassOptions(tta=True, flip_ensemble=1))
     out_dir = Path(args.out).parent
     synth = evaluate_cohort(Path(args.synthetic), seg, out_dir / "cache")
     result = {
@@ -86,7 +86,9 @@ def main() -> int:
         from cardiopheno.segment.data import acdc_patient_ids
 
         patients = acdc_patient_ids("13-16,33-36,53-56,73-76,93-96")
-        acdc_result = acdc(Segmenter(None, "auto", tta=False), Path(args.acdc), patients, 0)
+        acdc_result = acdc(
+            Segmenter(None, "auto", passes=PassOptions(tta=False)), Path(args.acdc), patients, 0
+        )
     elif acdc_json.is_file():
         acdc_result = json.loads(acdc_json.read_text())["acdc"]
     else:

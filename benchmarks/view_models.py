@@ -24,7 +24,7 @@ from cardiopheno.io.nifti import load_cine
 from cardiopheno.io.tables import read_any
 from cardiopheno.phenotypes import compute_phenotypes, resolve_families
 from cardiopheno.phenotypes.registry import context_from_files
-from cardiopheno.segment.infer import Segmenter, dice
+from cardiopheno.segment.infer import ComputeOptions, PassOptions, Segmenter, dice
 
 VIEWS = ("la_2ch", "la_4ch", "ao")
 IDPS = (
@@ -64,10 +64,20 @@ def main() -> None:
     cov = read_any(root / "covariates.csv").set_index("eid")
     lab = root / "truth" / "labels"
     views = tuple(args.views)
-    extra = {} if args.flip_ensemble is None else {"flip_ensemble": args.flip_ensemble}
+    passes = (
+        PassOptions()
+        if args.flip_ensemble is None
+        else PassOptions(flip_ensemble=args.flip_ensemble)
+    )
     ckpts = dict(c.split("=", 1) for c in args.checkpoint)
     segs = {
-        v: Segmenter(ckpts.get(v), view=v, device="cpu", threads=args.threads, **extra)
+        v: Segmenter(
+            ckpts.get(v),
+            view=v,
+            device="cpu",
+            compute=ComputeOptions(threads=args.threads),
+            passes=passes,
+        )
         for v in views
     }
     fams = resolve_families(["atrial_function", "aortic_function"])

@@ -25,7 +25,7 @@ import torch
 
 from cardiopheno.io.manifest import load_manifest
 from cardiopheno.io.nifti import load_cine
-from cardiopheno.segment.infer import Segmenter, dice
+from cardiopheno.segment.infer import ComputeOptions, Segmenter, dice
 
 VIEWS = ("la_2ch", "la_4ch", "ao")
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def main() -> None:
     load_start = os.getloadavg()
     result: dict = {"views": {}}
     for view in args.views:
-        seg = Segmenter(view=view, device="cpu", threads=args.threads)
+        seg = Segmenter(view=view, device="cpu", compute=ComputeOptions(threads=args.threads))
         seconds, frames, dices, identical = [], [], {}, 0
         for rec in manifest.itertuples(index=False):
             eid, dest = str(rec.eid), out_dir / f"{rec.eid}_{view}.nii.gz"

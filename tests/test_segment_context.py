@@ -9,7 +9,7 @@ import torch
 
 from cardiopheno import LV_CAVITY, RV_CAVITY
 from cardiopheno.segment.data import SliceCache, basal_slices
-from cardiopheno.segment.infer import Segmenter
+from cardiopheno.segment.infer import ComputeOptions, PassOptions, Segmenter
 from cardiopheno.segment.network import (
     NetworkConfig,
     build_network,
@@ -65,7 +65,12 @@ class _Recorder(torch.nn.Module):
 def test_inference_feeds_each_slice_with_its_neighbours_in_the_same_frame(tmp_path):
     path = tmp_path / "tiny25.pt"
     save_checkpoint(path, build_network(TINY_25D), TINY_25D, PRE)
-    seg = Segmenter(path, device="cpu", slice_batch=4, flip_ensemble=0)
+    seg = Segmenter(
+        path,
+        device="cpu",
+        compute=ComputeOptions(slice_batch=4),
+        passes=PassOptions(flip_ensemble=0),
+    )
     seg.model = _Recorder()
     z, frames = 3, 4
     stack = torch.arange(z * frames, dtype=torch.float32)[:, None, None].expand(-1, 8, 8)

@@ -140,10 +140,15 @@ def _cine(path, rng, shape=(40, 40, 3, 4), zooms=(1.8, 1.8, 8.0, 30.0)):
 
 
 def test_segmenter_acdc_is_the_pipeline_without_a_convention(tiny_checkpoint, rng):
-    from cardiopheno.segment.infer import Segmenter
+    from cardiopheno.segment.infer import PassOptions, Segmenter, StepOptions
 
     data = rng.normal(100, 10, (40, 40, 3, 4)).astype(np.float32)
-    seg = Segmenter(tiny_checkpoint, device="cpu", tta=True, convention="acdc")
+    seg = Segmenter(
+        tiny_checkpoint,
+        device="cpu",
+        steps=StepOptions(convention="acdc"),
+        passes=PassOptions(tta=True),
+    )
     acdc = seg.segment_array(data, (1.8, 1.8, 8.0))
     seg.convention = "none"  # the post-processing before conventions existed
     before = seg.segment_array(data, (1.8, 1.8, 8.0))
@@ -155,17 +160,17 @@ def test_segmenter_acdc_is_the_pipeline_without_a_convention(tiny_checkpoint, rn
 
 
 def test_segmenter_ukbb_smooths_after_the_post_processing(tiny_checkpoint):
-    from cardiopheno.segment.infer import Segmenter
+    from cardiopheno.segment.infer import Segmenter, StepOptions
     from cardiopheno.segment.transforms import postprocess
 
     drawn, _ = trabeculated_slice()
     labels = np.repeat(drawn[:, :, None, None], 2, axis=3)
-    seg = Segmenter(tiny_checkpoint, device="cpu", convention="ukbb")
+    seg = Segmenter(tiny_checkpoint, device="cpu", steps=StepOptions(convention="ukbb"))
     expected = smooth_endocardium(postprocess(labels.copy()), (1.0, 1.0))
     np.testing.assert_array_equal(seg._clean(labels.copy(), (1.0, 1.0)), expected)
     assert (expected == LV_CAVITY).sum() > (labels == LV_CAVITY).sum()
     with pytest.raises(ValueError, match="'smooth' is not one of ukbb, acdc"):
-        Segmenter(tiny_checkpoint, device="cpu", convention="smooth")
+        Segmenter(tiny_checkpoint, device="cpu", steps=StepOptions(convention="smooth"))
 
 
 @pytest.mark.parametrize(
@@ -190,14 +195,14 @@ def test_cli_convention_option(tmp_path, tiny_checkpoint, rng, capsys):
     import nibabel as nib
 
     from cardiopheno.cli import main as cli_main
-    from cardiopheno.segment.infer import Segmenter
+    from cardiopheno.segment.infer import Segmenter, StepOptions
 
     image = _cine(tmp_path / "sa.nii.gz", rng)
     out = tmp_path / "seg.nii.gz"
     args = ["segment", "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--input",
             str(image), "--output", str(out)]  # fmt: skip
     assert cli_main([*args, "--convention", "acdc"]) == 0
-    expected = Segmenter(tiny_checkpoint, device="cpu", convention="acdc")
+    expected = Segmenter(tiny_checkpoint, device="cpu", steps=StepOptions(convention="acdc"))
     expected = expected.segment_file(image, tmp_path / "direct.nii.gz").labels
     np.testing.assert_array_equal(np.asarray(nib.load(out).dataobj), expected)
     with pytest.raises(SystemExit):

@@ -81,7 +81,7 @@ def test_canonical_training_mirrors_along_the_first_axis_only():
 def test_a_long_axis_cine_gets_the_same_labels_however_its_grid_is_stored():
     """The shipped 4-chamber model on one cine stored in two orientations (transposed and
     flipped, with the affine that says so): each output is the other's labels turned alike."""
-    from cardiopheno.segment.infer import Segmenter
+    from cardiopheno.segment.infer import ComputeOptions, Segmenter
 
     rng = np.random.default_rng(1)
     image = np.zeros((72, 64, 1, 2), np.float32)
@@ -93,7 +93,7 @@ def test_a_long_axis_cine_gets_the_same_labels_however_its_grid_is_stored():
     stored, stored_affine = _stored(turn, image[:, :, 0, 0], affine)
     stored_cine = np.stack([turn.invert(image[:, :, 0, t]) for t in range(2)], axis=-1)[:, :, None]
     assert np.array_equal(stored_cine[:, :, 0, 0], stored)
-    seg = Segmenter(view="la_4ch", device="cpu", threads=1)
+    seg = Segmenter(view="la_4ch", device="cpu", compute=ComputeOptions(threads=1))
     a = seg.segment_array(image, (1.8, 1.8, 6.0), affine=affine).labels
     b = seg.segment_array(stored_cine, (1.8, 1.8, 6.0), affine=stored_affine).labels
     assert b.shape == stored_cine.shape

@@ -14,7 +14,13 @@ from monai.transforms import FillHoles
 
 from cardiopheno import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY
 from cardiopheno.segment.data import acdc_patient_ids, acdc_spacing, read_acdc_volume
-from cardiopheno.segment.infer import ENSEMBLE_FLIPS, Segmenter
+from cardiopheno.segment.infer import (
+    ENSEMBLE_FLIPS,
+    ComputeOptions,
+    PassOptions,
+    Segmenter,
+    StepOptions,
+)
 from cardiopheno.segment.network import (
     NetworkConfig,
     build_network,
@@ -273,7 +279,7 @@ def test_whole_field_view_on_a_label_window_keeps_the_whole_field_labels(monkeyp
     row = sample_population(5, seed=202).iloc[2]
     cine = simulate_aorta(row, 202, 2, n_frames=6)
     spacing = cine.zooms[:2]
-    whole = Segmenter(device="cpu", view="ao", heart_crop=False)
+    whole = Segmenter(device="cpu", view="ao", steps=StepOptions(heart_crop=False))
     windowed = Segmenter(device="cpu", view="ao")
     assert windowed.field_crop and not whole.field_crop
     grids = []
@@ -309,7 +315,12 @@ def test_folding_batch_norm_keeps_the_network_output():
 
 
 def test_flip_ensemble_averages_the_flipped_predictions(tiny_checkpoint, rng):
-    seg = Segmenter(tiny_checkpoint, "cpu", slice_batch=2, flip_ensemble=3)
+    seg = Segmenter(
+        tiny_checkpoint,
+        "cpu",
+        compute=ComputeOptions(slice_batch=2),
+        passes=PassOptions(flip_ensemble=3),
+    )
     x = torch.as_tensor(rng.random((5, 48, 48), dtype=np.float32))
     pred = seg.predict(x, probabilities=True, flips=seg.flips)
     with torch.no_grad():
@@ -329,7 +340,7 @@ def test_flip_ensemble_fills_the_tta_columns_without_extra_passes(tiny_checkpoin
     img = rng.normal(100, 20, (50, 44, z, t)).astype(np.float32)
     slices = {}
     for k in (0, 1):
-        seg = Segmenter(tiny_checkpoint, "cpu", flip_ensemble=k, tta=True)
+        seg = Segmenter(tiny_checkpoint, "cpu", passes=PassOptions(tta=True, flip_ensemble=k))
         forward, calls = seg._forward, []
         seg._forward = lambda x, f=forward, c=calls: c.append(len(x)) or f(x)
         out = seg.segment_array(img, (1.5, 1.4))
@@ -341,7 +352,7 @@ def test_flip_ensemble_fills_the_tta_columns_without_extra_passes(tiny_checkpoin
     assert slices[1] == z + 2 * z * t
     assert slices[0] - (z + z * t) in (2 * z, 4 * z)
     with pytest.raises(ValueError, match="flip_ensemble"):
-        Segmenter(tiny_checkpoint, "cpu", flip_ensemble=4)
+        Segmenter(tiny_checkpoint, "cpu", passes=PassOptions(flip_ensemble=4))
 
 
 def test_precision_auto_is_float32_on_cpu_and_bfloat16_warns_without_amx(monkeypatch, caplog):
@@ -363,7 +374,12 @@ def test_bfloat16_segmentation_matches_float32(tiny_checkpoint, rng):
     img = rng.normal(100, 20, (50, 44, 4, 3)).astype(np.float32)
     labels = {}
     for precision in ("float32", "bfloat16"):
-        seg = Segmenter(tiny_checkpoint, "cpu", precision=precision, tta=False)
+        seg = Segmenter(
+            tiny_checkpoint,
+            "cpu",
+            compute=ComputeOptions(precision=precision),
+            passes=PassOptions(tta=False),
+        )
         assert seg.precision == precision
         labels[precision] = seg.segment_array(img, (1.5, 1.4)).labels
     assert (labels["float32"] == labels["bfloat16"]).mean() > 0.95
@@ -377,7 +393,7 @@ def test_segment_file_keeps_shape_and_affine(tmp_path, tiny_checkpoint, ndim, rn
     img.header.set_zooms((1.5, 1.4, 8.0, 30.0)[:ndim])
     src = tmp_path / "sa.nii.gz"
     nib.save(img, src)
-    seg = Segmenter(tiny_checkpoint, device="cpu", tta=True)
+    seg = Segmenter(tiny_checkpoint, device="cpu", passes=PassOptions(tta=True))
     result = seg.segment_file(src, tmp_path / "seg.nii.gz")
     out = nib.load(tmp_path / "seg.nii.gz")
     assert out.shape == shape

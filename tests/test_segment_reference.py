@@ -11,7 +11,7 @@ import torch
 
 from cardiopheno.segment.augment import reverse_slices
 from cardiopheno.segment.data import LabelledVolume, SliceCache, build_slice_cache
-from cardiopheno.segment.infer import Segmenter
+from cardiopheno.segment.infer import ComputeOptions, PassOptions, Segmenter, StepOptions
 from cardiopheno.segment.network import (
     NetworkConfig,
     build_network,
@@ -98,7 +98,12 @@ class _Recorder(torch.nn.Module):
 def test_inference_feeds_each_slice_with_its_twin_in_the_first_frame(tmp_path):
     path = tmp_path / "ref.pt"
     save_checkpoint(path, build_network(TINY_REF), TINY_REF, PRE)
-    seg = Segmenter(path, device="cpu", slice_batch=4, flip_ensemble=0)
+    seg = Segmenter(
+        path,
+        device="cpu",
+        compute=ComputeOptions(slice_batch=4),
+        passes=PassOptions(flip_ensemble=0),
+    )
     seg.model = _Recorder()
     z, frames = 3, 3
     stack = torch.arange(z * frames, dtype=torch.float32)[:, None, None].expand(-1, 8, 8)
@@ -127,7 +132,12 @@ def test_a_lone_frame_with_its_reference_segments_as_within_its_cine(tmp_path, r
     torch.manual_seed(0)
     path = tmp_path / "ref.pt"
     save_checkpoint(path, build_network(TINY_REF), TINY_REF, PRE)
-    seg = Segmenter(path, device="cpu", flip_ensemble=0, heart_crop=False, tta=False)
+    seg = Segmenter(
+        path,
+        device="cpu",
+        steps=StepOptions(heart_crop=False),
+        passes=PassOptions(tta=False, flip_ensemble=0),
+    )
     seg.model = _Brighter()
     cine = rng.uniform(0, 100, (40, 40, 3, 2)).astype(np.float32)
     cine[..., 1] *= 0.6

@@ -14,7 +14,13 @@ from cardiopheno.cli import main as cli_main
 from cardiopheno.io.nifti import ImageReadError
 from cardiopheno.io.tables import column_specs, file_metadata, read_table, write_table
 from cardiopheno.segment.data import SliceCache
-from cardiopheno.segment.infer import Segmenter, run_batch, segment_batch
+from cardiopheno.segment.infer import (
+    ComputeOptions,
+    PassOptions,
+    Segmenter,
+    run_batch,
+    segment_batch,
+)
 from cardiopheno.segment.network import (
     DEFAULT_CHECKPOINT,
     CheckpointError,
@@ -115,7 +121,7 @@ def test_batch_records_an_unreadable_image_and_goes_on(tmp_path, tiny_checkpoint
             "seg_sa": ["", "", str(provided_seg), "", "", str(empty_seg)],
         }
     )
-    seg = Segmenter(tiny_checkpoint, device="cpu", tta=True)
+    seg = Segmenter(tiny_checkpoint, device="cpu", passes=PassOptions(tta=True))
     table_path = tmp_path / "b0000.parquet"
     out = segment_batch(manifest, eids, tmp_path / "seg", table_path, seg,
                         num_workers=1, progress=False)  # fmt: skip
@@ -190,7 +196,11 @@ def test_shipped_model_segments_a_synthetic_subject(tmp_path, precision):
     frames = slice(0, None, 5)
     cut = tmp_path / "sa_cut.nii.gz"
     nib.save(nib.Nifti1Image(np.asarray(cine.dataobj)[..., frames], cine.affine, cine.header), cut)
-    seg = Segmenter(device="cpu", tta=False, precision=precision)
+    seg = Segmenter(
+        device="cpu",
+        compute=ComputeOptions(precision=precision),
+        passes=PassOptions(tta=False),
+    )
     out = tmp_path / "seg.nii.gz"
     seg.segment_file(cut, out)
     pred = np.asarray(nib.load(out).dataobj)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cardiopheno.phenotypes.registry import MYOCARDIAL_DENSITY_G_PER_ML
-from cardiopheno.segment.infer import Segmenter
+from cardiopheno.segment.infer import PassOptions, Segmenter, StepOptions
 from cardiopheno.segment.network import NetworkConfig, build_network, save_checkpoint
 from cardiopheno.segment.transforms import PreprocessConfig
 from cardiopheno.segment.uncertainty import (
@@ -119,7 +119,10 @@ def test_passes_that_agree_give_zero_and_passes_that_disagree_give_a_spread(
     results = {}
     for half in (False, True):
         seg = Segmenter(
-            tiny_checkpoint, "cpu", heart_crop=False, flip_ensemble=flip_ensemble, tta=True
+            tiny_checkpoint,
+            "cpu",
+            steps=StepOptions(heart_crop=False),
+            passes=PassOptions(tta=True, flip_ensemble=flip_ensemble),
         )
         _rule_network(seg, half)
         results[half] = seg.segment_array(_cine(shift=4 if half else 0), spacing)
@@ -138,7 +141,12 @@ def test_passes_that_agree_give_zero_and_passes_that_disagree_give_a_spread(
 
 
 def test_no_second_pass_no_uncertainty(tiny_checkpoint):
-    seg = Segmenter(tiny_checkpoint, "cpu", heart_crop=False, flip_ensemble=0, tta=False)
+    seg = Segmenter(
+        tiny_checkpoint,
+        "cpu",
+        steps=StepOptions(heart_crop=False),
+        passes=PassOptions(tta=False, flip_ensemble=0),
+    )
     _rule_network(seg, False)
     out = seg.segment_array(_cine(), (1.8, 1.8, 8.0))
     assert out.pass_counts is None and out.uncertainty == {}

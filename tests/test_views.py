@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardiopheno.segment.infer import Segmenter, run_batch, segment_batch
+from cardiopheno.segment.infer import PassOptions, Segmenter, run_batch, segment_batch
 from cardiopheno.segment.network import NetworkConfig, build_network, save_checkpoint
 from cardiopheno.segment.transforms import PreprocessConfig
 from cardiopheno.views import VIEWS, view_spec
@@ -72,7 +72,7 @@ def test_four_chamber_batch_segments_maps_provided_labels_and_records_bad_input(
             "seg4_la_4ch": ["", "", "", prov_bad, ""],
         }
     )
-    seg = Segmenter(la4_checkpoint, device="cpu", view="la_4ch", tta=True)
+    seg = Segmenter(la4_checkpoint, device="cpu", view="la_4ch", passes=PassOptions(tta=True))
     table = segment_batch(
         manifest, manifest["eid"], tmp_path / "out", tmp_path / "t.parquet", seg, num_workers=0
     ).set_index("eid")

@@ -26,6 +26,7 @@ from cardiopheno.io.paths import input_root, scrub_paths
 from cardiopheno.io.provided import check_provided_segmentation
 from cardiopheno.io.tables import read_table
 from cardiopheno.segment.convention import check_convention
+from cardiopheno.segment.inference_options import ComputeOptions, PassOptions, StepOptions
 from cardiopheno.segment.segmenter import Prepared, Segmenter, nifti_shape, save_segmentation
 from cardiopheno.segment.status import new_record, uncertainty_columns, write_status
 from cardiopheno.views import ViewSpec, view_spec
@@ -271,19 +272,25 @@ def run_batch(
         # a view without a model is recorded, subject by subject, not a crashed workflow
         return without_model(eids, spec, checkpoint, out_dir, table_path, config)
     segmenter = Segmenter(
-        checkpoint=checkpoint,
-        device=settings.get("device", "auto"),
-        slice_batch=settings.get("slice_batch") or None,
-        heart_crop=bool(settings.get("heart_crop", True)),
-        tta=bool(settings.get("tta", True)),
-        largest_component=bool(settings.get("largest_component", True)),
-        fill_holes=bool(settings.get("fill_holes", True)),
-        threads=threads,
-        flip_ensemble=int(settings.get("flip_ensemble", 1)),
-        precision=settings.get("precision", "auto"),
-        view=spec,
-        ed_frame=ed_frame,
-        convention=resolve_convention(settings.get("convention", "auto"), config),
+        checkpoint,
+        settings.get("device", "auto"),
+        spec,
+        compute=ComputeOptions(
+            slice_batch=settings.get("slice_batch") or None,
+            precision=settings.get("precision", "auto"),
+            threads=threads,
+        ),
+        steps=StepOptions(
+            heart_crop=bool(settings.get("heart_crop", True)),
+            largest_component=bool(settings.get("largest_component", True)),
+            fill_holes=bool(settings.get("fill_holes", True)),
+            convention=resolve_convention(settings.get("convention", "auto"), config),
+            ed_frame=ed_frame,
+        ),
+        passes=PassOptions(
+            tta=bool(settings.get("tta", True)),
+            flip_ensemble=int(settings.get("flip_ensemble", 1)),
+        ),
     )
     workers = min(int(settings.get("loader_workers", 1)), threads - 1) if threads > 1 else 0
     return segment_batch(

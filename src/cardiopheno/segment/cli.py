@@ -210,7 +210,7 @@ def run_segment(args) -> int:
     from cardiopheno.io.areas import areas_path
     from cardiopheno.io.contract import readable, refuse_bad_output, refuse_overwriting_inputs
     from cardiopheno.io.nifti import ImageReadError
-    from cardiopheno.segment.infer import Segmenter
+    from cardiopheno.segment.infer import ComputeOptions, PassOptions, Segmenter, StepOptions
     from cardiopheno.segment.network import CheckpointError
 
     try:
@@ -221,13 +221,12 @@ def run_segment(args) -> int:
         segmenter = Segmenter(
             args.checkpoint,
             args.device,
-            args.slice_batch,
-            tta=not args.no_tta,
-            threads=args.threads,
-            flip_ensemble=args.flip_ensemble,
-            precision=args.precision,
-            view=args.view,
-            convention=args.convention,
+            args.view,
+            compute=ComputeOptions(
+                slice_batch=args.slice_batch, precision=args.precision, threads=args.threads
+            ),
+            steps=StepOptions(convention=args.convention),
+            passes=PassOptions(tta=not args.no_tta, flip_ensemble=args.flip_ensemble),
         )
         if args.reference:
             refuse_overwriting_inputs([args.output], [args.reference])

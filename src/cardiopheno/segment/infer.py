@@ -8,6 +8,8 @@ This module is the front door: it names the pieces, which live in small modules,
 
 - :mod:`~cardiopheno.segment.segmenter`: :class:`Segmenter` (a loaded model and its settings) runs
   the steps on one cine; :class:`Prepared`, :class:`Segmentation`;
+- :mod:`~cardiopheno.segment.inference_options`: the segmenter's settings (:class:`ComputeOptions`,
+  :class:`StepOptions`, :class:`PassOptions`);
 - :mod:`~cardiopheno.segment.predict`: the network on slice stacks, with the flip ensemble;
 - :mod:`~cardiopheno.segment.ensemble`: the passes' TTA Dice and voxel counts;
 - :mod:`~cardiopheno.segment.invert`: predictions back onto the input grid;
@@ -37,6 +39,7 @@ from __future__ import annotations
 from cardiopheno.segment.areas import AREA_MARGIN_PX, subpixel_areas
 from cardiopheno.segment.batch import resolve_convention, run_batch, segment_batch
 from cardiopheno.segment.ensemble import dice
+from cardiopheno.segment.inference_options import ComputeOptions, PassOptions, StepOptions
 from cardiopheno.segment.predict import ENSEMBLE_FLIPS, Prediction
 from cardiopheno.segment.segmenter import (
     FIELD_MARGIN,
@@ -54,10 +57,13 @@ __all__ = [
     "FIELD_MARGIN",
     "STATUS_COLUMNS",
     "TTA_KEYS",
+    "ComputeOptions",
+    "PassOptions",
     "Prediction",
     "Prepared",
     "Segmentation",
     "Segmenter",
+    "StepOptions",
     "dice",
     "reference_frame",
     "resolve_convention",

@@ -23,6 +23,7 @@ from cardiopheno.segment.areas import frame_areas
 from cardiopheno.segment.cleanup import PostProcess
 from cardiopheno.segment.convention import check_convention
 from cardiopheno.segment.ensemble import pass_counts, tta_from_members, tta_members
+from cardiopheno.segment.inference_options import ComputeOptions, PassOptions, StepOptions
 from cardiopheno.segment.invert import labels_to_input, prediction_to_input
 from cardiopheno.segment.network import (
     fold_batch_norm,
@@ -80,39 +81,53 @@ class Segmentation:
 
 
 class Segmenter:
-    """A loaded network plus the pipeline that goes with it."""
+    """A loaded network plus the pipeline that goes with it; its settings are three small
+    records (:mod:`cardiopheno.segment.inference_options`)."""
 
     def __init__(
         self,
         checkpoint: str | os.PathLike | None = None,
         device: str | None = "auto",
-        slice_batch: int | None = None,
-        heart_crop: bool = True,
-        tta: bool = True,
-        largest_component: bool = True,
-        fill_holes: bool = True,
-        threads: int | None = None,
-        smooth_inverse: bool = True,
-        flip_ensemble: int = 1,
-        precision: str = "auto",
         view: str | ViewSpec = "sa",
-        ed_frame: str = "max_volume",
-        convention: str = "acdc",
+        *,
+        compute: ComputeOptions | None = None,
+        steps: StepOptions | None = None,
+        passes: PassOptions | None = None,
     ):
-        if threads:
-            torch.set_num_threads(int(threads))
-        if not 0 <= int(flip_ensemble) <= len(ENSEMBLE_FLIPS):
-            raise ValueError(f"flip_ensemble must be 0..{len(ENSEMBLE_FLIPS)}, got {flip_ensemble}")
+        """The model of ``view`` (``checkpoint``, default its shipped one) on ``device`` (cpu,
+        cuda or auto), run as ``compute``, ``steps`` and ``passes`` say (None: their defaults)."""
+        compute, steps = compute or ComputeOptions(), steps or StepOptions()
+        if compute.threads:
+            torch.set_num_threads(int(compute.threads))
         self.device = resolve_device(device)
         # autocast dtype of the network (None: float32); see network.resolve_precision
-        self.amp_dtype = resolve_precision(precision, self.device)
+        self.amp_dtype = resolve_precision(compute.precision, self.device)
         self.precision = str(self.amp_dtype or torch.float32).removeprefix("torch.")
         self.view = view if isinstance(view, ViewSpec) else view_spec(view)
         # endocardial convention of the short-axis labels (segment.convention); other views
         # have none
         self.convention = (
-            check_convention(convention) if self.view.endocardial_convention else "none"
+            check_convention(steps.convention) if self.view.endocardial_convention else "none"
         )
+        self._load_model(checkpoint)
+        # None/0: 32 slices per call on the CPU (fastest end to end on the quiet 2-core VM,
+        # BENCHMARKS.md), 256 on a GPU
+        self.slice_batch = int(compute.slice_batch or (32 if self.device.type == "cpu" else 256))
+        self.heart_crop = steps.heart_crop and self.pre_cfg.crop < self.pre_cfg.roi
+        # a whole-field model (crop == roi) crops to its labels instead, on the stride grid
+        self.field_crop = steps.heart_crop and not self.heart_crop
+        self.stride = int(np.prod(self.net_cfg.strides))
+        self.largest_component = steps.largest_component
+        self.fill_holes = steps.fill_holes
+        self.smooth_inverse = steps.smooth_inverse
+        # ED as the phenotypes choose it (config phenotypes.ed_frame): the frame of largest LV
+        # cavity, or the first; ES is the smallest
+        self.ed_frame = steps.ed_frame
+        self._set_passes(passes or PassOptions())
+
+    def _load_model(self, checkpoint: str | os.PathLike | None) -> None:
+        """The view's network from ``checkpoint`` (or its shipped one), checked against the
+        view's classes and made fast for inference."""
         self.checkpoint = Path(checkpoint) if checkpoint else self.view.default_checkpoint
         self.model, self.net_cfg, self.pre_cfg, blob = load_checkpoint(self.checkpoint, self.device)
         # a model trained on partial-volume targets: its probabilities estimate each pixel's
@@ -131,21 +146,11 @@ class Segmenter:
         self.model = fold_batch_norm(self.model).to(memory_format=self.memory_format)
         self.sha256 = file_sha256(self.checkpoint)
         self.pipe = SlicePipeline(self.pre_cfg)
-        # None/0: 32 slices per call on the CPU (fastest end to end on the quiet 2-core VM,
-        # BENCHMARKS.md), 256 on a GPU
-        self.slice_batch = int(slice_batch or (32 if self.device.type == "cpu" else 256))
-        self.heart_crop = heart_crop and self.pre_cfg.crop < self.pre_cfg.roi
-        # a whole-field model (crop == roi) crops to its labels instead, on the stride grid
-        self.field_crop = heart_crop and not self.heart_crop
-        self.stride = int(np.prod(self.net_cfg.strides))
-        self.tta = tta
-        self.largest_component = largest_component
-        self.fill_holes = fill_holes
-        self.smooth_inverse = smooth_inverse
-        self.flips = ENSEMBLE_FLIPS[: int(flip_ensemble)]
-        # ED as the phenotypes choose it (config phenotypes.ed_frame): the frame of largest LV
-        # cavity, or the first; ES is the smallest
-        self.ed_frame = ed_frame
+
+    def _set_passes(self, passes: PassOptions) -> None:
+        """The flipped copies of the ensemble and the TTA passes the view's labels allow."""
+        self.tta = passes.tta
+        self.flips = ENSEMBLE_FLIPS[: int(passes.flip_ensemble)]
         if not self.view.symmetric:  # labels tied to the orientation: no flipped copies
             self.flips, self.tta = (), False
         # a canonically turned view is trained on mirror images along its first axis only
