@@ -263,8 +263,7 @@ def synthetic_volumes(
         eid = str(row.eid)
         if eid in faulty:
             continue
-        suffix = "" if view == "sa" else f"_{view}"
-        truth = cohort_dir / "truth" / "labels" / f"{eid}{suffix}.nii.gz"
+        truth = cohort_dir / "truth" / "labels" / f"{eid}{view_spec(view).file_suffix}.nii.gz"
         try:
             img = load_cine(cohort_dir / str(getattr(row, view)))
             lab = load_cine(truth, dtype=np.float32)
