@@ -46,6 +46,17 @@ def test_every_view_declares_a_consistent_label_map():
         view_spec("la_3ch")
 
 
+def test_file_names_leave_only_the_primary_view_unnamed(tmp_path):
+    from cardiopheno.segment.training_sources import TrainingData, _generated_sources
+
+    assert [v.file_suffix for v in VIEWS.values()] == ["", "_la_2ch", "_la_4ch", "_ao"]
+    names = {
+        view: _generated_sources(TrainingData(synthetic_cohort=str(tmp_path), view=view))[0][0]
+        for view in ("sa", "la_4ch")
+    }
+    assert names == {"sa": "synthetic", "la_4ch": "synthetic_la_4ch"}
+
+
 def test_a_network_for_the_wrong_view_is_refused(la4_checkpoint):
     with pytest.raises(ValueError, match="la_2ch view needs 2"):
         Segmenter(la4_checkpoint, device="cpu", view="la_2ch")
