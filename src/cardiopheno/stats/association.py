@@ -113,60 +113,12 @@ def fit_age_sex(
             # subject of a clean cohort, say)
             constant.append(f"{idp} (= {data[idp].iloc[0]:g})")
             continue
-        formula = f"{idp} ~ age * sex" + "".join(f" + {c}" for c in covariates)
-        model = smf.ols(formula, data=data)
-        if np.linalg.matrix_rank(model.exog) < model.exog.shape[1]:
-            # statsmodels would return pseudo-inverse estimates of unidentified terms.
-            log.warning(
-                "%s: design of %s is rank-deficient (sexes: %s), association skipped",
-                idp, formula, sorted(pd.unique(data["sex"])),
-            )  # fmt: skip
+        fitted = _fit_ols(idp, data, covariates, cov_type)
+        if fitted is None:
             rank_deficient.append(idp)
             continue
-        res = model.fit(cov_type=cov_type)
-        idp_sd = float(data[idp].std())
-        estimates = res.params.to_dict()
-        ses = res.bse.to_dict()
-        # Slope in men: a linear contrast with the robust covariance (statsmodels t_test).
-        contrast = res.t_test("age + age:sex = 0")
-        estimates["age_male"] = float(np.squeeze(contrast.effect))
-        ses["age_male"] = float(np.squeeze(contrast.sd))
-        for term, est in estimates.items():
-            se = ses[term]
-            z = est / se
-            factor, scale = _std_factor(term, data, idp_sd)
-            rows.append(
-                {
-                    "idp": idp,
-                    "term": term.lower() if term == "Intercept" else term,
-                    "estimate": est,
-                    "se": se,
-                    "ci_low": est - zcrit * se,
-                    "ci_high": est + zcrit * se,
-                    "statistic": z,
-                    "p": float(2 * sps.norm.sf(abs(z))),
-                    "estimate_std": est * factor,
-                    "ci_low_std": (est - zcrit * se) * factor,
-                    "ci_high_std": (est + zcrit * se) * factor,
-                    "std_scale": scale,
-                    "idp_sd": idp_sd,
-                    "n": int(res.nobs),
-                    "r2": float(res.rsquared),
-                    "cov_type": cov_type,
-                    "age_centre": float(age_centre),
-                    "formula": formula,
-                }
-            )
-    if too_few:
-        log.warning(
-            "association skipped for %d IDPs with fewer than %d complete rows: %s",
-            len(too_few), min_rows, ", ".join(too_few),
-        )  # fmt: skip
-    if constant:
-        log.warning(
-            "association skipped for %d IDPs with the same value in every complete row: %s",
-            len(constant), ", ".join(constant),
-        )  # fmt: skip
+        rows += _term_rows(idp, data, *fitted, cov_type, age_centre, zcrit)
+    _warn_skipped(too_few, constant, min_rows)
     out = pd.DataFrame(rows)
     if out.empty:
         terms = ", ".join([*("age", "sex"), *covariates])
@@ -180,6 +132,73 @@ def fit_age_sex(
             reason += f"; {len(constant)} IDPs take one value only"
         raise NotEstimable(reason)
     return conform(add_corrections(out, mask=out["term"] != "intercept"), ASSOCIATION_DTYPES)
+
+
+def _fit_ols(idp: str, data: pd.DataFrame, covariates: list[str], cov_type: str):
+    """(formula, fitted OLS results with ``cov_type`` errors) of ``IDP ~ age * sex +
+    covariates``; None (with a warning) when the design is rank-deficient."""
+    formula = f"{idp} ~ age * sex" + "".join(f" + {c}" for c in covariates)
+    model = smf.ols(formula, data=data)
+    if np.linalg.matrix_rank(model.exog) < model.exog.shape[1]:
+        # statsmodels would return pseudo-inverse estimates of unidentified terms.
+        log.warning(
+            "%s: design of %s is rank-deficient (sexes: %s), association skipped",
+            idp, formula, sorted(pd.unique(data["sex"])),
+        )  # fmt: skip
+        return None
+    return formula, model.fit(cov_type=cov_type)
+
+
+def _term_rows(idp, data, formula, res, cov_type, age_centre, zcrit) -> list[dict]:
+    """One tidy row per term of a fitted model, plus ``age_male`` (age + age:sex)."""
+    idp_sd = float(data[idp].std())
+    estimates = res.params.to_dict()
+    ses = res.bse.to_dict()
+    # Slope in men: a linear contrast with the robust covariance (statsmodels t_test).
+    contrast = res.t_test("age + age:sex = 0")
+    estimates["age_male"] = float(np.squeeze(contrast.effect))
+    ses["age_male"] = float(np.squeeze(contrast.sd))
+    rows = []
+    for term, est in estimates.items():
+        se = ses[term]
+        z = est / se
+        factor, scale = _std_factor(term, data, idp_sd)
+        rows.append(
+            {
+                "idp": idp,
+                "term": term.lower() if term == "Intercept" else term,
+                "estimate": est,
+                "se": se,
+                "ci_low": est - zcrit * se,
+                "ci_high": est + zcrit * se,
+                "statistic": z,
+                "p": float(2 * sps.norm.sf(abs(z))),
+                "estimate_std": est * factor,
+                "ci_low_std": (est - zcrit * se) * factor,
+                "ci_high_std": (est + zcrit * se) * factor,
+                "std_scale": scale,
+                "idp_sd": idp_sd,
+                "n": int(res.nobs),
+                "r2": float(res.rsquared),
+                "cov_type": cov_type,
+                "age_centre": float(age_centre),
+                "formula": formula,
+            }
+        )
+    return rows
+
+
+def _warn_skipped(too_few: list[str], constant: list[str], min_rows: int) -> None:
+    if too_few:
+        log.warning(
+            "association skipped for %d IDPs with fewer than %d complete rows: %s",
+            len(too_few), min_rows, ", ".join(too_few),
+        )  # fmt: skip
+    if constant:
+        log.warning(
+            "association skipped for %d IDPs with the same value in every complete row: %s",
+            len(constant), ", ".join(constant),
+        )  # fmt: skip
 
 
 def reference_ranges(

@@ -168,12 +168,7 @@ def derive_outcomes(
         log.warning("several death records for some subjects: the earliest is used")
     for name, table in (("diagnoses", diagnoses), ("deaths", deaths)):
         warn_record_issues(table, name)
-    followup = resolve_end_of_followup(diagnoses, deaths, end_of_followup)
-    end = pd.Timestamp(followup.date) if followup.date is not None else pd.NaT
-    if followup.date is None:
-        log.warning("no usable dated diagnosis or death: follow-up is unknown (%s)", followup.rule)
-    else:
-        log.info("end of follow-up %s", followup.describe())
+    end = _logged_end_of_followup(diagnoses, deaths, end_of_followup)
     first_death = dth.sort_values("date", na_position="first").drop_duplicates("eid")
     first_death = first_death.set_index("eid")
     base = subj.set_index("eid")
@@ -181,48 +176,72 @@ def derive_outcomes(
     has_death_row = base.index.isin(first_death.index)
     rows = []
     for od in definitions:
-        records = []
-        if "diagnoses" in od.sources and len(diag):
-            records.append(diag.loc[od.matches(diag["icd10"]), ["eid", "date"]])
-        if "deaths" in od.sources and len(dth):
-            records.append(dth.loc[od.matches(dth["icd10"]), ["eid", "date"]])
-        # With no source table (say, a cohort without deaths) the records must still have a
-        # datetime "date": an object column here made every date below object and the time
-        # subtraction fail ("cannot subtract DatetimeArray from ndarray").
-        rec = (
-            pd.concat(records)
-            if records
-            else pd.DataFrame({"eid": pd.Series(dtype=object), "date": as_dates([])})
-        )
-        rec = rec[rec["eid"].isin(base.index)]
-        rec = rec.join(base["imaging_date"], on="eid")
-        undated = set(rec.loc[rec["date"].isna(), "eid"])
-        prevalent = set(rec.loc[rec["date"] <= rec["imaging_date"], "eid"])
-        after = rec[(rec["date"] > rec["imaging_date"])].groupby("eid")["date"].min()
-        df = pd.DataFrame(index=base.index)
-        df["outcome"] = od.name
-        df["imaging_date"] = base["imaging_date"]
-        df["death_date"] = death_date
-        df["event_date"] = as_dates(after.reindex(base.index)).to_numpy()
-        # Censoring: death (from another cause) or the end of follow-up, whichever first.
-        censor = pd.Series(end, index=base.index, dtype="datetime64[ns]").where(
-            death_date.isna() | (death_date > end), death_date
-        )
-        event = df["event_date"].notna() & (df["event_date"] <= censor)
-        stop = df["event_date"].where(event, censor)
-        df["event"] = event
-        df["censor_date"] = censor
-        df["time_years"] = (stop - df["imaging_date"]).dt.days / DAYS_PER_YEAR
-        status = np.where(event, "event", "censored").astype(object)
-        status[df["imaging_date"].isna().to_numpy()] = "no imaging date"
-        status[(has_death_row & death_date.isna()).to_numpy()] = "undated death"
-        status[(df["imaging_date"] >= end).to_numpy()] = "imaged after end of follow-up"
-        if pd.isna(end):
-            status[:] = "unknown end of follow-up"
-        status[df.index.isin(undated)] = "undated event"
-        status[df.index.isin(prevalent)] = "prevalent"
-        df["status"] = status
-        df.loc[~df["status"].isin(["event", "censored"]), ["event", "time_years"]] = [False, np.nan]
+        rec = _matching_records(od, diag, dth, base)
+        df = _outcome_frame(od.name, rec, base, death_date, has_death_row, end)
         rows.append(df.reset_index())
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return conform(out, OUTCOME_DTYPES)
+
+
+def _logged_end_of_followup(diagnoses, deaths, configured) -> pd.Timestamp:
+    """The end of follow-up (:func:`resolve_end_of_followup`), NaT when unknown; logged."""
+    followup = resolve_end_of_followup(diagnoses, deaths, configured)
+    end = pd.Timestamp(followup.date) if followup.date is not None else pd.NaT
+    if followup.date is None:
+        log.warning("no usable dated diagnosis or death: follow-up is unknown (%s)", followup.rule)
+    else:
+        log.info("end of follow-up %s", followup.describe())
+    return end
+
+
+def _matching_records(
+    od: OutcomeDefinition, diag: pd.DataFrame, dth: pd.DataFrame, base: pd.DataFrame
+) -> pd.DataFrame:
+    """``eid, date, imaging_date`` of the records matching the outcome, of the subjects only."""
+    records = []
+    if "diagnoses" in od.sources and len(diag):
+        records.append(diag.loc[od.matches(diag["icd10"]), ["eid", "date"]])
+    if "deaths" in od.sources and len(dth):
+        records.append(dth.loc[od.matches(dth["icd10"]), ["eid", "date"]])
+    # With no source table (say, a cohort without deaths) the records must still have a
+    # datetime "date": an object column here made every date below object and the time
+    # subtraction fail ("cannot subtract DatetimeArray from ndarray").
+    rec = (
+        pd.concat(records)
+        if records
+        else pd.DataFrame({"eid": pd.Series(dtype=object), "date": as_dates([])})
+    )
+    rec = rec[rec["eid"].isin(base.index)]
+    return rec.join(base["imaging_date"], on="eid")
+
+
+def _outcome_frame(name, rec, base, death_date, has_death_row, end) -> pd.DataFrame:
+    """One outcome's rows (indexed by eid): event or censoring date, time and status."""
+    undated = set(rec.loc[rec["date"].isna(), "eid"])
+    prevalent = set(rec.loc[rec["date"] <= rec["imaging_date"], "eid"])
+    after = rec[(rec["date"] > rec["imaging_date"])].groupby("eid")["date"].min()
+    df = pd.DataFrame(index=base.index)
+    df["outcome"] = name
+    df["imaging_date"] = base["imaging_date"]
+    df["death_date"] = death_date
+    df["event_date"] = as_dates(after.reindex(base.index)).to_numpy()
+    # Censoring: death (from another cause) or the end of follow-up, whichever first.
+    censor = pd.Series(end, index=base.index, dtype="datetime64[ns]").where(
+        death_date.isna() | (death_date > end), death_date
+    )
+    event = df["event_date"].notna() & (df["event_date"] <= censor)
+    stop = df["event_date"].where(event, censor)
+    df["event"] = event
+    df["censor_date"] = censor
+    df["time_years"] = (stop - df["imaging_date"]).dt.days / DAYS_PER_YEAR
+    status = np.where(event, "event", "censored").astype(object)
+    status[df["imaging_date"].isna().to_numpy()] = "no imaging date"
+    status[(has_death_row & death_date.isna()).to_numpy()] = "undated death"
+    status[(df["imaging_date"] >= end).to_numpy()] = "imaged after end of follow-up"
+    if pd.isna(end):
+        status[:] = "unknown end of follow-up"
+    status[df.index.isin(undated)] = "undated event"
+    status[df.index.isin(prevalent)] = "prevalent"
+    df["status"] = status
+    df.loc[~df["status"].isin(["event", "censored"]), ["event", "time_years"]] = [False, np.nan]
+    return df

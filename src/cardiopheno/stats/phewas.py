@@ -50,6 +50,10 @@ PHEWAS_DTYPES: dict[str, str] = {
 }  # fmt: skip
 
 
+#: Column of the sex term in :func:`_covariate_design` (dropped for sex-restricted phecodes).
+SEX_COLUMN = 2
+
+
 def zscore(frame: pd.DataFrame, idps: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """z-scores (NaN kept) of the IDP columns and their SDs (ddof 1)."""
     x = frame[list(idps)].to_numpy(dtype=float)
@@ -81,16 +85,7 @@ def run_phewas(
     SD (fewer than two values) are left out with a warning; when no phecode has ``min_cases``
     cases, or no IDP is left, :class:`~cardiopheno.stats.schema.NotEstimable` says why.
     """
-    need = ["eid", "age", "sex", *covariates]
-    missing = [c for c in need if c not in frame.columns]
-    if missing:
-        raise KeyError(f"PheWAS covariates missing from the analysis table: {missing}")
-    complete = frame[need[1:]].notna().all(axis=1)
-    if not complete.all():
-        log.warning(
-            "%d subjects with missing covariates left out of the PheWAS", int((~complete).sum())
-        )
-    frame = frame[complete].reset_index(drop=True)
+    frame = _complete_subjects(frame, ["eid", "age", "sex", *covariates])
     counts = map_diagnoses(diagnoses, pmap)
     cc = case_control(counts, frame[["eid", "sex"]], pmap, min_code_count, min_cases)
     log.info(
@@ -100,6 +95,48 @@ def run_phewas(
         raise NotEstimable(
             f"no phecode has at least {min_cases} cases among {len(frame)} analysed subjects"
         )
+    idps = _idps_with_spread(frame, idps)
+    z, sd = zscore(frame, idps)
+    design = _covariate_design(frame, covariates)
+    fit_options = dict(
+        firth_cases=firth_cases, firth_p=firth_p, separation_beta=separation_beta, threads=threads
+    )
+    tables = []
+    restricted = cc.info["sex"].notna().to_numpy()
+    for group, cols in (("both", ~restricted), ("one sex", restricted)):
+        idx = np.flatnonzero(cols)
+        if idx.size == 0:
+            continue
+        d = design if group == "both" else np.delete(design, SEX_COLUMN, axis=1)
+        res = fit_pairs(z, d, cc.cases[:, idx], cc.valid[:, idx], **fit_options)
+        tables.append(_pair_rows(res, idps, np.asarray(cc.phecodes)[idx], sd))
+    out = _with_intervals(pd.concat(tables, ignore_index=True), alpha)
+    info = cc.info[["phecode", "description", "category", "sex"]].rename(
+        columns={"sex": "sex_only"}
+    )
+    info["sex_only"] = info["sex_only"].map({0.0: "female", 1.0: "male"}).fillna("both")
+    out = out.merge(info, on="phecode", how="left")
+    out["covariates"] = " + ".join(["age", "sex", *covariates])
+    out["phecode_map"] = pmap.version
+    out = add_corrections(out)
+    return conform(out.sort_values(["p", "idp", "phecode"]), PHEWAS_DTYPES)
+
+
+def _complete_subjects(frame: pd.DataFrame, need: list[str]) -> pd.DataFrame:
+    """The subjects with every covariate (``need``: eid first, then the covariates)."""
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        raise KeyError(f"PheWAS covariates missing from the analysis table: {missing}")
+    complete = frame[need[1:]].notna().all(axis=1)
+    if not complete.all():
+        log.warning(
+            "%d subjects with missing covariates left out of the PheWAS", int((~complete).sum())
+        )
+    return frame[complete].reset_index(drop=True)
+
+
+def _idps_with_spread(frame: pd.DataFrame, idps: Sequence[str]) -> Sequence[str]:
+    """The IDPs with a positive SD (the others left out with a warning); NotEstimable if none."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanstd of an all-missing column
         spread = np.nanstd(frame[list(idps)].to_numpy(dtype=float), 0, ddof=1)
@@ -112,10 +149,14 @@ def run_phewas(
             "no IDP has a positive SD (two or more distinct values) among "
             f"{len(frame)} analysed subjects"
         )
-    z, sd = zscore(frame, idps)
+    return idps
 
-    # Covariates are centred and scaled for the conditioning of the Newton steps; the IDP
-    # coefficient (the only one reported) does not depend on their affine scaling.
+
+def _covariate_design(frame: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
+    """[1, age, sex, covariates...]: covariates are centred and scaled for the conditioning of
+    the Newton steps; the IDP coefficient (the only one reported) does not depend on their
+    affine scaling."""
+
     def standardised(col: str) -> np.ndarray:
         x = frame[col].to_numpy(float)
         sd = x.std()
@@ -123,44 +164,31 @@ def run_phewas(
 
     cov_cols = [np.ones(len(frame)), standardised("age"), frame["sex"].to_numpy(float)]
     cov_cols += [standardised(c) for c in covariates]
-    design = np.column_stack(cov_cols)
-    sex_col = 2
-    tables = []
-    restricted = cc.info["sex"].notna().to_numpy()
-    for group, cols in (("both", ~restricted), ("one sex", restricted)):
-        idx = np.flatnonzero(cols)
-        if idx.size == 0:
-            continue
-        d = design if group == "both" else np.delete(design, sex_col, axis=1)
-        res = fit_pairs(
-            z,
-            d,
-            cc.cases[:, idx],
-            cc.valid[:, idx],
-            firth_cases=firth_cases,
-            firth_p=firth_p,
-            separation_beta=separation_beta,
-            threads=threads,
-        )
-        k_idx, p_idx = np.meshgrid(np.arange(len(idps)), idx, indexing="ij")
-        tables.append(
-            pd.DataFrame(
-                {
-                    "idp": np.asarray(idps)[k_idx.ravel()],
-                    "phecode": np.asarray(cc.phecodes)[p_idx.ravel()],
-                    "estimate": res.beta.ravel(),
-                    "se": res.se.ravel(),
-                    "p": res.p.ravel(),
-                    "n_cases": res.n_cases.ravel(),
-                    "n_controls": res.n_controls.ravel(),
-                    "converged": res.converged.ravel(),
-                    "method": [METHOD_NAMES[m] for m in res.method.ravel()],
-                    "iterations": res.n_iter.ravel(),
-                    "idp_sd": sd[k_idx.ravel()],
-                }
-            )
-        )
-    out = pd.concat(tables, ignore_index=True)
+    return np.column_stack(cov_cols)
+
+
+def _pair_rows(res, idps: Sequence[str], phecodes: np.ndarray, sd: np.ndarray) -> pd.DataFrame:
+    """One row per (IDP, phecode) of a :func:`fit_pairs` result, IDP-major."""
+    k_idx, p_idx = np.meshgrid(np.arange(len(idps)), np.arange(len(phecodes)), indexing="ij")
+    return pd.DataFrame(
+        {
+            "idp": np.asarray(idps)[k_idx.ravel()],
+            "phecode": phecodes[p_idx.ravel()],
+            "estimate": res.beta.ravel(),
+            "se": res.se.ravel(),
+            "p": res.p.ravel(),
+            "n_cases": res.n_cases.ravel(),
+            "n_controls": res.n_controls.ravel(),
+            "converged": res.converged.ravel(),
+            "method": [METHOD_NAMES[m] for m in res.method.ravel()],
+            "iterations": res.n_iter.ravel(),
+            "idp_sd": sd[k_idx.ravel()],
+        }
+    )
+
+
+def _with_intervals(out: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Add the term, Wald intervals, odds ratios and ``n``."""
     zcrit = sps.norm.ppf(1 - alpha / 2)
     out["term"] = "idp_z"
     out["ci_low"] = out["estimate"] - zcrit * out["se"]
@@ -169,15 +197,7 @@ def run_phewas(
     out["or_ci_low"] = np.exp(out["ci_low"])
     out["or_ci_high"] = np.exp(out["ci_high"])
     out["n"] = out["n_cases"] + out["n_controls"]
-    info = cc.info[["phecode", "description", "category", "sex"]].rename(
-        columns={"sex": "sex_only"}
-    )
-    info["sex_only"] = info["sex_only"].map({0.0: "female", 1.0: "male"}).fillna("both")
-    out = out.merge(info, on="phecode", how="left")
-    out["covariates"] = " + ".join(["age", "sex", *covariates])
-    out["phecode_map"] = pmap.version
-    out = add_corrections(out)
-    return conform(out.sort_values(["p", "idp", "phecode"]), PHEWAS_DTYPES)
+    return out
 
 
 def top_hits(phewas: pd.DataFrame, n: int = 25, q_threshold: float = 0.05) -> pd.DataFrame:
