@@ -125,3 +125,22 @@ def test_data_flows_one_way_no_module_imports_from_a_layer_above():
         if layer(target) > layer(module)
     ]
     assert not upward, "\n".join(upward)
+
+
+MAX_FILE_LINES = 500  # issue #33: a module a newcomer can read in one sitting
+MAX_FUNCTION_LINES = 80  # def line to last line, docstring included
+
+
+def test_no_module_over_500_lines_and_no_function_over_80():
+    long_files, long_functions = [], []
+    for name, path in sorted(module_files().items()):
+        text = path.read_text()
+        if text.count("\n") > MAX_FILE_LINES:
+            long_files.append(f"{name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long_functions.append(f"{name}.{node.name}: {length} lines")
+    assert not long_files, long_files
+    assert not long_functions, long_functions
