@@ -160,11 +160,23 @@ def door_rst(tables: pd.DataFrame, left_out: pd.DataFrame) -> str:
     parts = [
         list_table(
             "Input tables at the door (results/run_summary/door.csv)",
-            ["table", "rows", "subjects", "of the manifest's", "not in the manifest",
-             "exact duplicate rows dropped"],  # fmt: skip
             [
-                (r.table, r.rows, r.subjects, r.manifest_subjects_covered,
-                 r.subjects_not_in_manifest, r.exact_duplicates_dropped)  # fmt: skip
+                "table",
+                "rows",
+                "subjects",
+                "of the manifest's",
+                "not in the manifest",
+                "exact duplicate rows dropped",
+            ],
+            [
+                (
+                    r.table,
+                    r.rows,
+                    r.subjects,
+                    r.manifest_subjects_covered,
+                    r.subjects_not_in_manifest,
+                    r.exact_duplicates_dropped,
+                )
                 for r in tables.itertuples()
             ],
         )
