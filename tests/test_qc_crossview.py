@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cardiopheno.qc.crossview import ventricle_agreement
+from cardiopheno.qc.crossview import atrium_agreement, ventricle_agreement
 from cardiopheno.qc.views import ViewEvidence, ViewQCThresholds, check_views
 
 
@@ -125,3 +125,56 @@ def test_a_few_disagreeing_frames_are_tolerated_many_are_not():
     results, masked = check_views({"la_4ch": cine}, evidence=evidence)
     verdict = {r.name: r for r in results}["la_4ch_matches_sa"]
     assert verdict.passed is False and "in 3 of 20 frames (7, 8, 9" in verdict.reason
+
+
+def _atrium_views(la_z=(30.0, 45.0)):
+    """A 4-chamber plane (y = 0.3) and a 2-chamber plane (x = 0.3) meeting along a vertical line,
+    each labelling an LA that is |x|, |y| < 15 mm and ``la_z`` in z (world mm); the 2-chamber
+    map's LA may be drawn at other heights (``la_z``), the 4-chamber one's stays."""
+
+    def plane(columns, origin, shape=(64, 64)):
+        affine = np.eye(4)
+        affine[:3, :3] = np.array(columns, float).T
+        affine[:3, 3] = origin
+        idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")).reshape(2, -1)
+        world = affine[:3, :2] @ idx + affine[:3, 3:4]
+        return affine, world
+
+    a4, w4 = plane(([1.5, 0, 0], [0, 0, -1.5], [0, 6.0, 0]), [-48.0, 0.3, 60.0])
+    a2, w2 = plane(([0, 1.5, 0], [0, 0, -1.5], [6.0, 0, 0]), [0.3, -48.0, 60.0])
+
+    def atrium(world, z, label):
+        x, y, zz = world
+        inside = (np.abs(x) < 15) & (np.abs(y) < 15) & (zz > z[0]) & (zz < z[1])
+        return np.where(inside, label, 0).reshape(64, 64).astype(np.uint8)
+
+    return atrium(w2, la_z, 1), a2, atrium(w4, (30.0, 45.0), 4), a4
+
+
+def test_two_and_four_chamber_views_of_one_atrium_agree_along_their_line():
+    la2, a2, la4, a4 = _atrium_views()
+    agree = atrium_agreement(la2, a2, la4, a4)
+    assert agree.valid and agree.dice["la"] > 0.9
+    misplaced = atrium_agreement(_atrium_views(la_z=(0.0, 15.0))[0], a2, la4, a4)
+    assert misplaced.dice["la"] == 0.0
+
+
+def test_view_qc_masks_the_left_atrium_when_the_two_views_place_it_apart():
+    """A 2-chamber LA drawn on another structure: the LA (both views' volumes feed it) is
+    masked with the check's name; the RA, seen in the 4-chamber view alone, is kept."""
+    la2, a2, la4, a4 = _atrium_views()
+    frames = 4
+    four = np.repeat(la4[:, :, None, None], frames, axis=3)
+    four[2:6, 2:6] = 5  # a right atrium away from the line
+    evidence = ViewEvidence(affines={"la_2ch": a2, "la_4ch": a4})
+    two = np.repeat(la2[:, :, None, None], frames, axis=3)
+    results, masked = check_views({"la_2ch": two, "la_4ch": four}, evidence=evidence)
+    assert {r.name: r.passed for r in results}["la_2ch_matches_la_4ch"] is True
+    assert not masked
+    wrong = np.repeat(_atrium_views(la_z=(0.0, 15.0))[0][:, :, None, None], frames, axis=3)
+    results, masked = check_views({"la_2ch": wrong, "la_4ch": four}, evidence=evidence)
+    verdict = {r.name: r for r in results}["la_2ch_matches_la_4ch"]
+    assert verdict.passed is False and "2- vs 4-chamber LA" in verdict.reason
+    assert "in 4 of 4 frames" in verdict.reason and "LA 0.00" in verdict.reason
+    assert {"LAV_max", "LAV_min", "LASV", "LAEF"} <= masked
+    assert not any(idp.startswith("RA") for idp in masked)

@@ -1,5 +1,7 @@
 """Cross-view agreement: the 4-chamber plane cuts every short-axis slice along a line, and the
-two segmentations must label the LV and RV alike along it.
+two segmentations must label the LV and RV alike along it; the 2- and 4-chamber planes meet
+along the LV's long axis, which runs on through the mitral valve into the LA, and both must
+label the LA alike along it.
 
 No label is needed: on any subject with both views, a long-axis segmentation that calls the RV
 the LV, or an atrium a ventricle, disagrees with the short-axis one where the planes meet. The
@@ -18,6 +20,7 @@ import numpy as np
 
 # labels shared by the short axis (1 LV cavity, 2 LV myocardium, 3 RV cavity) and seg4_la_4ch
 VENTRICLES = {"lv": 1, "rv": 3}
+LA_2CH, LA_4CH = 1, 4  # the LA in seg_la_2ch and in seg4_la_4ch
 MIN_POINTS = 20  # fewer shared points than this: no verdict (planes nearly parallel, no overlap)
 
 
@@ -84,3 +87,22 @@ def ventricle_agreement(
         total = int(x.sum() + y.sum())
         dice[key] = float(2 * (x & y).sum() / total) if total else float("nan")
     return Agreement(dice, int(a.size))
+
+
+def atrium_agreement(
+    la2_labels: np.ndarray,
+    la2_affine: np.ndarray,
+    la4_labels: np.ndarray,
+    la4_affine: np.ndarray,
+) -> Agreement:
+    """Agreement of the LA in one 2-chamber frame (``X x Y``, seg_la_2ch) and one 4-chamber frame
+    (``X x Y``, seg4_la_4ch) at the same cardiac phase: Dice over the 2-chamber pixels that lie
+    on the 4-chamber plane (``nan`` where neither view has LA there)."""
+    la4_pts, la2_pts = shared_points(
+        (*la4_labels.shape[:2], 1), la4_affine, la2_labels.shape[:2], la2_affine
+    )
+    a = la4_labels[la4_pts[0], la4_pts[1]] == LA_4CH
+    b = la2_labels[la2_pts[0], la2_pts[1]] == LA_2CH
+    total = int(a.sum() + b.sum())
+    dice = float(2 * (a & b).sum() / total) if total else float("nan")
+    return Agreement({"la": dice}, int(a.size))

@@ -11,7 +11,8 @@ Whether to trust a view on a real scan, which a phantom-trained model can get wh
 every shape check passes (a 12 mL "RA" for a 109 mL atrium): the views' test-time-augmentation
 agreement per atrium (``atria_tta_agreement``), the 4-chamber ventricles against the short axis
 along the planes' intersection (``la_4ch_matches_sa``, :mod:`cardiopheno.qc.crossview`: a
-4-chamber map that disagrees there is not trusted for its atria either), and atrial volumes and
+4-chamber map that disagrees there is not trusted for its atria either), the 2- and 4-chamber
+LA along the line where those planes meet (``la_2ch_matches_la_4ch``), and atrial volumes and
 emptying fractions an adult can have (``atria_plausible``). Each failure masks the IDPs of the
 atria it concerns, with its reason.
 
@@ -30,7 +31,7 @@ from scipy import ndimage
 
 from cardiopheno.qc.aorta import AORTA_CHECKS, AORTA_DESCRIPTIONS, AortaQCThresholds, check_aorta
 from cardiopheno.qc.checks import CheckResult
-from cardiopheno.qc.crossview import ventricle_agreement
+from cardiopheno.qc.crossview import atrium_agreement, ventricle_agreement
 
 ATRIA = {"la_2ch": {"LA": 1}, "la_4ch": {"LA": 4, "RA": 5}}
 ATRIAL_IDPS = {
@@ -41,7 +42,12 @@ AORTIC_IDPS = tuple(
     f"{v}_{k}" for v in ("AAo", "DAo") for k in ("max_area", "min_area", "distensibility")
 )
 SHAPE_CHECKS = ("atria_present", "atria_single_component", "atria_smooth_area")
-TRUST_CHECKS = ("atria_tta_agreement", "la_4ch_matches_sa", "atria_plausible")
+TRUST_CHECKS = (
+    "atria_tta_agreement",
+    "la_4ch_matches_sa",
+    "la_2ch_matches_la_4ch",
+    "atria_plausible",
+)
 ATRIAL_CHECKS = (*SHAPE_CHECKS, *TRUST_CHECKS)
 VIEW_CHECKS = (*ATRIAL_CHECKS, *AORTA_CHECKS)
 VIEW_DESCRIPTIONS = {
@@ -50,6 +56,7 @@ VIEW_DESCRIPTIONS = {
     "atria_smooth_area": "no atrial area changes by a factor of 2 or more between frames",
     "atria_tta_agreement": "each atrium stable under the view's test-time augmentation (Dice)",
     "la_4ch_matches_sa": "4-chamber LV and RV agree with the short axis where the planes meet",
+    "la_2ch_matches_la_4ch": "the 2- and 4-chamber views label the LA alike where they meet",
     "atria_plausible": "atrial volumes and emptying fractions within what an adult can have",
     **AORTA_DESCRIPTIONS,
 }
@@ -178,24 +185,52 @@ def check_tta(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tuple[Chec
 
 def check_crossview(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tuple[CheckResult, set]:
     """The 4-chamber ventricles against the short axis in every 4-chamber frame, each paired with
-    the short-axis frame at the same point of the cycle (both cines are triggered on the same R
-    wave: frame f of T against frame round(f x T_sa / T) of the short axis). More than
-    ``max_crossview_bad_fraction`` of the frames below ``min_crossview_dice`` (LV or RV)
-    distrusts both atria the 4-chamber map gives: their maxima and minima come from any frame."""
+    the short-axis frame at the same point of the cycle. More than ``max_crossview_bad_fraction``
+    of the frames below ``min_crossview_dice`` (LV or RV) distrusts both atria the 4-chamber map
+    gives: their maxima and minima come from any frame."""
     name = "la_4ch_matches_sa"
     la, affine = views.get("la_4ch"), evidence.affines.get("la_4ch")
     sa, sa_affine = evidence.sa_labels, evidence.sa_affine
     if la is None or affine is None or sa is None or sa_affine is None:
         return CheckResult.skipped(name, "needs the 4-chamber and short-axis segmentations"), set()
-    n_la, n_sa = la.shape[-1], sa.shape[-1]
+
+    def agree(f: int, g: int):
+        return ventricle_agreement(sa[..., g], sa_affine, la[:, :, 0, f], affine)
+
+    return _judge_frames(
+        name, "4-chamber vs short-axis", la.shape[-1], sa.shape[-1], agree, th, {"LA", "RA"}
+    )
+
+
+def check_la_views(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tuple[CheckResult, set]:
+    """The LA of the 2-chamber view against the 4-chamber view's along the line where the planes
+    meet (the LV's long axis), frame by frame, with the cross-view thresholds. Which view is
+    wrong cannot be told, so a failure distrusts the LA (its biplane volumes use both)."""
+    name = "la_2ch_matches_la_4ch"
+    la2, la4 = views.get("la_2ch"), views.get("la_4ch")
+    aff2, aff4 = evidence.affines.get("la_2ch"), evidence.affines.get("la_4ch")
+    if la2 is None or la4 is None or aff2 is None or aff4 is None:
+        return CheckResult.skipped(name, "needs the 2- and 4-chamber segmentations"), set()
+
+    def agree(f: int, g: int):
+        return atrium_agreement(la2[:, :, 0, f], aff2, la4[:, :, 0, g], aff4)
+
+    return _judge_frames(
+        name, "2- vs 4-chamber LA", la2.shape[-1], la4.shape[-1], agree, th, {"LA"}
+    )
+
+
+def _judge_frames(name, what, n_a, n_b, agree, th: ViewQCThresholds, atria: set[str]):
+    """Frame f of cine A against frame round(f x n_b / n_a) of cine B (both triggered on the same
+    R wave, so at the same point of the cycle); fails when more than
+    ``max_crossview_bad_fraction`` of the judged frames read below ``min_crossview_dice``."""
     bad, judged, worst, lowest = [], 0, {}, math.inf
-    for f in range(n_la):
-        g = int(round(f * n_sa / n_la)) % n_sa
-        agree = ventricle_agreement(sa[..., g], sa_affine, la[:, :, 0, f], affine)
-        if not agree.valid:
+    for f in range(n_a):
+        result = agree(f, int(round(f * n_b / n_a)) % n_b)
+        if not result.valid or not any(math.isfinite(v) for v in result.dice.values()):
             continue
         judged += 1
-        low = {k: v for k, v in agree.dice.items() if not v >= th.min_crossview_dice}
+        low = {k: v for k, v in result.dice.items() if not v >= th.min_crossview_dice}
         if low:
             bad.append(f)
             value = min(np.nan_to_num(list(low.values()), nan=0.0))
@@ -206,10 +241,10 @@ def check_crossview(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tupl
     if len(bad) > th.max_crossview_bad_fraction * judged:
         text = ", ".join(f"{k.upper()} {v:.2f}" for k, v in worst.items())
         why = (
-            f"4-chamber vs short-axis Dice along the planes' intersection below "
-            f"{th.min_crossview_dice} in {len(bad)} of {judged} frames ({_frames(bad)}; worst {text})"
+            f"{what} Dice along the planes' intersection below {th.min_crossview_dice} in "
+            f"{len(bad)} of {judged} frames ({_frames(bad)}; worst {text})"
         )
-        return CheckResult.fail(name, why), {"LA", "RA"}
+        return CheckResult.fail(name, why), atria
     return CheckResult.ok(name), set()
 
 
@@ -240,7 +275,7 @@ def check_views(
     results, masked = check_atria(views)
     if any(views.get(v) is not None for v in ATRIA):
         evidence, th = evidence or ViewEvidence(), thresholds or ViewQCThresholds()
-        for check in (check_tta, check_crossview, check_plausible):
+        for check in (check_tta, check_crossview, check_la_views, check_plausible):
             result, atria = check(views, evidence, th)
             results.append(result)
             masked |= {idp for name in atria for idp in ATRIAL_IDPS[name]}
