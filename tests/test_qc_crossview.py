@@ -178,3 +178,20 @@ def test_view_qc_masks_the_left_atrium_when_the_two_views_place_it_apart():
     assert "in 4 of 4 frames" in verdict.reason and "LA 0.00" in verdict.reason
     assert {"LAV_max", "LAV_min", "LASV", "LAEF"} <= masked
     assert not any(idp.startswith("RA") for idp in masked)
+
+
+def test_an_atrium_drawn_far_from_its_ventricle_is_masked_alone():
+    """As on M&Ms-2 001 with ghosts: the RA leaves the heart for a ghost at the image edge in a
+    few frames, one piece and of a plausible size; only its distance from the RV betrays it."""
+    _, _, la, la_affine = _views()
+    cine = _four_chamber(la, frames=6)
+    evidence = ViewEvidence(affines={"la_4ch": la_affine})
+    results, masked = check_views({"la_4ch": cine}, evidence=evidence)
+    assert {r.name: r.passed for r in results}["atria_adjoin_ventricles"] is True and not masked
+    cine[34:44, 2:10, 0, 2:4] = 0
+    cine[0:8, 54:62, 0, 2:4] = 5  # frames 2 and 3: in the image's corner, 36 mm from the RV
+    results, masked = check_views({"la_4ch": cine}, evidence=evidence)
+    verdict = {r.name: r for r in results}["atria_adjoin_ventricles"]
+    assert verdict.passed is False
+    assert "RA" in verdict.reason and "frame(s) 2, 3" in verdict.reason
+    assert masked == {"RAV_max", "RAV_min", "RASV", "RAEF"}

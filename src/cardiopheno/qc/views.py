@@ -12,7 +12,8 @@ every shape check passes (a 12 mL "RA" for a 109 mL atrium): the views' test-tim
 agreement per atrium (``atria_tta_agreement``), the 4-chamber ventricles against the short axis
 along the planes' intersection (``la_4ch_matches_sa``, :mod:`cardiopheno.qc.crossview`: a
 4-chamber map that disagrees there is not trusted for its atria either), the 2- and 4-chamber
-LA along the line where those planes meet (``la_2ch_matches_la_4ch``), and atrial volumes and
+LA along the line where those planes meet (``la_2ch_matches_la_4ch``), each 4-chamber atrium
+beside its ventricle in every frame (``atria_adjoin_ventricles``), and atrial volumes and
 emptying fractions an adult can have (``atria_plausible``). Each failure masks the IDPs of the
 atria it concerns, with its reason.
 
@@ -34,6 +35,8 @@ from cardiopheno.qc.checks import CheckResult
 from cardiopheno.qc.crossview import atrium_agreement, ventricle_agreement
 
 ATRIA = {"la_2ch": {"LA": 1}, "la_4ch": {"LA": 4, "RA": 5}}
+# seg4_la_4ch: each atrium and the labels of the ventricle it opens into
+ATRIAL_NEIGHBOURS = {"LA": (4, (1, 2)), "RA": (5, (3,))}
 ATRIAL_IDPS = {
     "LA": ("LAV_max", "LAV_min", "LASV", "LAEF"),
     "RA": ("RAV_max", "RAV_min", "RASV", "RAEF"),
@@ -46,6 +49,7 @@ TRUST_CHECKS = (
     "atria_tta_agreement",
     "la_4ch_matches_sa",
     "la_2ch_matches_la_4ch",
+    "atria_adjoin_ventricles",
     "atria_plausible",
 )
 ATRIAL_CHECKS = (*SHAPE_CHECKS, *TRUST_CHECKS)
@@ -57,6 +61,7 @@ VIEW_DESCRIPTIONS = {
     "atria_tta_agreement": "each atrium stable under the view's test-time augmentation (Dice)",
     "la_4ch_matches_sa": "4-chamber LV and RV agree with the short axis where the planes meet",
     "la_2ch_matches_la_4ch": "the 2- and 4-chamber views label the LA alike where they meet",
+    "atria_adjoin_ventricles": "each 4-chamber atrium touches its ventricle in every frame",
     "atria_plausible": "atrial volumes and emptying fractions within what an adult can have",
     **AORTA_DESCRIPTIONS,
 }
@@ -78,6 +83,10 @@ class ViewQCThresholds:
     min_crossview_dice: float = 0.2
     # share of 4-chamber frames allowed below it (phases of two cines never match exactly)
     max_crossview_bad_fraction: float = 0.1
+    # largest gap (mm) between a 4-chamber atrium and its ventricle in any frame: an atrium sits
+    # on its valve, one pixel away (every frame of M&Ms-2 001 and CineMA's subject; the phantom's
+    # model labels at most 4.9 mm); atria drawn on a ghost or a vessel lie 70-120 mm away
+    max_atrium_gap_mm: float = 10.0
     # wide limits of what an adult can have, not normal ranges (UK Biobank normal LAV_max
     # about 35-110 mL, RAV_max 40-170 mL; Petersen et al., JCMR 2017)
     ranges: dict[str, tuple[float, float]] = field(
@@ -248,6 +257,36 @@ def _judge_frames(name, what, n_a, n_b, agree, th: ViewQCThresholds, atria: set[
     return CheckResult.ok(name), set()
 
 
+def check_adjoin(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tuple[CheckResult, set]:
+    """Each 4-chamber atrium (LA next to the LV cavity or myocardium, RA next to the RV) within
+    ``th.max_atrium_gap_mm`` of its ventricle in every frame where both are drawn: an atrium
+    drawn on a ghost, a vessel or the neck is one piece and a plausible size, but far away."""
+    name = "atria_adjoin_ventricles"
+    la, affine = views.get("la_4ch"), evidence.affines.get("la_4ch")
+    if la is None or affine is None:
+        return CheckResult.skipped(name, "needs the 4-chamber segmentation and its affine"), set()
+    spacing = tuple(float(np.linalg.norm(affine[:3, k])) for k in range(2))
+    far, failed = [], set()
+    for atrium, (label, ventricle) in ATRIAL_NEIGHBOURS.items():
+        frames, worst = [], 0.0
+        for t in range(la.shape[-1]):
+            plane = la[:, :, 0, t]
+            inside, beside = plane == label, np.isin(plane, ventricle)
+            if not inside.any() or not beside.any():
+                continue
+            gap = float(ndimage.distance_transform_edt(~beside, sampling=spacing)[inside].min())
+            if gap > th.max_atrium_gap_mm:
+                frames.append(t)
+                worst = max(worst, gap)
+        if frames:
+            far.append(f"{atrium} {worst:.0f} mm from its ventricle in frame(s) {_frames(frames)}")
+            failed.add(atrium)
+    if far:
+        why = f"more than {th.max_atrium_gap_mm:g} mm apart: " + "; ".join(far)
+        return CheckResult.fail(name, why), failed
+    return CheckResult.ok(name), set()
+
+
 def check_plausible(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tuple[CheckResult, set]:
     """Atrial phenotypes outside what an adult can have distrust their atrium."""
     name = "atria_plausible"
@@ -275,7 +314,7 @@ def check_views(
     results, masked = check_atria(views)
     if any(views.get(v) is not None for v in ATRIA):
         evidence, th = evidence or ViewEvidence(), thresholds or ViewQCThresholds()
-        for check in (check_tta, check_crossview, check_la_views, check_plausible):
+        for check in (check_tta, check_crossview, check_la_views, check_adjoin, check_plausible):
             result, atria = check(views, evidence, th)
             results.append(result)
             masked |= {idp for name in atria for idp in ATRIAL_IDPS[name]}
