@@ -87,7 +87,7 @@ class Case:
     cine: np.ndarray
     affine: np.ndarray | None = None  # None: the file's
     window: tuple[slice, slice] | None = None  # field-of-view crop of the in-plane grid
-    model: str = "version 4"
+    model: str = "shipped"  # the checkpoint in src/cardiopheno/models
 
 
 def load_subject(sa_seg: Segmenter, tmp: Path) -> Subject:

@@ -35,8 +35,8 @@ from cardiopheno.qc.checks import CheckResult
 from cardiopheno.qc.crossview import atrium_agreement, ventricle_agreement
 
 ATRIA = {"la_2ch": {"LA": 1}, "la_4ch": {"LA": 4, "RA": 5}}
-# seg4_la_4ch: each atrium and the labels of the ventricle it opens into
-ATRIAL_NEIGHBOURS = {"LA": (4, (1, 2)), "RA": (5, (3,))}
+# seg4_la_4ch: the labels of the ventricle each atrium opens into (LV cavity or myocardium; RV)
+ATRIAL_VENTRICLES = {"LA": (1, 2), "RA": (3,)}
 ATRIAL_IDPS = {
     "LA": ("LAV_max", "LAV_min", "LASV", "LAEF"),
     "RA": ("RAV_max", "RAV_min", "RASV", "RAEF"),
@@ -267,7 +267,8 @@ def check_adjoin(views, evidence: ViewEvidence, th: ViewQCThresholds) -> tuple[C
         return CheckResult.skipped(name, "needs the 4-chamber segmentation and its affine"), set()
     spacing = tuple(float(np.linalg.norm(affine[:3, k])) for k in range(2))
     far, failed = [], set()
-    for atrium, (label, ventricle) in ATRIAL_NEIGHBOURS.items():
+    for atrium, ventricle in ATRIAL_VENTRICLES.items():
+        label = ATRIA["la_4ch"][atrium]
         frames, worst = [], 0.0
         for t in range(la.shape[-1]):
             plane = la[:, :, 0, t]
